@@ -1,0 +1,143 @@
+"""Codecs: typed frames to bytes and back, chosen by WebSocket subprotocol.
+
+Pure code. Each room event is wrapped once in an :class:`Outgoing`, which encodes it at most once
+per codec however many participants receive it.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+import msgspec
+
+from rtserver.errors import PeerError
+from rtserver.frames import CLIENT_TYPES, ClientFrame, ServerFrame
+
+JSON_SUBPROTOCOL: Final = "rt.v1.json"
+MSGPACK_SUBPROTOCOL: Final = "rt.v1.msgpack"
+SUBPROTOCOLS: Final = (JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL)
+
+
+class _Envelope(msgspec.Struct):
+    """What can still be read of a frame that failed validation: its type and id."""
+
+    type: object = None
+    id: object = None
+
+
+class Codec(Protocol):
+    """Turns frames into wire bytes and client bytes into frames."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def binary(self) -> bool:
+        """True when frames travel as binary WebSocket messages."""
+        ...
+
+    def render(self, frame: ServerFrame, event_id: str | None) -> bytes:
+        """Encode a server frame; ``event_id`` is ``epoch:seq`` for room events."""
+        ...
+
+    def decode(self, data: str | bytes) -> ClientFrame:
+        """Decode one client frame or raise :class:`PeerError` naming what is wrong."""
+        ...
+
+
+class _MsgspecCodec:
+    def __init__(
+        self,
+        name: str,
+        *,
+        binary: bool,
+        encoder: msgspec.json.Encoder | msgspec.msgpack.Encoder,
+        decoder: msgspec.json.Decoder[ClientFrame] | msgspec.msgpack.Decoder[ClientFrame],
+        envelope: msgspec.json.Decoder[_Envelope] | msgspec.msgpack.Decoder[_Envelope],
+    ) -> None:
+        self.name = name
+        self.binary = binary
+        self._encode = encoder.encode
+        self._decoder = decoder
+        self._envelope = envelope
+
+    def render(self, frame: ServerFrame, event_id: str | None) -> bytes:
+        return self._encode(frame)
+
+    def encode(self, frame: ServerFrame) -> bytes:
+        return self._encode(frame)
+
+    def decode(self, data: str | bytes) -> ClientFrame:
+        if self.binary and isinstance(data, str):
+            raise PeerError("bad_frame", f"{self.name} frames must be binary messages")
+        try:
+            return self._decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            raise self._explain(data, str(exc)) from None
+        except msgspec.DecodeError:
+            raise PeerError("bad_frame", f"frame is not valid {self._format}") from None
+
+    @property
+    def _format(self) -> str:
+        return "MessagePack" if self.binary else "JSON"
+
+    def _explain(self, data: str | bytes, detail: str) -> PeerError:
+        try:
+            envelope = self._envelope.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return PeerError("bad_frame", "a frame must be a map with a string `type`")
+        ref = envelope.id if isinstance(envelope.id, str) else None
+        kind = envelope.type
+        if not isinstance(kind, str):
+            return PeerError("bad_frame", "a frame must have a string `type`", ref=ref)
+        if kind not in CLIENT_TYPES:
+            return PeerError("unknown_type", f"unknown frame type {kind!r}"[:200], ref=ref)
+        return PeerError("bad_frame", f"invalid {kind} frame: {detail}"[:300], ref=ref)
+
+
+def _json_codec() -> _MsgspecCodec:
+    return _MsgspecCodec(
+        JSON_SUBPROTOCOL,
+        binary=False,
+        encoder=msgspec.json.Encoder(),
+        decoder=msgspec.json.Decoder(ClientFrame),
+        envelope=msgspec.json.Decoder(_Envelope),
+    )
+
+
+def _msgpack_codec() -> _MsgspecCodec:
+    return _MsgspecCodec(
+        MSGPACK_SUBPROTOCOL,
+        binary=True,
+        encoder=msgspec.msgpack.Encoder(),
+        decoder=msgspec.msgpack.Decoder(ClientFrame),
+        envelope=msgspec.msgpack.Decoder(_Envelope),
+    )
+
+
+JSON: Final = _json_codec()
+MSGPACK: Final = _msgpack_codec()
+
+
+def codec_for(subprotocol: str | None) -> _MsgspecCodec:
+    """The codec for a negotiated subprotocol; JSON when the client offered none."""
+    return MSGPACK if subprotocol == MSGPACK_SUBPROTOCOL else JSON
+
+
+class Outgoing:
+    """A server frame on its way to many participants, encoded at most once per codec."""
+
+    __slots__ = ("_cache", "event_id", "frame")
+
+    def __init__(self, frame: ServerFrame, event_id: str | None = None) -> None:
+        self.frame = frame
+        self.event_id = event_id
+        self._cache: dict[str, bytes] = {}
+
+    def data(self, codec: Codec) -> bytes:
+        """The frame's bytes in ``codec``, encoding on first use only."""
+        try:
+            return self._cache[codec.name]
+        except KeyError:
+            encoded = self._cache[codec.name] = codec.render(self.frame, self.event_id)
+            return encoded

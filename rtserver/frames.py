@@ -1,0 +1,244 @@
+"""Typed frames of protocol v1.
+
+Every frame on the wire is a map with a ``type`` key; here each frame type is a frozen
+:class:`msgspec.Struct` tagged by that key. Pure data: no I/O, no clock.
+
+Optional fields default to ``None`` (or ``False``) and are left out of encoded frames when they
+hold that default; fields that the protocol always sends, even as ``null``, have no default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+ModelId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+StreamId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+StreamReason = Literal["complete", "cancelled", "interrupted", "length", "error"]
+MessageStatus = Literal["complete", "streaming", "cancelled", "interrupted", "error"]
+Role = Literal["user", "assistant"]
+ErrorCode = Literal[
+    "bad_frame",
+    "unknown_type",
+    "unknown_model",
+    "not_found",
+    "forbidden",
+    "rate_limited",
+    "too_large",
+    "busy",
+    "provider_error",
+    "internal",
+]
+
+
+class Frame(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
+    """Base of every frame; the subclass's tag is its ``type``."""
+
+
+# --- client -> server -----------------------------------------------------------------------
+
+
+class Since(msgspec.Struct, frozen=True, kw_only=True):
+    """The last room event a client saw."""
+
+    epoch: Annotated[str, msgspec.Meta(max_length=128)]
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Params(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Generation parameters a prompt may set."""
+
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+
+
+class Hello(Frame, frozen=True, kw_only=True, tag="hello"):
+    id: MessageId | None = None
+    name: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    token: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    since: Since | None = None
+
+
+class Prompt(Frame, frozen=True, kw_only=True, tag="prompt"):
+    id: MessageId
+    text: str
+    models: Annotated[list[ModelId], msgspec.Meta(max_length=32)] | None = None
+    params: Params | None = None
+
+
+class Cancel(Frame, frozen=True, kw_only=True, tag="cancel"):
+    id: MessageId | None = None
+    stream: StreamId | None = None
+    model: ModelId | None = None
+
+
+class Interrupt(Frame, frozen=True, kw_only=True, tag="interrupt"):
+    id: MessageId | None = None
+    text: str | None = None
+    models: Annotated[list[ModelId], msgspec.Meta(max_length=32)] | None = None
+    params: Params | None = None
+
+
+class Typing(Frame, frozen=True, kw_only=True, tag="typing"):
+    id: MessageId | None = None
+    active: bool
+
+
+class Ping(Frame, frozen=True, kw_only=True, tag="ping"):
+    id: MessageId | None = None
+
+
+ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping
+CLIENT_TYPES = frozenset(("hello", "prompt", "cancel", "interrupt", "typing", "ping"))
+
+
+# --- shared records -------------------------------------------------------------------------
+
+
+class Participant(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+
+
+class PresenceEntry(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    typing: bool
+
+
+class ModelInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    label: str
+    provider: str
+    #: True for the built-in demo models, whose text is made up on the server.
+    simulated: bool = False
+    #: True for the models a prompt without ``models`` goes to.
+    default: bool = False
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    input_tokens: int
+    output_tokens: int
+    #: True when the provider sent no counts and the server estimated them.
+    estimated: bool = False
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    code: ErrorCode
+    message: str
+    retry_after: float | None = None
+
+
+class ToolCallRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A finished tool call as stored with a reply: ``args`` is the whole JSON text."""
+
+    call: str
+    name: str | None = None
+    args: str = ""
+
+
+class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    role: Role
+    text: str
+    status: MessageStatus
+    ts: int
+    author: Participant | None = None
+    model: str | None = None
+    reply_to: str | None = None
+    usage: Usage | None = None
+    #: Extension: the stream that produced an assistant message.
+    stream: str | None = None
+    #: Extension: finished tool calls of an assistant message.
+    tool_calls: list[ToolCallRecord] | None = None
+    #: Extension: what went wrong, for status ``error``.
+    error: ErrorInfo | None = None
+
+
+class RunningStream(msgspec.Struct, frozen=True, kw_only=True):
+    stream: str
+    model: str
+    message: str
+    reply_to: str
+    text: str
+
+
+# --- server -> client -----------------------------------------------------------------------
+
+
+class Welcome(Frame, frozen=True, kw_only=True, tag="welcome"):
+    session: str
+    participant: Participant
+    room: str
+    epoch: str
+    seq: int
+    resumed: bool
+    models: list[ModelInfo]
+    participants: list[PresenceEntry]
+    messages: list[HistoryMessage]
+    streams: list[RunningStream]
+
+
+class MessageEvent(Frame, frozen=True, kw_only=True, tag="message"):
+    seq: int
+    id: str
+    author: Participant
+    text: str
+    prompt_id: str
+    ts: int
+
+
+class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
+    seq: int
+    stream: str
+    model: str
+    message: str
+    reply_to: str
+    ts: int
+
+
+class TokenEvent(Frame, frozen=True, kw_only=True, tag="token"):
+    seq: int
+    stream: str
+    text: str
+
+
+class ToolCallEvent(Frame, frozen=True, kw_only=True, tag="tool_call"):
+    seq: int
+    stream: str
+    call: str
+    args: str
+    name: str | None = None
+
+
+class StreamEnd(Frame, frozen=True, kw_only=True, tag="stream_end"):
+    seq: int
+    stream: str
+    reason: StreamReason
+    usage: Usage | None
+    ttft_ms: int | None
+    duration_ms: int
+    tokens_per_s: float | None
+    error: ErrorInfo | None = None
+
+
+class Presence(Frame, frozen=True, kw_only=True, tag="presence"):
+    participants: list[PresenceEntry]
+
+
+class ErrorFrame(Frame, frozen=True, kw_only=True, tag="error"):
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+    retry_after: float | None = None
+
+
+class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
+    id: str | None = None
+
+
+RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd
+ServerFrame = Welcome | RoomEvent | Presence | ErrorFrame | Pong

@@ -1,0 +1,85 @@
+"""The provider interface: one generation is an async iterator of typed deltas.
+
+A provider turns a :class:`GenerationRequest` into deltas. The generation task iterates them
+inside ``contextlib.aclosing``; cancelling that task raises ``CancelledError`` at the iterator's
+current ``await``, and the iterator must then close its upstream request at once (its ``finally``
+or ``async with`` blocks run), so nothing keeps generating in the background.
+
+Errors cross this boundary only as :class:`rtserver.errors.ProviderError`, already mapped to our
+codes with a message of our own; a provider never lets vendor exception text through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """Answer text: one or more tokens."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of one tool call's JSON arguments; ``name`` comes with the first fragment."""
+
+    call: str
+    args: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDelta:
+    """Token counts as the vendor reported them; a later one replaces an earlier one."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class FinishDelta:
+    """Why the model stopped: ``length`` when it hit ``max_tokens``, else ``complete``."""
+
+    reason: Literal["complete", "length"]
+
+
+Delta = TextDelta | ToolCallDelta | UsageDelta | FinishDelta
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One earlier message of the conversation as a model sees it."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What one model is asked: its lane of the conversation, newest last, and parameters."""
+
+    messages: tuple[ChatTurn, ...]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """A source of generations for one configured model."""
+
+    @property
+    def kind(self) -> str:
+        """The provider's name in config and ``welcome.models``: demo, openai, anthropic."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        """Start one generation; closing the iterator must close the upstream request."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release clients and connection pools when the server stops."""
+        ...

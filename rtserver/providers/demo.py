@@ -1,0 +1,99 @@
+"""The built-in demo model: no key, no network; it makes up a reply from the prompt's words.
+
+Its pacing mimics a real model (a first-token delay, then a steady token rate) so that
+concurrency, cancellation and resume can be seen and tested without any vendor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from rtserver.providers.base import (
+    Delta,
+    FinishDelta,
+    GenerationRequest,
+    TextDelta,
+    UsageDelta,
+)
+
+_WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
+_STOPWORDS = frozenset(
+    "the and for are but not you your with this that have from they what about which when "
+    "there their would could should into than then them these those will just like does how "
+    "why who can".split()
+)
+_OPENINGS = (
+    "You asked about {topic}, so let me think it through step by step.",
+    "Here is how I would look at {topic}.",
+    "Good question about {topic}; a few points stand out.",
+)
+_SENTENCES = (
+    "The first thing to notice about {w} is how it shapes everything around it.",
+    "When people talk about {w}, they often skip the part where the details matter most.",
+    "A simple way to picture {w} is as one piece of a larger system with moving parts.",
+    "It helps to compare {w} with {v}, because the contrast makes both clearer.",
+    "In practice, {w} behaves differently under load than it does on paper.",
+    "Most mistakes with {w} come from assuming it works the same everywhere.",
+    "If you measure {w} carefully, the surprising result is how steady it stays.",
+    "The trade-off between {w} and {v} is where the interesting decisions are made.",
+    "One more angle on {w}: what happens when it fails, and how you notice.",
+    "So the short answer is that {w} matters, and {v} tells you why.",
+)
+ANSWER_TOKENS = 150
+
+
+def _keywords(request: GenerationRequest) -> list[str]:
+    last_user = next((t.content for t in reversed(request.messages) if t.role == "user"), "")
+    words = [w.lower() for w in _WORD.findall(last_user) if w.lower() not in _STOPWORDS]
+    unique = list(dict.fromkeys(words))
+    return unique or ["this", "that"]
+
+
+def compose_reply(request: GenerationRequest, *, tokens: int = ANSWER_TOKENS) -> list[str]:
+    """The reply's tokens: words with their leading space, about ``tokens`` of them."""
+    words = _keywords(request)
+    turn = sum(1 for t in request.messages if t.role == "user")
+    topic = " and ".join(words[:2])
+    sentences = [_OPENINGS[turn % len(_OPENINGS)].format(topic=topic)]
+    i = 0
+    while sum(len(s.split()) for s in sentences) < tokens:
+        w = words[i % len(words)]
+        v = words[(i + 1) % len(words)]
+        sentences.append(_SENTENCES[(i + turn) % len(_SENTENCES)].format(w=w, v=v))
+        i += 1
+    pieces = " ".join(sentences).split(" ")[:tokens]
+    return [p if n == 0 else " " + p for n, p in enumerate(pieces)]
+
+
+class DemoProvider:
+    """A simulated model with a configurable pace."""
+
+    kind = "demo"
+
+    def __init__(self, *, tokens_per_s: float = 30.0, first_token_s: float = 0.2) -> None:
+        self._interval = 1.0 / tokens_per_s
+        self._first_token_s = first_token_s
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        tokens = compose_reply(request)
+        limit = request.max_tokens
+        cut = limit is not None and limit < len(tokens)
+        if limit is not None:
+            tokens = tokens[:limit]
+        prompt_tokens = sum(len(t.content.split()) for t in request.messages)
+        loop = asyncio.get_running_loop()
+        start = loop.time() + self._first_token_s
+        for n, token in enumerate(tokens):
+            # Pace against the clock, not by fixed sleeps, so the rate holds however
+            # busy the loop is and a burst of due tokens goes out together.
+            delay = start + n * self._interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield TextDelta(token)
+        yield UsageDelta(input_tokens=prompt_tokens, output_tokens=len(tokens))
+        yield FinishDelta("length" if cut else "complete")
+
+    async def aclose(self) -> None:
+        return None
