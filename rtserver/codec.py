@@ -11,7 +11,7 @@ from typing import Final, Protocol
 import msgspec
 
 from rtserver.errors import PeerError
-from rtserver.frames import CLIENT_TYPES, ClientFrame, ServerFrame
+from rtserver.frames import CLIENT_TYPES, ClientFrame, MessageId, ServerFrame
 
 JSON_SUBPROTOCOL: Final = "rt.v1.json"
 MSGPACK_SUBPROTOCOL: Final = "rt.v1.msgpack"
@@ -68,8 +68,10 @@ class _MsgspecCodec:
         return self._encode(frame)
 
     def decode(self, data: str | bytes) -> ClientFrame:
-        if self.binary and isinstance(data, str):
-            raise PeerError("bad_frame", f"{self.name} frames must be binary messages")
+        if isinstance(data, str):
+            if self.binary:
+                raise PeerError("bad_frame", f"{self.name} frames must be binary messages")
+            data = data.encode()
         try:
             return self._decoder.decode(data)
         except msgspec.ValidationError as exc:
@@ -81,18 +83,30 @@ class _MsgspecCodec:
     def _format(self) -> str:
         return "MessagePack" if self.binary else "JSON"
 
-    def _explain(self, data: str | bytes, detail: str) -> PeerError:
+    def _explain(self, data: bytes, detail: str) -> PeerError:
         try:
             envelope = self._envelope.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return PeerError("bad_frame", "a frame must be a map with a string `type`")
-        ref = envelope.id if isinstance(envelope.id, str) else None
+        ref = _usable_ref(envelope.id)
         kind = envelope.type
         if not isinstance(kind, str):
             return PeerError("bad_frame", "a frame must have a string `type`", ref=ref)
         if kind not in CLIENT_TYPES:
             return PeerError("unknown_type", f"unknown frame type {kind!r}"[:200], ref=ref)
         return PeerError("bad_frame", f"invalid {kind} frame: {detail}"[:300], ref=ref)
+
+
+def _usable_ref(value: object) -> str | None:
+    """The frame's ``id`` if it is a valid id, to echo as ``ref``; else ``None``.
+
+    An invalid id (empty, too long, not a string) is not echoed: it could be as large as the
+    frame, and the client cannot have been waiting for an answer to it.
+    """
+    try:
+        return msgspec.convert(value, MessageId)
+    except msgspec.ValidationError:
+        return None
 
 
 def _json_codec() -> _MsgspecCodec:

@@ -57,3 +57,22 @@ class ProviderError(RtError):
 
 class ConfigError(RtError):
     """The configuration file or environment is not usable; the message says why."""
+
+
+#: The HTTP status that answers each error code on the HTTP API.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    "bad_frame": 400,
+    "unknown_type": 400,
+    "unknown_model": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "too_large": 413,
+    "rate_limited": 429,
+    "busy": 503,
+    "provider_error": 502,
+    "internal": 500,
+}
+
+
+class StoreError(RtError):
+    """The database cannot be used by this version of rtserver."""

@@ -11,7 +11,7 @@ codes with a message of our own; a provider never lets vendor exception text thr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -76,7 +76,7 @@ class Provider(Protocol):
         """The provider's name in config and ``welcome.models``: demo, openai, anthropic."""
         ...
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         """Start one generation; closing the iterator must close the upstream request."""
         ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from rtserver.providers.base import (
     Delta,
@@ -20,9 +20,45 @@ from rtserver.providers.base import (
 
 _WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
 _STOPWORDS = frozenset(
-    "the and for are but not you your with this that have from they what about which when "
-    "there their would could should into than then them these those will just like does how "
-    "why who can".split()
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "but",
+        "not",
+        "you",
+        "your",
+        "with",
+        "this",
+        "that",
+        "have",
+        "from",
+        "they",
+        "what",
+        "about",
+        "which",
+        "when",
+        "there",
+        "their",
+        "would",
+        "could",
+        "should",
+        "into",
+        "than",
+        "then",
+        "them",
+        "these",
+        "those",
+        "will",
+        "just",
+        "like",
+        "does",
+        "how",
+        "why",
+        "who",
+        "can",
+    ]
 )
 _OPENINGS = (
     "You asked about {topic}, so let me think it through step by step.",
@@ -76,7 +112,7 @@ class DemoProvider:
         self._interval = 1.0 / tokens_per_s
         self._first_token_s = first_token_s
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         tokens = compose_reply(request)
         limit = request.max_tokens
         cut = limit is not None and limit < len(tokens)

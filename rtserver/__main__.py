@@ -1,0 +1,7 @@
+"""``python -m rtserver``."""
+
+import sys
+
+from rtserver.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""The open rooms of a server: opened on first use, closed when idle for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from rtserver.catalog import Catalog
+from rtserver.config import ROOM_ID_PATTERN, Limits
+from rtserver.errors import PeerError
+from rtserver.rooms import Room
+from rtserver.store.base import Store
+
+log = logging.getLogger(__name__)
+_ROOM_ID = re.compile(ROOM_ID_PATTERN)
+
+
+def check_room_id(room_id: str) -> str:
+    """Return ``room_id`` if it is a valid room id, else raise ``bad_frame``."""
+    if not _ROOM_ID.fullmatch(room_id):
+        raise PeerError("bad_frame", "room ids are 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    return room_id
+
+
+class RoomDirectory:
+    """Rooms by id. An idle room stays open ``idle_room_seconds`` so resume keeps working."""
+
+    def __init__(self, *, store: Store, catalog: Catalog, limits: Limits) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._limits = limits
+        self._rooms: dict[str, Room] = {}
+        self._opening: dict[str, asyncio.Task[Room]] = {}
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self._closing = False
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        return self._rooms
+
+    async def get(self, room_id: str) -> Room:
+        """The open room ``room_id``, loading it from the store the first time."""
+        if self._closing:
+            raise PeerError("busy", "the server is shutting down")
+        room = self._rooms.get(room_id)
+        if room is None:
+            task = self._opening.get(room_id)
+            if task is None:
+                task = self._opening[room_id] = asyncio.create_task(self._open(room_id))
+                task.add_done_callback(lambda _: self._opening.pop(room_id, None))
+            room = await asyncio.shield(task)
+        self._keep(room)
+        return room
+
+    async def _open(self, room_id: str) -> Room:
+        room = Room(room_id, store=self._store, catalog=self._catalog, limits=self._limits)
+        await room.load()
+        room.on_idle = self._idle
+        self._rooms[room_id] = room
+        return room
+
+    def _keep(self, room: Room) -> None:
+        handle = self._expiry.pop(room.id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _idle(self, room: Room) -> None:
+        if self._closing or room.id in self._expiry:
+            return
+        loop = asyncio.get_running_loop()
+        self._expiry[room.id] = loop.call_later(self._limits.idle_room_seconds, self._expire, room)
+
+    def _expire(self, room: Room) -> None:
+        self._expiry.pop(room.id, None)
+        if room.idle and self._rooms.get(room.id) is room:
+            del self._rooms[room.id]
+
+    async def close(self) -> None:
+        """Interrupt every running stream, persist it, and close every connection (1001)."""
+        self._closing = True
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
+        await asyncio.gather(*(room.close() for room in self._rooms.values()))

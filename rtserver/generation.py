@@ -1,0 +1,263 @@
+"""One model's stream of one turn: provider deltas in, room events out.
+
+A :class:`Generation` runs as one asyncio task. Stopping it (cancel or interrupt) records the
+reason and cancels the task, which closes the provider's iterator and so its upstream request.
+Whatever way it ends, the reply is finalised in the store and then ``stream_end`` is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import aclosing, suppress
+from typing import Protocol
+
+from rtserver.catalog import Model
+from rtserver.errors import ProviderError
+from rtserver.frames import (
+    ErrorInfo,
+    HistoryMessage,
+    MessageStatus,
+    RoomEvent,
+    StreamEnd,
+    StreamReason,
+    TokenEvent,
+    ToolCallEvent,
+    ToolCallRecord,
+    Usage,
+)
+from rtserver.providers.base import (
+    FinishDelta,
+    GenerationRequest,
+    TextDelta,
+    ToolCallDelta,
+    UsageDelta,
+)
+from rtserver.store.base import Store
+
+log = logging.getLogger(__name__)
+
+StopReason = StreamReason  # only "cancelled" and "interrupted" are passed to stop()
+_STATUS_OF_REASON: dict[StreamReason, MessageStatus] = {
+    "complete": "complete",
+    "length": "complete",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+    "error": "error",
+}
+
+
+class EventSink(Protocol):
+    """Where a generation's events go: its room."""
+
+    def next_seq(self) -> int: ...
+
+    def publish(self, event: RoomEvent) -> None: ...
+
+    def reply_finished(self, generation: Generation, message: HistoryMessage) -> None: ...
+
+
+class Generation:
+    """One running reply of one model."""
+
+    def __init__(
+        self,
+        *,
+        stream: str,
+        model: Model,
+        reply: HistoryMessage,
+        request: GenerationRequest,
+        sink: EventSink,
+        store: Store,
+        checkpoint_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.model = model
+        self.reply = reply
+        self._request = request
+        self._sink = sink
+        self._store = store
+        self._checkpoint_interval = checkpoint_interval
+        self._clock = clock
+        self._parts: list[str] = []
+        self._calls: dict[str, ToolCallRecord] = {}
+        self._usage: UsageDelta | None = None
+        self._finish: str = "complete"
+        self._stop_reason: StopReason | None = None
+        self._started = clock()
+        self._first_token: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def text(self) -> str:
+        """The reply so far."""
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @property
+    def stopping(self) -> bool:
+        """True once cancel or interrupt was asked for."""
+        return self._stop_reason is not None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"generation {self.stream}")
+
+    def stop(self, reason: StopReason) -> None:
+        """End the stream with ``reason``; the provider's request is closed at once."""
+        if self._stop_reason is not None or self._task is None:
+            return
+        self._stop_reason = reason
+        self._task.cancel()
+
+    async def wait(self) -> None:
+        """Return once the reply is finalised and ``stream_end`` published."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _run(self) -> None:
+        checkpoints = asyncio.create_task(self._checkpoint_loop())
+        reason: StreamReason
+        error: ErrorInfo | None = None
+        try:
+            await self._consume()
+            reason = "length" if self._finish == "length" else "complete"
+        except asyncio.CancelledError:
+            reason = self._stop_reason or "interrupted"
+        except ProviderError as exc:
+            reason, error = "error", exc.to_info()
+        except Exception:
+            log.exception("generation %s failed", self.stream)
+            reason = "error"
+            error = ErrorInfo(code="internal", message="the server failed while generating")
+        finally:
+            checkpoints.cancel()
+        await self._end(reason, error)
+
+    async def _consume(self) -> None:
+        sink = self._sink
+        async with aclosing(self.model.provider.stream(self._request)) as deltas:
+            async for delta in deltas:
+                if isinstance(delta, TextDelta):
+                    if not delta.text:
+                        continue
+                    if self._first_token is None:
+                        self._first_token = self._clock()
+                    self._parts.append(delta.text)
+                    sink.publish(
+                        TokenEvent(seq=sink.next_seq(), stream=self.stream, text=delta.text)
+                    )
+                elif isinstance(delta, ToolCallDelta):
+                    self._tool_call(delta)
+                elif isinstance(delta, UsageDelta):
+                    self._usage = delta
+                elif isinstance(delta, FinishDelta):
+                    self._finish = delta.reason
+
+    def _tool_call(self, delta: ToolCallDelta) -> None:
+        if self._first_token is None:
+            self._first_token = self._clock()
+        known = self._calls.get(delta.call)
+        name = delta.name or (known.name if known else None)
+        args = (known.args if known else "") + delta.args
+        self._calls[delta.call] = ToolCallRecord(call=delta.call, name=name, args=args)
+        sink = self._sink
+        sink.publish(
+            ToolCallEvent(
+                seq=sink.next_seq(),
+                stream=self.stream,
+                call=delta.call,
+                name=delta.name,
+                args=delta.args,
+            )
+        )
+
+    async def _checkpoint_loop(self) -> None:
+        saved = 0
+        while True:
+            await asyncio.sleep(self._checkpoint_interval)
+            text = self.text
+            if len(text) != saved:
+                await self._store.checkpoint(self.reply.id, text)
+                saved = len(text)
+
+    async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
+        ended = self._clock()
+        text = self.text
+        usage = self._final_usage(text)
+        final = HistoryMessage(
+            id=self.reply.id,
+            role="assistant",
+            text=text,
+            status=_STATUS_OF_REASON[reason],
+            ts=self.reply.ts,
+            model=self.reply.model,
+            reply_to=self.reply.reply_to,
+            usage=usage,
+            stream=self.stream,
+            tool_calls=list(self._calls.values()) or None,
+            error=error,
+        )
+        # Finalise before announcing the end: a client that saw stream_end can rely on
+        # the stored reply. Shielded so that a second cancel cannot lose the write.
+        with suppress(Exception):
+            await asyncio.shield(self._save(final))
+        sink = self._sink
+        sink.publish(
+            StreamEnd(
+                seq=sink.next_seq(),
+                stream=self.stream,
+                reason=reason,
+                usage=usage,
+                ttft_ms=self._ms(self._first_token),
+                duration_ms=self._ms(ended) or 0,
+                tokens_per_s=self._rate(usage, ended),
+                error=error,
+            )
+        )
+        sink.reply_finished(self, final)
+
+    async def _save(self, final: HistoryMessage) -> None:
+        try:
+            await self._store.finish_reply(
+                final.id,
+                text=final.text,
+                status=final.status,
+                usage=final.usage,
+                tool_calls=final.tool_calls or (),
+                error=final.error,
+            )
+        except Exception:
+            log.exception("could not finalise reply %s", final.id)
+            raise
+
+    def _final_usage(self, text: str) -> Usage | None:
+        if self._usage is not None:
+            return Usage(
+                input_tokens=self._usage.input_tokens, output_tokens=self._usage.output_tokens
+            )
+        if not text and not self._calls:
+            return None
+        # No counts from the vendor: estimate at about four characters a token.
+        prompt_chars = sum(len(t.content) for t in self._request.messages)
+        out_chars = len(text) + sum(len(c.args) for c in self._calls.values())
+        return Usage(
+            input_tokens=max(1, round(prompt_chars / 4)),
+            output_tokens=max(1, round(out_chars / 4)),
+            estimated=True,
+        )
+
+    def _ms(self, moment: float | None) -> int | None:
+        return None if moment is None else max(0, round((moment - self._started) * 1000))
+
+    def _rate(self, usage: Usage | None, ended: float) -> float | None:
+        if usage is None or self._first_token is None or usage.output_tokens < 2:
+            return None
+        seconds = ended - self._first_token
+        if seconds <= 0:
+            return None
+        # The first token's arrival starts the clock, so it is not counted in the rate.
+        return round((usage.output_tokens - 1) / seconds, 2)

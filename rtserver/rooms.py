@@ -1,0 +1,419 @@
+"""Room state: participants, turns, running generations and the event log.
+
+Everything here runs on the event loop without locks on the token path: publishing an event,
+joining (snapshot or replay) and leaving are plain synchronous code, so no event can slip
+between a joiner's snapshot and its first live event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from rtserver.catalog import Catalog, Model
+from rtserver.codec import Codec, Outgoing
+from rtserver.config import Limits
+from rtserver.errors import PeerError
+from rtserver.eventlog import EventLog
+from rtserver.frames import (
+    Cancel,
+    ClientFrame,
+    Hello,
+    HistoryMessage,
+    Interrupt,
+    MessageEvent,
+    Params,
+    Ping,
+    Pong,
+    Presence,
+    Prompt,
+    RoomEvent,
+    RunningStream,
+    Since,
+    StreamStart,
+    Typing,
+    Welcome,
+)
+from rtserver.generation import Generation
+from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
+from rtserver.participant import Member, TokenBucket
+from rtserver.providers.base import ChatTurn, GenerationRequest
+from rtserver.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """A prompt about to start a turn, from ``prompt`` or ``interrupt`` with text."""
+
+    prompt_id: str
+    text: str
+    models: list[str] | None
+    params: Params | None
+
+
+class Room:
+    """One shared room."""
+
+    def __init__(
+        self,
+        room_id: str,
+        *,
+        store: Store,
+        catalog: Catalog,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.id = room_id
+        self._store = store
+        self._catalog = catalog
+        self._limits = limits
+        self._clock = clock
+        self.log = EventLog(
+            max_events=limits.event_log_events, max_age_s=limits.event_log_seconds, clock=clock
+        )
+        self._members: dict[str, Member] = {}
+        self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
+        self._generations: dict[str, Generation] = {}
+        self._turn_lock = asyncio.Lock()
+        self._recent_prompts: set[str] = set()
+        self.on_idle: Callable[[Room], None] | None = None
+
+    async def load(self) -> None:
+        """Fill the in-memory history from the store."""
+        self._history.extend(await self._store.recent(self.id, self._limits.history_messages))
+
+    @property
+    def idle(self) -> bool:
+        return not self._members and not self._generations
+
+    @property
+    def members(self) -> list[Member]:
+        return list(self._members.values())
+
+    # --- joining and leaving ----------------------------------------------------------------
+
+    def join(self, *, name: str | None, since: Since | None, codec: Codec) -> Member:
+        """Add a participant: queue its welcome, then any replayed events, then go live."""
+        member_id = new_id("p")
+        member = Member(
+            id=member_id,
+            name=(name or "").strip() or f"guest-{member_id[-4:]}",
+            session=new_id("sess"),
+            codec=codec,
+            outbox=Outbox(max_bytes=self._limits.outbox_bytes),
+            prompts=TokenBucket(
+                capacity=self._limits.prompts_per_minute, per_seconds=60.0, clock=self._clock
+            ),
+        )
+        replay = self._replay_for(since, codec)
+        self._members[member.id] = member
+        member.send(Outgoing(self._welcome(member, resumed=replay is not None)), force=True)
+        for event in replay or ():
+            member.send(event, force=True)
+        self._broadcast_presence()
+        return member
+
+    def _replay_for(self, since: Since | None, codec: Codec) -> list[Outgoing] | None:
+        if since is None:
+            return None
+        events = self.log.since(since.epoch, since.seq)
+        if events is None:
+            return None
+        # A replay that could not fit the outbox would only get the client closed again:
+        # give it a snapshot instead.
+        size = sum(len(e.data(codec)) for e in events)
+        return events if size <= self._limits.outbox_bytes // 2 else None
+
+    def _welcome(self, member: Member, *, resumed: bool) -> Welcome:
+        return Welcome(
+            session=member.session,
+            participant=member.identity,
+            room=self.id,
+            epoch=self.log.epoch,
+            seq=self.log.head,
+            resumed=resumed,
+            models=self._catalog.infos,
+            participants=[m.presence() for m in self._members.values()],
+            messages=[] if resumed else self._snapshot_messages(),
+            streams=[] if resumed else self._snapshot_streams(),
+        )
+
+    def _snapshot_messages(self) -> list[HistoryMessage]:
+        live = {g.reply.id: g for g in self._generations.values()}
+        return [
+            msgspec.structs.replace(m, text=live[m.id].text) if m.id in live else m
+            for m in self._history
+        ]
+
+    def _snapshot_streams(self) -> list[RunningStream]:
+        return [
+            RunningStream(
+                stream=g.stream,
+                model=g.model.id,
+                message=g.reply.id,
+                reply_to=g.reply.reply_to or "",
+                text=g.text,
+            )
+            for g in self._generations.values()
+        ]
+
+    def leave(self, member: Member) -> None:
+        """Remove a participant; its streams and everyone else's go on."""
+        if self._members.pop(member.id, None) is None:
+            return
+        self._broadcast_presence()
+        if self.idle and self.on_idle is not None:
+            self.on_idle(self)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        return self.log.next_seq()
+
+    def publish(self, event: RoomEvent) -> None:
+        """Log a room event and queue it for every participant, encoded once per codec."""
+        out = Outgoing(event, self.log.event_id(event.seq))
+        self.log.append(out)
+        self._fan_out(out)
+
+    def _fan_out(self, out: Outgoing) -> None:
+        slow = [m for m in self._members.values() if not m.send(out)]
+        for member in slow:
+            self._drop_slow(member)
+
+    def _drop_slow(self, member: Member) -> None:
+        log.info("room %s: participant %s is too slow, closing it", self.id, member.id)
+        member.outbox.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")
+        self.leave(member)
+
+    def _broadcast_presence(self) -> None:
+        self._fan_out(
+            Outgoing(Presence(participants=[m.presence() for m in self._members.values()]))
+        )
+
+    def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
+        """Called by a generation once its stream_end is published."""
+        self._generations.pop(generation.stream, None)
+        for i, kept in enumerate(self._history):
+            if kept.id == message.id:
+                self._history[i] = message
+                break
+        if self.idle and self.on_idle is not None:
+            self.on_idle(self)
+
+    # --- client frames ----------------------------------------------------------------------
+
+    async def handle(self, member: Member, frame: ClientFrame) -> None:
+        """Act on one client frame; a PeerError becomes an ``error`` frame to the sender."""
+        try:
+            await self._dispatch(member, frame)
+        except PeerError as exc:
+            member.send_error(exc.with_ref(frame.id))
+
+    async def _dispatch(self, member: Member, frame: ClientFrame) -> None:
+        match frame:
+            case Prompt():
+                await self._prompt(member, frame)
+            case Cancel():
+                self._cancel(frame)
+            case Interrupt():
+                await self._interrupt(member, frame)
+            case Typing(active=active):
+                if member.typing != active:
+                    member.typing = active
+                    self._broadcast_presence()
+            case Ping(id=ping_id):
+                member.send(Outgoing(Pong(id=ping_id)), force=True)
+            case Hello():
+                raise PeerError("bad_frame", "hello was already received on this connection")
+
+    async def _prompt(self, member: Member, frame: Prompt) -> None:
+        request = TurnRequest(frame.id, frame.text, frame.models, frame.params)
+        models = self._check_prompt(member, request)
+        async with self._turn_lock:
+            if await self._seen_prompt(frame.id):
+                return
+            if self._generations:
+                raise PeerError(
+                    "busy", "models are still answering: cancel them or send an interrupt"
+                )
+            await self._start_turn(member, request, models)
+
+    async def _interrupt(self, member: Member, frame: Interrupt) -> None:
+        request = None
+        models: list[Model] = []
+        if frame.text is not None:
+            request = TurnRequest(frame.id or new_id("i"), frame.text, frame.models, frame.params)
+            models = self._check_prompt(member, request)
+        async with self._turn_lock:
+            await self.stop_all("interrupted")
+            if request is not None and not await self._seen_prompt(request.prompt_id):
+                await self._start_turn(member, request, models)
+
+    def _cancel(self, frame: Cancel) -> None:
+        if frame.stream is not None:
+            generation = self._generations.get(frame.stream)
+            if generation is None or generation.stopping:
+                raise PeerError("not_found", f"no running stream {frame.stream!r}")
+            generation.stop("cancelled")
+        elif frame.model is not None:
+            if frame.model not in self._catalog:
+                raise PeerError("unknown_model", f"unknown model {frame.model!r}")
+            running = [g for g in self._generations.values() if g.model.id == frame.model]
+            if not any(not g.stopping for g in running):
+                raise PeerError("not_found", f"model {frame.model!r} has no running stream")
+            for generation in running:
+                generation.stop("cancelled")
+        else:
+            for generation in list(self._generations.values()):
+                generation.stop("cancelled")
+
+    async def stop_all(self, reason: str) -> None:
+        """Stop every running stream with ``reason`` and wait until each has ended."""
+        running = list(self._generations.values())
+        for generation in running:
+            generation.stop("interrupted" if reason == "interrupted" else "cancelled")
+        await asyncio.gather(*(g.wait() for g in running), return_exceptions=True)
+
+    # --- turns ------------------------------------------------------------------------------
+
+    def _check_prompt(self, member: Member, request: TurnRequest) -> list[Model]:
+        text = request.text
+        if not text.strip():
+            raise PeerError("bad_frame", "prompt text is empty")
+        if len(text) > self._limits.max_prompt_chars:
+            raise PeerError(
+                "too_large",
+                f"prompt is {len(text)} characters; the limit is {self._limits.max_prompt_chars}",
+            )
+        models = self._resolve_models(request.models)
+        wait = member.prompts.take()
+        if wait > 0:
+            raise PeerError(
+                "rate_limited",
+                f"more than {self._limits.prompts_per_minute} prompts a minute",
+                retry_after=round(wait, 3),
+            )
+        return models
+
+    def _resolve_models(self, requested: list[str] | None) -> list[Model]:
+        ids = list(dict.fromkeys(requested)) if requested else list(self._catalog.defaults)
+        if not ids:
+            raise PeerError("bad_frame", "`models` must name at least one model")
+        models = []
+        for model_id in ids:
+            model = self._catalog.get(model_id)
+            if model is None:
+                raise PeerError("unknown_model", f"unknown model {model_id[:128]!r}")
+            models.append(model)
+        return models
+
+    async def _seen_prompt(self, prompt_id: str) -> bool:
+        return prompt_id in self._recent_prompts or await self._store.has_prompt(self.id, prompt_id)
+
+    async def _start_turn(self, member: Member, request: TurnRequest, models: list[Model]) -> None:
+        ts = now_ms()
+        user = HistoryMessage(
+            id=new_id("m"),
+            role="user",
+            text=request.text,
+            status="complete",
+            ts=ts,
+            author=member.identity,
+        )
+        replies = [
+            HistoryMessage(
+                id=new_id("m"),
+                role="assistant",
+                text="",
+                status="streaming",
+                ts=ts,
+                model=m.id,
+                reply_to=user.id,
+                stream=new_id("s"),
+            )
+            for m in models
+        ]
+        # The user message is durable before anyone hears of it (rule 5).
+        if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
+            return
+        self._recent_prompts.add(request.prompt_id)
+        self._history.append(user)
+        self.publish(
+            MessageEvent(
+                seq=self.next_seq(),
+                id=user.id,
+                author=member.identity,
+                text=user.text,
+                prompt_id=request.prompt_id,
+                ts=ts,
+            )
+        )
+        lanes = await asyncio.gather(
+            *(self._store.lane(self.id, m.id, self._limits.context_messages) for m in models)
+        )
+        for model, reply, lane in zip(models, replies, lanes, strict=True):
+            self._start_generation(model, reply, lane, request.params)
+
+    def _start_generation(
+        self, model: Model, reply: HistoryMessage, lane: list[HistoryMessage], params: Params | None
+    ) -> None:
+        stream = reply.stream or new_id("s")
+        asked = msgspec.structs.asdict(params) if params else {}
+        merged = {**model.spec.params, **{k: v for k, v in asked.items() if v is not None}}
+        temperature = merged.get("temperature")
+        max_tokens = merged.get("max_tokens")
+        request = GenerationRequest(
+            messages=tuple(ChatTurn(role=m.role, content=m.text) for m in lane),
+            temperature=float(temperature) if isinstance(temperature, int | float) else None,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        )
+        generation = Generation(
+            stream=stream,
+            model=model,
+            reply=reply,
+            request=request,
+            sink=self,
+            store=self._store,
+            checkpoint_interval=self._limits.checkpoint_interval,
+            clock=self._clock,
+        )
+        self._generations[stream] = generation
+        self._history.append(reply)
+        self.publish(
+            StreamStart(
+                seq=self.next_seq(),
+                stream=stream,
+                model=model.id,
+                message=reply.id,
+                reply_to=reply.reply_to or "",
+                ts=reply.ts,
+            )
+        )
+        generation.start()
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """End running streams as interrupted, then close every connection with 1001."""
+        await self.stop_all("interrupted")
+        for member in list(self._members.values()):
+            member.outbox.close(GOING_AWAY, "server shutting down", flush=True)
+        self._members.clear()

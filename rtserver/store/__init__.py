@@ -1,0 +1,1 @@
+"""Persistence of rooms and their messages."""

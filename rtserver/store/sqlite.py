@@ -1,0 +1,247 @@
+"""The embedded default store: one SQLite file through aiosqlite.
+
+WAL journal with ``synchronous=NORMAL``: a commit survives the process being killed, which is
+the crash the delivery guarantees speak of. The schema is versioned with ``user_version`` and
+moved forward by the migrations below, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+import msgspec
+
+from rtserver.errors import PeerError, StoreError
+from rtserver.frames import (
+    ErrorInfo,
+    HistoryMessage,
+    MessageStatus,
+    Participant,
+    ToolCallRecord,
+    Usage,
+)
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE rooms (
+        id TEXT PRIMARY KEY,
+        created_ts INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        room TEXT NOT NULL REFERENCES rooms(id),
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        author_id TEXT,
+        author_name TEXT,
+        model TEXT,
+        stream TEXT,
+        prompt_id TEXT,
+        reply_to TEXT,
+        text TEXT NOT NULL,
+        status TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        usage TEXT,
+        tool_calls TEXT,
+        error TEXT,
+        UNIQUE (room, prompt_id)
+    );
+    CREATE INDEX messages_by_room ON messages (room, n);
+    CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
+    """,
+)
+
+_COLUMNS = (
+    "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
+    "usage, tool_calls, error"
+)
+_usage_decoder = msgspec.json.Decoder(Usage)
+_calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
+_error_decoder = msgspec.json.Decoder(ErrorInfo)
+_encode = msgspec.json.Encoder().encode
+
+
+def _json_or_none(value: object) -> str | None:
+    if value is None or value == []:
+        return None
+    return _encode(value).decode()
+
+
+def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
+    (mid, role, author_id, author_name, model, stream, reply_to, text, status, ts) = row[:10]
+    usage, calls, error = row[10:13]
+    return HistoryMessage(
+        id=mid,
+        role=role,
+        author=Participant(id=author_id, name=author_name) if author_id else None,
+        model=model,
+        stream=stream,
+        reply_to=reply_to,
+        text=text,
+        status=status,
+        ts=ts,
+        usage=_usage_decoder.decode(usage) if usage else None,
+        tool_calls=_calls_decoder.decode(calls) if calls else None,
+        error=_error_decoder.decode(error) if error else None,
+    )
+
+
+class SqliteStore:
+    """Rooms and messages in one SQLite database file."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStore:
+        """Open (creating if needed) and migrate the database at ``path``."""
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await _migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def recover(self) -> int:
+        cursor = await self._db.execute(
+            "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
+        )
+        await self._db.commit()
+        return cursor.rowcount
+
+    async def start_turn(
+        self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
+    ) -> bool:
+        db = self._db
+        try:
+            await db.execute(
+                "INSERT OR IGNORE INTO rooms (id, created_ts) VALUES (?, ?)", (room, user.ts)
+            )
+            await db.execute(
+                "INSERT INTO messages (id, room, role, author_id, author_name, prompt_id, text,"
+                " status, ts) VALUES (?, ?, 'user', ?, ?, ?, ?, 'complete', ?)",
+                (
+                    user.id,
+                    room,
+                    _author_id(user),
+                    _author_name(user),
+                    prompt_id,
+                    user.text,
+                    user.ts,
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts)"
+                " VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?)",
+                [(r.id, room, r.model, r.stream, r.reply_to, r.ts) for r in replies],
+            )
+        except aiosqlite.IntegrityError:
+            await db.rollback()
+            if await self.has_prompt(room, prompt_id):
+                return False
+            raise
+        await db.commit()
+        return True
+
+    async def has_prompt(self, room: str, prompt_id: str) -> bool:
+        async with self._db.execute(
+            "SELECT 1 FROM messages WHERE room = ? AND prompt_id = ?", (room, prompt_id)
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
+    async def checkpoint(self, message_id: str, text: str) -> None:
+        await self._db.execute(
+            "UPDATE messages SET text = ? WHERE id = ? AND status = 'streaming'", (text, message_id)
+        )
+        await self._db.commit()
+
+    async def finish_reply(
+        self,
+        message_id: str,
+        *,
+        text: str,
+        status: MessageStatus,
+        usage: Usage | None,
+        tool_calls: Sequence[ToolCallRecord],
+        error: ErrorInfo | None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE messages SET text = ?, status = ?, usage = ?, tool_calls = ?, error = ?"
+            " WHERE id = ?",
+            (
+                text,
+                status,
+                _json_or_none(usage),
+                _json_or_none(list(tool_calls)),
+                _json_or_none(error),
+                message_id,
+            ),
+        )
+        await self._db.commit()
+
+    async def recent(self, room: str, limit: int) -> list[HistoryMessage]:
+        rows = await self._db.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? ORDER BY n DESC LIMIT ?",
+            (room, limit),
+        )
+        return [_row_to_message(r) for r in reversed(list(rows))]
+
+    async def page(
+        self, room: str, *, limit: int, before: str | None
+    ) -> tuple[list[HistoryMessage], str | None]:
+        bound = await self._position(room, before) if before else None
+        rows = list(
+            await self._db.execute_fetchall(
+                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND n < ? ORDER BY n DESC LIMIT ?",
+                (room, bound if bound is not None else 2**62, limit + 1),
+            )
+        )
+        more = len(rows) > limit
+        messages = [_row_to_message(r) for r in reversed(rows[:limit])]
+        return messages, (messages[0].id if more and messages else None)
+
+    async def lane(self, room: str, model: str, limit: int) -> list[HistoryMessage]:
+        rows = await self._db.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ?"
+            " AND (role = 'user' OR (model = ? AND status != 'streaming' AND text != ''))"
+            " ORDER BY n DESC LIMIT ?",
+            (room, model, limit),
+        )
+        return [_row_to_message(r) for r in reversed(list(rows))]
+
+    async def _position(self, room: str, message_id: str) -> int:
+        async with self._db.execute(
+            "SELECT n FROM messages WHERE room = ? AND id = ?", (room, message_id)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise PeerError("not_found", f"no message {message_id[:128]!r} in this room")
+        return int(row[0])
+
+
+def _author_id(message: HistoryMessage) -> str | None:
+    return message.author.id if message.author else None
+
+
+def _author_name(message: HistoryMessage) -> str | None:
+    return message.author.name if message.author else None
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise StoreError(f"database schema {version} is newer than this rtserver knows")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        await db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")

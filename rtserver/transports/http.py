@@ -1,0 +1,78 @@
+"""The plain HTTP API: models, message history, errors as JSON, CORS."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from aiohttp import web
+
+from rtserver.directory import check_room_id
+from rtserver.errors import HTTP_STATUS, PeerError
+from rtserver.keys import CATALOG, STORE
+
+_encode = msgspec.json.Encoder().encode
+MAX_PAGE = 200
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: object, *, status: int = 200) -> web.Response:
+    return web.Response(body=_encode(body), status=status, content_type="application/json")
+
+
+def error_response(error: PeerError) -> web.Response:
+    """An error frame as the body, with the status its code maps to."""
+    response = json_response(error.to_frame(), status=HTTP_STATUS[error.code])
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return response
+
+
+def room_id_or_400(request: web.Request) -> str:
+    try:
+        return check_room_id(request.match_info["room"])
+    except PeerError as exc:
+        raise web.HTTPBadRequest(
+            body=_encode(exc.to_frame()), content_type="application/json"
+        ) from None
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn PeerErrors into JSON errors and let any origin call the API (CORS)."""
+    api = request.path.startswith("/v1/")
+    if api and request.method == "OPTIONS":
+        response: web.StreamResponse = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Content-Type, X-RT-Session, Last-Event-ID"
+        )
+        response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        try:
+            response = await handler(request)
+        except PeerError as exc:
+            response = error_response(exc)
+    if api and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+async def models_handler(request: web.Request) -> web.Response:
+    """``GET /v1/models``."""
+    catalog = request.app[CATALOG]
+    return json_response({"models": catalog.infos, "defaults": list(catalog.defaults)})
+
+
+async def messages_handler(request: web.Request) -> web.Response:
+    """``GET /v1/rooms/{room}/messages?limit=N&before=<message id>``."""
+    room_id = room_id_or_400(request)
+    raw_limit = request.query.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        raise PeerError("bad_frame", f"limit must be a whole number from 1 to {MAX_PAGE}")
+    before = request.query.get("before") or None
+    messages, next_before = await request.app[STORE].page(
+        room_id, limit=int(raw_limit), before=before
+    )
+    return json_response({"messages": messages, "next": next_before})

@@ -1,0 +1,114 @@
+"""The WebSocket transport: decode, hand frames to the room, write what the room queues."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+from aiohttp import WSMsgType, web
+
+from rtserver.codec import SUBPROTOCOLS, Codec, codec_for
+from rtserver.errors import PeerError
+from rtserver.frames import Hello
+from rtserver.keys import DIRECTORY, SETTINGS
+from rtserver.outbox import Outbox, OutboxClosed
+from rtserver.participant import Member
+from rtserver.rooms import Room
+from rtserver.transports.http import room_id_or_400
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_ERROR = 1002
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/rooms/{room}/ws``."""
+    room_id = room_id_or_400(request)
+    limits = request.app[SETTINGS].limits
+    ws = web.WebSocketResponse(
+        protocols=SUBPROTOCOLS,
+        heartbeat=limits.heartbeat,
+        max_msg_size=limits.max_frame_bytes,
+        # Compression would cost one deflate per participant per frame; frames are encoded
+        # once per codec and go out as they are.
+        compress=False,
+    )
+    await ws.prepare(request)
+    codec = codec_for(ws.ws_protocol)
+    hello = await _read_hello(ws, codec, limits.hello_timeout)
+    if hello is None:
+        return ws
+    try:
+        room = await request.app[DIRECTORY].get(room_id)
+    except PeerError as exc:
+        await _refuse(ws, codec, exc, code=1001)
+        return ws
+    member = room.join(name=hello.name, since=hello.since, codec=codec)
+    writer = asyncio.create_task(_write(ws, member.outbox, codec))
+    try:
+        await _read(ws, room, member, codec)
+    finally:
+        room.leave(member)
+        if not member.outbox.closed:
+            member.outbox.close(1000, "")
+        with suppress(asyncio.CancelledError):
+            await writer
+    return ws
+
+
+async def _read_hello(ws: web.WebSocketResponse, codec: Codec, wait_s: float) -> Hello | None:
+    try:
+        async with asyncio.timeout(wait_s):
+            msg = await ws.receive()
+    except TimeoutError:
+        await _refuse(ws, codec, PeerError("bad_frame", "no hello within the hello timeout"))
+        return None
+    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        return None
+    try:
+        frame = codec.decode(msg.data)
+    except PeerError as exc:
+        await _refuse(ws, codec, exc)
+        return None
+    if not isinstance(frame, Hello):
+        await _refuse(
+            ws, codec, PeerError("bad_frame", "the first frame must be hello", ref=frame.id)
+        )
+        return None
+    return frame
+
+
+async def _refuse(
+    ws: web.WebSocketResponse, codec: Codec, error: PeerError, *, code: int = PROTOCOL_ERROR
+) -> None:
+    with suppress(ConnectionError):
+        await _send(ws, codec, codec.render(error.to_frame(), None))
+        await ws.close(code=code, message=error.message[:120].encode())
+
+
+async def _read(ws: web.WebSocketResponse, room: Room, member: Member, codec: Codec) -> None:
+    async for msg in ws:
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            break
+        try:
+            frame = codec.decode(msg.data)
+        except PeerError as exc:
+            member.send_error(exc)
+            continue
+        await room.handle(member, frame)
+
+
+async def _write(ws: web.WebSocketResponse, outbox: Outbox, codec: Codec) -> None:
+    try:
+        while True:
+            await _send(ws, codec, await outbox.get())
+    except OutboxClosed as closed:
+        with suppress(ConnectionError):
+            await ws.close(code=closed.code, message=closed.reason.encode())
+    except ConnectionError:
+        outbox.close(1006, "connection lost")
+
+
+async def _send(ws: web.WebSocketResponse, codec: Codec, data: bytes) -> None:
+    await ws.send_frame(data, WSMsgType.BINARY if codec.binary else WSMsgType.TEXT)

@@ -1,0 +1,54 @@
+"""Shared fixtures: a real rtserver on a loopback port with a temporary SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from rtserver.app import create_app
+from rtserver.config import Settings
+from tests.support import fast_settings
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "rooms.db")
+
+
+@pytest.fixture
+async def start_server(db_path: str) -> AsyncIterator[ServerFactory]:
+    """Start servers on 127.0.0.1; each is closed (gracefully) at the end of the test."""
+    servers: list[TestServer] = []
+
+    async def start(settings: Settings | None = None, **kwargs: Any) -> TestServer:
+        app = create_app(settings or fast_settings(db_path), **kwargs)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def server(start_server: ServerFactory) -> TestServer:
+    return await start_server()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def ws_url(server: TestServer, room: str = "lobby") -> str:
+    return str(server.make_url(f"/v1/rooms/{room}/ws"))
