@@ -156,6 +156,9 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     tool_calls: list[ToolCallRecord] | None = None
     #: Extension: what went wrong, for status ``error``.
     error: ErrorInfo | None = None
+    #: Extension: the client's ``prompt.id`` of a user message, so that a client that got a full
+    #: snapshot instead of a resume can still tell whether a prompt it sent was stored.
+    prompt_id: str | None = None
 
 
 class RunningStream(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,696 @@
+"""Generate the golden vectors of protocol v1 from the typed frames in rtserver.
+
+Run from the repository root with the project's environment::
+
+    .venv/bin/python protocol/vectors/generate.py          # rewrite the vector files
+    .venv/bin/python protocol/vectors/generate.py --check  # exit 1 if any file is stale
+
+The bytes in the files are whatever rtserver's codecs produce, so a codec change that alters the
+wire format shows up here as a diff to review. The format is described in README.md beside this
+file. Output is deterministic: fixed inputs, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from rtserver.codec import JSON, MSGPACK
+from rtserver.frames import (
+    Cancel,
+    ClientFrame,
+    ErrorFrame,
+    ErrorInfo,
+    Hello,
+    HistoryMessage,
+    Interrupt,
+    MessageEvent,
+    ModelInfo,
+    Params,
+    Participant,
+    Ping,
+    Pong,
+    Presence,
+    PresenceEntry,
+    Prompt,
+    RunningStream,
+    ServerFrame,
+    Since,
+    StreamEnd,
+    StreamStart,
+    TokenEvent,
+    ToolCallEvent,
+    ToolCallRecord,
+    Typing,
+    Usage,
+    Welcome,
+)
+
+VECTOR_DIR: Final = Path(__file__).resolve().parent
+PROTOCOL: Final = "rt.v1"
+
+#: Largest integer every client can hold exactly (JavaScript numbers are IEEE-754 doubles).
+MAX_SAFE_INT: Final = 2**53 - 1
+
+TS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms: beyond 32 bits, as every real ts.
+
+# Text that trips naive encoders: astral-plane emoji and a ZWJ sequence (UTF-16 surrogate pairs),
+# CJK, right-to-left scripts, a combining mark, and characters JSON must or may escape.
+EMOJI: Final = "\U0001f642 \U0001f469\U0001f3fd\u200d\U0001f4bb \U0001f1ef\U0001f1f5"  # ZWJ, flag
+CJK: Final = "你好\uff0c世界。こんにちは。안녕하세요"
+RTL: Final = "שלום עולם — مرحبا بالعالم"
+COMBINING: Final = "e\u0301"  # "é" as e + COMBINING ACUTE ACCENT: not normalised on the wire.
+ESCAPES: Final = 'line 1\nline 2\t"quoted" \\ back\u2028sep \u0001 end'
+
+ALICE: Final = Participant(id="u-alice", name="Alice")
+BOB: Final = Participant(id="u-bob", name="بوب")
+
+
+def client_frames() -> list[tuple[str, ClientFrame]]:
+    """Every client frame type, with optional fields absent and present."""
+    return [
+        ("hello-minimal", Hello()),
+        (
+            "hello-full",
+            Hello(
+                id="h-1",
+                name="Ada Lovelace",
+                token="tok_abc.def-123",
+                since=Since(epoch="ep-7f3a9c", seq=4_294_967_296),
+            ),
+        ),
+        ("hello-since-zero", Hello(name="李雷", since=Since(epoch="e0", seq=0))),
+        ("hello-max-safe-seq", Hello(since=Since(epoch="e1", seq=MAX_SAFE_INT))),
+        ("prompt-minimal", Prompt(id="p-1", text="Hello")),
+        (
+            "prompt-full",
+            Prompt(
+                id="p-2",
+                text=f"Compare: {EMOJI} {CJK} {RTL} {COMBINING}",
+                models=["demo", "gpt-4o-mini"],
+                params=Params(temperature=0.7, max_tokens=256),
+            ),
+        ),
+        ("prompt-escapes", Prompt(id="p-3", text=ESCAPES, params=Params(max_tokens=1))),
+        ("prompt-temperature-zero", Prompt(id="p-4", text="x", params=Params(temperature=0.0))),
+        ("prompt-empty-models-params", Prompt(id="p-5", text="hi", params=Params())),
+        ("cancel-all", Cancel()),
+        ("cancel-stream", Cancel(id="c-1", stream="s-1")),
+        ("cancel-model", Cancel(id="c-2", model="demo")),
+        ("interrupt-bare", Interrupt()),
+        (
+            "interrupt-redirect",
+            Interrupt(
+                id="p-6",
+                text="Shorter, please.",
+                models=["demo"],
+                params=Params(temperature=1.5),
+            ),
+        ),
+        ("typing-on", Typing(active=True)),
+        ("typing-off-with-id", Typing(id="t-1", active=False)),
+        ("ping-bare", Ping()),
+        ("ping-with-id", Ping(id="ping-42")),
+    ]
+
+
+def _history() -> list[HistoryMessage]:
+    return [
+        HistoryMessage(
+            id="m-1",
+            role="user",
+            text=f"Say hi in three scripts {EMOJI}",
+            status="complete",
+            ts=TS,
+            author=ALICE,
+            prompt_id="p-1",
+        ),
+        HistoryMessage(
+            id="m-2",
+            role="assistant",
+            text=f"{CJK} {RTL}",
+            status="complete",
+            ts=TS + 12,
+            model="demo",
+            reply_to="m-1",
+            usage=Usage(input_tokens=12, output_tokens=34),
+            stream="s-1",
+        ),
+        HistoryMessage(
+            id="m-3",
+            role="assistant",
+            text="",
+            status="complete",
+            ts=TS + 13,
+            model="gpt-4o-mini",
+            reply_to="m-1",
+            usage=Usage(input_tokens=12, output_tokens=20, estimated=True),
+            stream="s-2",
+            tool_calls=[
+                ToolCallRecord(call="call-1", name="get_time", args='{"tz":"Asia/Tokyo"}'),
+                ToolCallRecord(call="call-2"),
+            ],
+        ),
+        HistoryMessage(
+            id="m-4",
+            role="assistant",
+            text="Part",
+            status="error",
+            ts=TS + 14,
+            model="claude",
+            reply_to="m-1",
+            stream="s-3",
+            error=ErrorInfo(
+                code="provider_error", message="the provider is overloaded", retry_after=30.0
+            ),
+        ),
+        HistoryMessage(
+            id="m-5",
+            role="user",
+            text=ESCAPES,
+            status="complete",
+            ts=TS + 5_000,
+            author=BOB,
+            prompt_id="b-9",
+        ),
+        HistoryMessage(
+            id="m-6",
+            role="assistant",
+            text="Cut sh",
+            status="cancelled",
+            ts=TS + 5_010,
+            model="demo",
+            reply_to="m-5",
+            stream="s-4",
+        ),
+        HistoryMessage(
+            id="m-7",
+            role="assistant",
+            text="Stopped",
+            status="interrupted",
+            ts=TS + 5_011,
+            model="claude",
+            reply_to="m-5",
+            stream="s-5",
+        ),
+        HistoryMessage(
+            id="m-8",
+            role="user",
+            text="And now?",
+            status="complete",
+            ts=TS + 9_000,
+            author=ALICE,
+            prompt_id="p-2",
+        ),
+        HistoryMessage(
+            id="m-9",
+            role="assistant",
+            text="Working on",
+            status="streaming",
+            ts=TS + 9_010,
+            model="demo",
+            reply_to="m-8",
+            stream="s-6",
+        ),
+    ]
+
+
+def server_frames() -> list[tuple[str, ServerFrame]]:
+    """Every server frame type, with optional fields absent and present, nulls where allowed."""
+    demo = ModelInfo(id="demo", label="Demo", provider="demo", simulated=True, default=True)
+    return [
+        (
+            "welcome-empty-room",
+            Welcome(
+                session="sess-1",
+                participant=ALICE,
+                room="lobby",
+                epoch="ep-1",
+                seq=0,
+                resumed=False,
+                models=[demo],
+                participants=[PresenceEntry(id=ALICE.id, name=ALICE.name, typing=False)],
+                messages=[],
+                streams=[],
+            ),
+        ),
+        (
+            "welcome-snapshot",
+            Welcome(
+                session="sess-2",
+                participant=BOB,
+                room="team_42-a",
+                epoch="ep-7f3a9c",
+                seq=4_294_967_296,
+                resumed=False,
+                models=[
+                    demo,
+                    ModelInfo(id="gpt-4o-mini", label="GPT-4o mini", provider="openai"),
+                    ModelInfo(id="claude", label="Claude", provider="anthropic", default=True),
+                ],
+                participants=[
+                    PresenceEntry(id=ALICE.id, name=ALICE.name, typing=True),
+                    PresenceEntry(id=BOB.id, name=BOB.name, typing=False),
+                ],
+                messages=_history(),
+                streams=[
+                    RunningStream(
+                        stream="s-6", model="demo", message="m-9", reply_to="m-8", text="Working on"
+                    )
+                ],
+            ),
+        ),
+        (
+            "welcome-resumed",
+            Welcome(
+                session="sess-3",
+                participant=ALICE,
+                room="lobby",
+                epoch="ep-1",
+                seq=57,
+                resumed=True,
+                models=[demo],
+                participants=[PresenceEntry(id=ALICE.id, name=ALICE.name, typing=False)],
+                messages=[],
+                streams=[],
+            ),
+        ),
+        (
+            "message",
+            MessageEvent(seq=1, id="m-1", author=ALICE, text=f"Hi {EMOJI}", prompt_id="p-1", ts=TS),
+        ),
+        (
+            "message-multilingual",
+            MessageEvent(
+                seq=2,
+                id="m-5",
+                author=BOB,
+                text=f"{RTL} {CJK} {COMBINING}",
+                prompt_id="b-9",
+                ts=TS + 5_000,
+            ),
+        ),
+        (
+            "stream_start",
+            StreamStart(seq=3, stream="s-1", model="demo", message="m-2", reply_to="m-1", ts=TS),
+        ),
+        ("token-ascii", TokenEvent(seq=4, stream="s-1", text="Hello")),
+        ("token-unicode", TokenEvent(seq=5, stream="s-1", text=f"{EMOJI}{CJK}{RTL}")),
+        ("token-escapes", TokenEvent(seq=6, stream="s-1", text=ESCAPES)),
+        ("token-whitespace", TokenEvent(seq=7, stream="s-1", text=" ")),
+        ("token-max-safe-seq", TokenEvent(seq=MAX_SAFE_INT, stream="s-1", text="z")),
+        (
+            "tool_call-first",
+            ToolCallEvent(seq=8, stream="s-2", call="call-1", name="get_time", args='{"tz":'),
+        ),
+        ("tool_call-fragment", ToolCallEvent(seq=9, stream="s-2", call="call-1", args='"UTC"}')),
+        (
+            "stream_end-complete",
+            StreamEnd(
+                seq=10,
+                stream="s-1",
+                reason="complete",
+                usage=Usage(input_tokens=12, output_tokens=34),
+                ttft_ms=180,
+                duration_ms=1_250,
+                tokens_per_s=31.5,
+            ),
+        ),
+        (
+            "stream_end-length-estimated",
+            StreamEnd(
+                seq=11,
+                stream="s-2",
+                reason="length",
+                usage=Usage(input_tokens=1_000_000, output_tokens=4_096, estimated=True),
+                ttft_ms=0,
+                duration_ms=60_000,
+                tokens_per_s=68.27,
+            ),
+        ),
+        (
+            "stream_end-cancelled-null-usage",
+            StreamEnd(
+                seq=12,
+                stream="s-4",
+                reason="cancelled",
+                usage=None,
+                ttft_ms=None,
+                duration_ms=40,
+                tokens_per_s=None,
+            ),
+        ),
+        (
+            "stream_end-interrupted",
+            StreamEnd(
+                seq=13,
+                stream="s-5",
+                reason="interrupted",
+                usage=Usage(input_tokens=7, output_tokens=2, estimated=True),
+                ttft_ms=95,
+                duration_ms=300,
+                tokens_per_s=None,
+            ),
+        ),
+        (
+            "stream_end-error",
+            StreamEnd(
+                seq=14,
+                stream="s-3",
+                reason="error",
+                usage=None,
+                ttft_ms=210,
+                duration_ms=2_000,
+                tokens_per_s=None,
+                error=ErrorInfo(
+                    code="provider_error", message="the provider is overloaded", retry_after=30.0
+                ),
+            ),
+        ),
+        (
+            "stream_end-error-no-retry",
+            StreamEnd(
+                seq=15,
+                stream="s-7",
+                reason="error",
+                usage=None,
+                ttft_ms=None,
+                duration_ms=3,
+                tokens_per_s=None,
+                error=ErrorInfo(code="internal", message="the reply could not be generated"),
+            ),
+        ),
+        ("presence-empty", Presence(participants=[])),
+        (
+            "presence",
+            Presence(
+                participants=[
+                    PresenceEntry(id=ALICE.id, name=ALICE.name, typing=True),
+                    PresenceEntry(id=BOB.id, name=BOB.name, typing=False),
+                ]
+            ),
+        ),
+        ("error-minimal", ErrorFrame(code="internal", message="something went wrong")),
+        (
+            "error-with-ref",
+            ErrorFrame(code="not_found", message="no running stream s-9", ref="c-1"),
+        ),
+        (
+            "error-rate-limited",
+            ErrorFrame(
+                code="rate_limited",
+                message="too many prompts; wait a moment",
+                ref="p-7",
+                retry_after=1.5,
+            ),
+        ),
+        (
+            "error-retry-after-integral",
+            ErrorFrame(code="rate_limited", message="slow down", retry_after=2.0),
+        ),
+        ("error-busy", ErrorFrame(code="busy", message="a turn is running", ref="p-8")),
+        ("error-unknown-model", ErrorFrame(code="unknown_model", message="no model 'x'")),
+        ("pong-bare", Pong()),
+        ("pong-with-id", Pong(id="ping-42")),
+    ]
+
+
+def _both(value: object) -> dict[str, str]:
+    """The same (invalid or unusual) value as JSON text and as MessagePack bytes."""
+    return {
+        "json": json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+        "msgpack_hex": msgspec.msgpack.encode(value).hex(),
+    }
+
+
+def invalid_inputs() -> list[dict[str, object]]:
+    """Client input the server must reject with an ``error`` frame: ``code`` and ``ref``."""
+    long_id = "x" * 129
+    cases: list[tuple[str, dict[str, str], str, str | None]] = [
+        ("json-syntax", {"json": '{"type":"ping"'}, "bad_frame", None),
+        ("json-trailing-data", {"json": '{"type":"ping"} {}'}, "bad_frame", None),
+        ("msgpack-truncated", {"msgpack_hex": "82a474797065a470696e67a2"}, "bad_frame", None),
+        ("msgpack-int-keys", {"msgpack_hex": "8101a470696e67"}, "bad_frame", None),
+        ("not-a-map-array", _both(["ping"]), "bad_frame", None),
+        ("not-a-map-string", _both("ping"), "bad_frame", None),
+        ("not-a-map-null", _both(None), "bad_frame", None),
+        ("type-missing", _both({"id": "c-1"}), "bad_frame", "c-1"),
+        ("type-null", _both({"type": None, "id": "c-2"}), "bad_frame", "c-2"),
+        ("type-not-string", _both({"type": 7, "id": "c-3"}), "bad_frame", "c-3"),
+        ("type-unknown", _both({"type": "shout", "id": "c-4"}), "unknown_type", "c-4"),
+        ("type-unknown-no-id", _both({"type": "shout"}), "unknown_type", None),
+        ("type-server-only", _both({"type": "welcome", "id": "c-5"}), "unknown_type", "c-5"),
+        ("type-wrong-case", _both({"type": "Ping", "id": "c-6"}), "unknown_type", "c-6"),
+        ("prompt-id-missing", _both({"type": "prompt", "text": "hi"}), "bad_frame", None),
+        ("prompt-id-empty", _both({"type": "prompt", "id": "", "text": "hi"}), "bad_frame", None),
+        (
+            "prompt-id-too-long",
+            _both({"type": "prompt", "id": long_id, "text": "hi"}),
+            "bad_frame",
+            None,
+        ),
+        ("prompt-id-number", _both({"type": "prompt", "id": 5, "text": "hi"}), "bad_frame", None),
+        ("prompt-text-missing", _both({"type": "prompt", "id": "p-1"}), "bad_frame", "p-1"),
+        (
+            "prompt-text-number",
+            _both({"type": "prompt", "id": "p-2", "text": 5}),
+            "bad_frame",
+            "p-2",
+        ),
+        (
+            "prompt-text-null",
+            _both({"type": "prompt", "id": "p-3", "text": None}),
+            "bad_frame",
+            "p-3",
+        ),
+        (
+            "prompt-models-not-list",
+            _both({"type": "prompt", "id": "p-4", "text": "hi", "models": "demo"}),
+            "bad_frame",
+            "p-4",
+        ),
+        (
+            "prompt-models-too-many",
+            _both({"type": "prompt", "id": "p-5", "text": "hi", "models": ["demo"] * 33}),
+            "bad_frame",
+            "p-5",
+        ),
+        (
+            "prompt-model-id-empty",
+            _both({"type": "prompt", "id": "p-6", "text": "hi", "models": [""]}),
+            "bad_frame",
+            "p-6",
+        ),
+        (
+            "prompt-temperature-high",
+            _both({"type": "prompt", "id": "p-7", "text": "hi", "params": {"temperature": 2.5}}),
+            "bad_frame",
+            "p-7",
+        ),
+        (
+            "prompt-temperature-string",
+            _both({"type": "prompt", "id": "p-8", "text": "hi", "params": {"temperature": "1"}}),
+            "bad_frame",
+            "p-8",
+        ),
+        (
+            "prompt-max-tokens-zero",
+            _both({"type": "prompt", "id": "p-9", "text": "hi", "params": {"max_tokens": 0}}),
+            "bad_frame",
+            "p-9",
+        ),
+        (
+            "prompt-max-tokens-fraction",
+            _both({"type": "prompt", "id": "p-10", "text": "hi", "params": {"max_tokens": 1.5}}),
+            "bad_frame",
+            "p-10",
+        ),
+        (
+            "hello-since-negative",
+            _both({"type": "hello", "id": "h-1", "since": {"epoch": "e", "seq": -1}}),
+            "bad_frame",
+            "h-1",
+        ),
+        (
+            "hello-since-no-epoch",
+            _both({"type": "hello", "since": {"seq": 3}}),
+            "bad_frame",
+            None,
+        ),
+        (
+            "hello-name-too-long",
+            _both({"type": "hello", "id": "h-2", "name": "n" * 65}),
+            "bad_frame",
+            "h-2",
+        ),
+        ("typing-active-missing", _both({"type": "typing", "id": "t-1"}), "bad_frame", "t-1"),
+        (
+            "typing-active-string",
+            _both({"type": "typing", "id": "t-2", "active": "yes"}),
+            "bad_frame",
+            "t-2",
+        ),
+        (
+            "cancel-stream-number",
+            _both({"type": "cancel", "id": "c-7", "stream": 5}),
+            "bad_frame",
+            "c-7",
+        ),
+        (
+            "interrupt-text-number",
+            _both({"type": "interrupt", "id": "i-1", "text": 1}),
+            "bad_frame",
+            "i-1",
+        ),
+        ("ping-id-empty", _both({"type": "ping", "id": ""}), "bad_frame", None),
+    ]
+    return [
+        {"name": name, "direction": "client", **data, "code": code, "ref": ref}
+        for name, data, code, ref in cases
+    ]
+
+
+def tolerant_inputs() -> list[dict[str, object]]:
+    """Input a receiver must accept although no conforming sender produces it exactly so.
+
+    ``frame`` is what the input means once unknown fields are dropped and defaults filled in;
+    ``null`` means the receiver ignores the whole frame (an unknown server frame type).
+    """
+    cases: list[tuple[str, str, object, object]] = [
+        (
+            "client-unknown-fields",
+            "client",
+            {"type": "ping", "id": "x-1", "future": {"a": [1, None]}, "n": 3},
+            {"type": "ping", "id": "x-1"},
+        ),
+        (
+            "client-type-last",
+            "client",
+            {"id": "p-1", "text": "hi", "type": "prompt"},
+            {"type": "prompt", "id": "p-1", "text": "hi"},
+        ),
+        (
+            "client-explicit-nulls",
+            "client",
+            {"type": "hello", "id": None, "name": None, "token": None, "since": None},
+            {"type": "hello"},
+        ),
+        (
+            "client-integral-temperature",
+            "client",
+            {"type": "prompt", "id": "p-2", "text": "hi", "params": {"temperature": 1}},
+            {"type": "prompt", "id": "p-2", "text": "hi", "params": {"temperature": 1.0}},
+        ),
+        (
+            "client-explicit-null-lists",
+            "client",
+            {"type": "prompt", "id": "p-3", "text": "hi", "models": None, "params": None},
+            {"type": "prompt", "id": "p-3", "text": "hi"},
+        ),
+        (
+            "server-unknown-fields",
+            "server",
+            {"type": "token", "seq": 4, "stream": "s-1", "text": "a", "lang": "en"},
+            {"type": "token", "seq": 4, "stream": "s-1", "text": "a"},
+        ),
+        (
+            "server-unknown-nested-fields",
+            "server",
+            {
+                "type": "presence",
+                "participants": [{"id": "u-1", "name": "A", "typing": False, "avatar": "x"}],
+            },
+            {"type": "presence", "participants": [{"id": "u-1", "name": "A", "typing": False}]},
+        ),
+        (
+            "server-unknown-room-event",
+            "server",
+            {"type": "reasoning", "seq": 42, "stream": "s-1", "text": "thinking"},
+            None,
+        ),
+        ("server-unknown-frame", "server", {"type": "notice", "text": "hello"}, None),
+    ]
+    return [
+        {"name": name, "direction": direction, **_both(value), "frame": frame}
+        for name, direction, value, frame in cases
+    ]
+
+
+# rtserver only decodes client frames; these are the encoders a Python client uses, with
+# msgspec's defaults, the same settings as the server's codecs.
+_CLIENT_JSON: Final = msgspec.json.Encoder()
+_CLIENT_MSGPACK: Final = msgspec.msgpack.Encoder()
+
+
+def _vector(name: str, direction: str, text: bytes, packed: bytes) -> dict[str, object]:
+    return {
+        "name": name,
+        "direction": direction,
+        "frame": json.loads(text),
+        "json": text.decode("utf-8"),
+        "msgpack_hex": packed.hex(),
+    }
+
+
+def _client_vector(name: str, frame: ClientFrame) -> dict[str, object]:
+    return _vector(name, "client", _CLIENT_JSON.encode(frame), _CLIENT_MSGPACK.encode(frame))
+
+
+def _server_vector(name: str, frame: ServerFrame) -> dict[str, object]:
+    # Through the server's own codecs, so the vectors pin what rtserver puts on the wire.
+    return _vector(name, "server", JSON.encode(frame), MSGPACK.encode(frame))
+
+
+def _document(vectors: Sequence[dict[str, object]]) -> str:
+    names = [v["name"] for v in vectors]
+    if len(set(names)) != len(names):
+        raise ValueError("vector names must be unique")
+    doc = {
+        "protocol": PROTOCOL,
+        "generated_by": "protocol/vectors/generate.py (do not edit by hand)",
+        "vectors": list(vectors),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def build() -> dict[str, str]:
+    """Every vector file's name and exact text."""
+    return {
+        "client.json": _document([_client_vector(n, f) for n, f in client_frames()]),
+        "server.json": _document([_server_vector(n, f) for n, f in server_frames()]),
+        "invalid.json": _document(invalid_inputs()),
+        "tolerant.json": _document(tolerant_inputs()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the vector files, or with ``--check`` report those that are missing or stale."""
+    parser = argparse.ArgumentParser(description="Generate protocol/vectors/*.json.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if any file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in build().items():
+        path = VECTOR_DIR / name
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(
+            f"stale vectors in {VECTOR_DIR}: {', '.join(stale)}. "
+            "Run `python protocol/vectors/generate.py` and review the diff.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
