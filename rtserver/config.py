@@ -2,12 +2,14 @@
 
 A TOML file (``rtserver serve --config PATH`` or env ``RTSERVER_CONFIG``) may hold ``[server]``,
 ``[limits]`` and ``[[models]]`` tables; every key is optional and validated with a message that
-names it.
+names it. Without any config, models are also found in the environment: ``OPENAI_API_KEY`` adds
+model ``openai`` and ``ANTHROPIC_API_KEY`` adds model ``anthropic`` (see :func:`env_models`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +20,13 @@ from rtserver.errors import ConfigError
 
 ProviderKind = Literal["demo", "openai", "anthropic"]
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Keys of ``params`` that the provider sets itself.
+_RESERVED_PARAMS = ("model", "messages", "stream", "stream_options")
+
+#: The models found in the environment, and what selects their vendor model.
+OPENAI_ENV_MODEL = "gpt-4o-mini"
+ANTHROPIC_ENV_MODEL = "claude-haiku-4-5"
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -64,12 +73,63 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     #: Demo models only: tokens per second and seconds to the first token.
     tokens_per_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     first_token_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    #: Seconds before an upstream request is given up.
+    #: Seconds to wait for the upstream server to connect or send its next bytes.
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+
+    def __post_init__(self) -> None:
+        # Raised as ValueError so that msgspec adds where in the file it happened.
+        if self.provider != "demo" and not self.model:
+            raise ValueError(f"model {self.id!r} needs `model`, the vendor's model name")
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"model {self.id!r}: `base_url` must start with http:// or https://")
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            # The value is not repeated: it may well be the key itself, put in the wrong place.
+            raise ValueError(
+                f"model {self.id!r}: `api_key_env` must be the name of an environment variable "
+                "(letters, digits and _), not the key itself"
+            )
+        _check_params(self.id, self.params)
 
     @property
     def display_label(self) -> str:
         return self.label or self.id
+
+    @property
+    def key_env(self) -> str | None:
+        """The environment variable that holds this model's API key, if it needs one.
+
+        OpenAI-compatible servers at a ``base_url`` (Ollama, vLLM, ...) need none unless
+        ``api_key_env`` names one.
+        """
+        if self.api_key_env:
+            return self.api_key_env
+        if self.provider == "anthropic":
+            return "ANTHROPIC_API_KEY"
+        if self.provider == "openai" and self.base_url is None:
+            return "OPENAI_API_KEY"
+        return None
+
+
+def _check_params(model_id: str, params: Mapping[str, object]) -> None:
+    where = f"model {model_id!r}: params"
+    for key in _RESERVED_PARAMS:
+        if key in params:
+            raise ValueError(f"{where}.{key} is set by rtserver and cannot be configured")
+    temperature = params.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 <= temperature <= 2
+    ):
+        raise ValueError(f"{where}.temperature must be a number from 0 to 2")
+    max_tokens = params.get("max_tokens")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise ValueError(f"{where}.max_tokens must be a whole number of at least 1")
+    system = params.get("system")
+    if system is not None and not isinstance(system, str):
+        raise ValueError(f"{where}.system must be a string")
 
 
 class ServerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -78,6 +138,8 @@ class ServerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     db: str | None = None
     #: False removes the built-in demo models.
     demo_models: bool = True
+    #: False stops models being added from OPENAI_API_KEY and ANTHROPIC_API_KEY.
+    env_models: bool = True
 
 
 class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -168,6 +230,78 @@ def _merge_models(config: ConfigFile, env: Mapping[str, str]) -> tuple[ModelSpec
             raise ConfigError(f"model id {spec.id!r} is configured twice")
         seen.add(spec.id)
         models[spec.id] = spec
+    if config.server.env_models:
+        for spec in env_models(config.models, env):
+            models.setdefault(spec.id, spec)
     if not models:
         raise ConfigError("no models are configured (demo_models is false and no [[models]])")
     return tuple(models.values())
+
+
+class _Detected(msgspec.Struct, frozen=True):
+    """How one vendor is found in the environment."""
+
+    id: str
+    provider: ProviderKind
+    vendor: str
+    key_env: str
+    model_env: str
+    model: str
+    base_url_env: str
+
+
+_DETECTED = (
+    _Detected(
+        id="openai",
+        provider="openai",
+        vendor="OpenAI",
+        key_env="OPENAI_API_KEY",
+        model_env="RTSERVER_OPENAI_MODEL",
+        model=OPENAI_ENV_MODEL,
+        base_url_env="OPENAI_BASE_URL",
+    ),
+    _Detected(
+        id="anthropic",
+        provider="anthropic",
+        vendor="Anthropic",
+        key_env="ANTHROPIC_API_KEY",
+        model_env="RTSERVER_ANTHROPIC_MODEL",
+        model=ANTHROPIC_ENV_MODEL,
+        base_url_env="ANTHROPIC_BASE_URL",
+    ),
+)
+
+
+def env_models(configured: list[ModelSpec], env: Mapping[str, str]) -> list[ModelSpec]:
+    """Models that the usual environment variables make available without any config.
+
+    ``OPENAI_API_KEY`` adds ``openai`` (``RTSERVER_OPENAI_MODEL``, else gpt-4o-mini, at
+    ``OPENAI_BASE_URL`` if set); ``ANTHROPIC_API_KEY`` adds ``anthropic``
+    (``RTSERVER_ANTHROPIC_MODEL``, else claude-haiku-4-5, at ``ANTHROPIC_BASE_URL`` if set).
+    A configured model that uses the same key, or has the same id, takes the detected one's
+    place. Detected models are the room's defaults unless a configured model is marked
+    ``default``.
+    """
+    used_keys = {spec.key_env for spec in configured}
+    ids = {spec.id for spec in configured}
+    as_default = not any(spec.default for spec in configured)
+    found: list[ModelSpec] = []
+    for rule in _DETECTED:
+        if not env.get(rule.key_env) or rule.key_env in used_keys or rule.id in ids:
+            continue
+        model = env.get(rule.model_env) or rule.model
+        base_url = env.get(rule.base_url_env) or None
+        if base_url is not None and not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{rule.base_url_env} must start with http:// or https://")
+        found.append(
+            ModelSpec(
+                id=rule.id,
+                provider=rule.provider,
+                model=model,
+                base_url=base_url,
+                api_key_env=rule.key_env,
+                label=f"{rule.vendor} {model}",
+                default=as_default,
+            )
+        )
+    return found

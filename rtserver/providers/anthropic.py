@@ -1,0 +1,219 @@
+"""Anthropic's streaming Messages API.
+
+One streaming request per generation: text deltas become :class:`TextDelta`, a ``tool_use`` block
+and its ``input_json_delta`` fragments become :class:`ToolCallDelta`, usage comes from
+``message_start`` (input) and ``message_delta`` (cumulative output), and the stop reason from
+``message_delta``. The SDK's own retries are off, and closing the iterator closes the HTTP
+response, so the upstream request ends at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+
+import anthropic
+import httpx2
+from anthropic.types import (
+    MessageParam,
+    RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawMessageDeltaEvent,
+    RawMessageStartEvent,
+    RawMessageStopEvent,
+    RawMessageStreamEvent,
+)
+
+from rtserver.errors import ProviderError
+from rtserver.providers import errors
+from rtserver.providers.base import (
+    Delta,
+    FinishDelta,
+    GenerationRequest,
+    TextDelta,
+    ToolCallDelta,
+    UsageDelta,
+)
+from rtserver.providers.params import CallParams, call_params, conversation
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+#: The Messages API requires ``max_tokens``; this applies when neither config nor prompt sets it.
+DEFAULT_MAX_TOKENS = 4096
+#: Stop reasons that mean the reply was cut short by a token limit.
+_LENGTH_STOPS = frozenset({"max_tokens", "model_context_window_exceeded"})
+
+
+class AnthropicProvider:
+    """Streams one configured Claude model."""
+
+    kind = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str = ANTHROPIC_BASE_URL,
+        timeout_s: float = 120.0,
+        params: Mapping[str, object] | None = None,
+        key_env: str | None = None,
+    ) -> None:
+        self._model = model
+        self._params = dict(params or {})
+        self._key_env = key_env
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        reader = _EventReader()
+        params = call_params(self._params, request)
+        try:
+            events = await self._create(request, params)
+            async with events:
+                async for event in events:
+                    reader.started = True
+                    for delta in reader.read(event):
+                        yield delta
+            yield reader.finish()
+        except ProviderError as exc:
+            errors.log_failure("anthropic", self._model, exc, "stream ended without message_stop")
+            raise
+        except Exception as exc:
+            mapped = map_anthropic_error(
+                exc, model=self._model, key_env=self._key_env, started=reader.started
+            )
+            errors.log_failure("anthropic", self._model, mapped, _describe(exc))
+            raise mapped from None
+
+    async def _create(
+        self, request: GenerationRequest, params: CallParams
+    ) -> anthropic.AsyncStream[RawMessageStreamEvent]:
+        messages: list[MessageParam] = []
+        for turn in conversation(request):
+            if turn.role == "user":
+                messages.append({"role": "user", "content": turn.content})
+            else:
+                messages.append({"role": "assistant", "content": turn.content})
+        body = dict(params.extra)
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        max_tokens = params.max_tokens or DEFAULT_MAX_TOKENS
+        if params.system:
+            return await self._client.messages.create(
+                model=self._model,
+                max_tokens=max_tokens,
+                messages=messages,
+                system=params.system,
+                stream=True,
+                extra_body=body,
+            )
+        return await self._client.messages.create(
+            model=self._model,
+            max_tokens=max_tokens,
+            messages=messages,
+            stream=True,
+            extra_body=body,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class _EventReader:
+    """Turns raw Messages stream events into deltas."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self._tool_calls: dict[int, str] = {}
+        self._input_tokens = 0
+        self._stop_reason: str | None = None
+        self._stopped = False
+
+    def read(self, event: RawMessageStreamEvent) -> list[Delta]:
+        if isinstance(event, RawMessageStartEvent):
+            start = event.message.usage
+            self._input_tokens = (
+                start.input_tokens
+                + (start.cache_creation_input_tokens or 0)
+                + (start.cache_read_input_tokens or 0)
+            )
+        elif isinstance(event, RawContentBlockStartEvent):
+            block = event.content_block
+            if block.type == "tool_use":
+                self._tool_calls[event.index] = block.id
+                # Announced at once, as a tool without input may get no delta at all.
+                return [ToolCallDelta(call=block.id, args="", name=block.name)]
+            if block.type == "text" and block.text:
+                return [TextDelta(block.text)]
+        elif isinstance(event, RawContentBlockDeltaEvent):
+            delta = event.delta
+            if delta.type == "text_delta":
+                return [TextDelta(delta.text)] if delta.text else []
+            if delta.type == "input_json_delta":
+                call = self._tool_calls.get(event.index)
+                if call is not None and delta.partial_json:
+                    return [ToolCallDelta(call=call, args=delta.partial_json)]
+            # Thinking, signature and citation deltas are not part of the answer's text.
+        elif isinstance(event, RawMessageDeltaEvent):
+            if event.delta.stop_reason is not None:
+                self._stop_reason = event.delta.stop_reason
+            usage = event.usage
+            if usage.input_tokens is not None:
+                self._input_tokens = (
+                    usage.input_tokens
+                    + (usage.cache_creation_input_tokens or 0)
+                    + (usage.cache_read_input_tokens or 0)
+                )
+            return [UsageDelta(input_tokens=self._input_tokens, output_tokens=usage.output_tokens)]
+        elif isinstance(event, RawMessageStopEvent):
+            self._stopped = True
+        return []
+
+    def finish(self) -> FinishDelta:
+        if not self._stopped:
+            raise errors.ended_early()
+        return FinishDelta("length" if self._stop_reason in _LENGTH_STOPS else "complete")
+
+
+def map_anthropic_error(
+    exc: Exception, *, model: str, key_env: str | None, started: bool
+) -> ProviderError:
+    """Our error for a failure of the Anthropic SDK (or the stream under it)."""
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return errors.timed_out()
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        return errors.stream_broke() if started else errors.unreachable()
+    if isinstance(exc, anthropic.APIStatusError):
+        # An ``error`` event mid-stream arrives with the stream's status, 200: the error type
+        # in the body is what says what happened, so it is looked at first.
+        headers = dict(exc.response.headers)
+        kind: str | None = exc.type
+        if kind == "overloaded_error":
+            return errors.overloaded(errors.retry_after(headers))
+        if kind == "rate_limit_error":
+            return errors.rate_limited(errors.retry_after(headers))
+        if kind == "authentication_error":
+            return errors.key_rejected(key_env)
+        if kind == "permission_error":
+            return errors.access_refused()
+        if kind == "not_found_error":
+            return errors.unknown_model(model)
+        if kind == "request_too_large":
+            return errors.too_large()
+        if kind == "timeout_error":
+            return errors.timed_out()
+        if kind == "invalid_request_error" and errors.looks_like_context_overflow(exc.api_message):
+            return errors.too_large()
+        if kind == "api_error" or exc.status_code < 400:
+            return errors.server_failed()
+        return errors.from_status(exc.status_code, headers=headers, model=model, key_env=key_env)
+    return errors.unreadable()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, anthropic.APIStatusError):
+        return (
+            f"{type(exc).__name__} status={exc.status_code} type={exc.type} "
+            f"request_id={exc.request_id}"
+        )
+    return type(exc).__name__

@@ -1,0 +1,198 @@
+"""OpenAI chat completions, and every server that speaks the same API through ``base_url``.
+
+One streaming request per generation (``stream_options.include_usage`` asks for the usage chunk).
+The SDK's own retries are off: a retry would hide a failure, and a cancel or a timeout must end
+the request there and then. Closing the iterator closes the HTTP response, so the upstream
+server sees its connection closed at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from urllib.parse import urlsplit
+
+import openai
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+
+from rtserver.errors import ProviderError
+from rtserver.providers import errors
+from rtserver.providers.base import (
+    Delta,
+    FinishDelta,
+    GenerationRequest,
+    TextDelta,
+    ToolCallDelta,
+    UsageDelta,
+)
+from rtserver.providers.params import CallParams, call_params, conversation
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIProvider:
+    """Streams one configured model of an OpenAI-compatible server."""
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str = OPENAI_BASE_URL,
+        timeout_s: float = 120.0,
+        params: Mapping[str, object] | None = None,
+        key_env: str | None = None,
+    ) -> None:
+        self._model = model
+        self._params = dict(params or {})
+        self._key_env = key_env
+        # OpenAI itself wants the newer name; many compatible servers only know ``max_tokens``.
+        self._max_tokens_field = (
+            "max_completion_tokens"
+            if urlsplit(base_url).hostname == "api.openai.com"
+            else "max_tokens"
+        )
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        reader = _ChunkReader()
+        params = call_params(self._params, request)
+        try:
+            chunks = await self._client.chat.completions.create(
+                model=self._model,
+                messages=_messages(request, params),
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_body=self._body(params),
+            )
+            async with chunks:
+                async for chunk in chunks:
+                    reader.started = True
+                    for delta in reader.read(chunk):
+                        yield delta
+            yield reader.finish()
+        except ProviderError as exc:
+            errors.log_failure("openai", self._model, exc, "stream ended without finish_reason")
+            raise
+        except Exception as exc:
+            mapped = self._map(exc, started=reader.started)
+            errors.log_failure("openai", self._model, mapped, _describe(exc))
+            raise mapped from None
+
+    def _body(self, params: CallParams) -> dict[str, object]:
+        body = dict(params.extra)
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.max_tokens is not None:
+            body[self._max_tokens_field] = params.max_tokens
+        return body
+
+    def _map(self, exc: Exception, *, started: bool) -> ProviderError:
+        return map_openai_error(exc, model=self._model, key_env=self._key_env, started=started)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _messages(request: GenerationRequest, params: CallParams) -> list[ChatCompletionMessageParam]:
+    messages: list[ChatCompletionMessageParam] = []
+    if params.system:
+        messages.append({"role": "system", "content": params.system})
+    for turn in conversation(request):
+        if turn.role == "user":
+            messages.append({"role": "user", "content": turn.content})
+        else:
+            messages.append({"role": "assistant", "content": turn.content})
+    return messages
+
+
+class _ChunkReader:
+    """Turns ``chat.completion.chunk`` objects into deltas, keeping tool calls apart by index."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self._calls: dict[int, str] = {}
+        self._finish: str | None = None
+
+    def read(self, chunk: ChatCompletionChunk) -> list[Delta]:
+        deltas: list[Delta] = []
+        for choice in chunk.choices:
+            # Only one choice is asked for; a server that sends more is not followed further.
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            if delta.content:
+                deltas.append(TextDelta(delta.content))
+            for call in delta.tool_calls or ():
+                deltas.append(self._tool_call(call))
+            if choice.finish_reason is not None:
+                self._finish = choice.finish_reason
+        if chunk.usage is not None:
+            deltas.append(
+                UsageDelta(
+                    input_tokens=chunk.usage.prompt_tokens,
+                    output_tokens=chunk.usage.completion_tokens,
+                )
+            )
+        return deltas
+
+    def _tool_call(self, call: ChoiceDeltaToolCall) -> ToolCallDelta:
+        function = call.function
+        args = (function.arguments if function else None) or ""
+        known = self._calls.get(call.index)
+        if known is None:
+            # Some compatible servers leave out the id; the index still tells calls apart.
+            call_id = call.id or f"call_{call.index}"
+            self._calls[call.index] = call_id
+            return ToolCallDelta(call=call_id, args=args, name=function.name if function else None)
+        return ToolCallDelta(call=known, args=args)
+
+    def finish(self) -> FinishDelta:
+        if self._finish is None:
+            # The body ended without a finish_reason: the server stopped mid-reply.
+            raise errors.ended_early()
+        return FinishDelta("length" if self._finish == "length" else "complete")
+
+
+def map_openai_error(
+    exc: Exception, *, model: str, key_env: str | None, started: bool
+) -> ProviderError:
+    """Our error for a failure of the OpenAI SDK (or the stream under it)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return errors.timed_out()
+    if isinstance(exc, openai.APIConnectionError):
+        return errors.stream_broke() if started else errors.unreachable()
+    if isinstance(exc, openai.APIStatusError):
+        code = exc.code or ""
+        if code == "context_length_exceeded" or (
+            exc.status_code in (400, 422) and errors.looks_like_context_overflow(exc.message)
+        ):
+            return errors.too_large()
+        if exc.status_code == 429 and code == "insufficient_quota":
+            return errors.quota_exhausted()
+        headers = dict(exc.response.headers)
+        return errors.from_status(exc.status_code, headers=headers, model=model, key_env=key_env)
+    if isinstance(exc, openai.APIError):
+        # An error object inside a 200 stream: the body names its kind, if anything.
+        kind = f"{exc.code or ''} {exc.type or ''}"
+        if "context_length" in kind:
+            return errors.too_large()
+        if "rate_limit" in kind:
+            return errors.rate_limited(None)
+        return errors.server_failed()
+    return errors.unreadable()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return (
+            f"{type(exc).__name__} status={exc.status_code} type={exc.type} code={exc.code} "
+            f"request_id={exc.request_id}"
+        )
+    if isinstance(exc, openai.APIError):
+        return f"{type(exc).__name__} type={exc.type} code={exc.code}"
+    return type(exc).__name__

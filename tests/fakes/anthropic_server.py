@@ -1,0 +1,342 @@
+"""A loopback server that speaks the Anthropic Messages API streaming wire format.
+
+``POST /v1/messages`` with ``stream: true`` answers named server-sent events:
+``message_start`` (the message with ``usage.input_tokens``), then per content block
+``content_block_start`` / ``content_block_delta`` (``text_delta`` or ``input_json_delta``) /
+``content_block_stop``, ``ping`` now and then, ``message_delta`` with ``stop_reason`` and the
+cumulative ``usage.output_tokens``, and ``message_stop``. An error mid-stream is an
+``event: error`` with ``{"type": "error", "error": {type, message}}``; an error before the stream
+is that body with the vendor's status code (429 with ``retry-after``, 529 overloaded, ...).
+
+A test scripts each reply as a list of steps (:class:`StreamReply`) or an :class:`ErrorReply`;
+content block indexes and their start and stop events are kept by the server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from tests.fakes._loopback import (
+    Abort,
+    ControlStep,
+    Hang,
+    LoopbackServer,
+    Pause,
+    Raw,
+    RecordedRequest,
+    Streaming,
+    WaitFor,
+    json_response,
+    start_sse,
+)
+
+__all__ = [
+    "Abort",
+    "AnthropicServer",
+    "ErrorReply",
+    "Hang",
+    "Pause",
+    "Ping",
+    "Raw",
+    "Stop",
+    "StreamError",
+    "StreamReply",
+    "Text",
+    "ToolArgs",
+    "ToolUse",
+    "WaitFor",
+    "error_reply",
+    "invalid_api_key",
+    "overloaded",
+    "prompt_too_long",
+    "rate_limited",
+    "text_reply",
+    "tool_use_reply",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A ``text_delta``; opens a text block first if none is open."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """Opens a ``tool_use`` block (``input: {}``) with this id and tool name."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolArgs:
+    """An ``input_json_delta`` fragment of the open tool_use block."""
+
+    partial_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """The keep-alive ``ping`` event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Close the open block, then ``message_delta`` (stop reason, usage) and ``message_stop``."""
+
+    reason: str = "end_turn"
+    output_tokens: int = 12
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    """An ``event: error`` in the middle of the stream."""
+
+    type: str = "overloaded_error"
+    message: str = "Overloaded"
+
+
+Step = Text | ToolUse | ToolArgs | Ping | Stop | StreamError | ControlStep
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReply:
+    """A 200 streaming answer: ``message_start``, then ``steps``."""
+
+    steps: Sequence[Step]
+    input_tokens: int = 21
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """A non-200 answer with Anthropic's error body."""
+
+    status: int
+    body: object
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Reply = StreamReply | ErrorReply
+
+
+def text_reply(
+    *chunks: str,
+    stop: str = "end_turn",
+    output_tokens: int = 12,
+    pace: float = 0.0,
+) -> StreamReply:
+    """Text in ``chunks`` with a ping after the first, then the stop."""
+    steps: list[Step] = []
+    for n, chunk in enumerate(chunks):
+        if pace:
+            steps.append(Pause(pace))
+        steps.append(Text(chunk))
+        if n == 0:
+            steps.append(Ping())
+    steps.append(Stop(stop, output_tokens))
+    return StreamReply(steps)
+
+
+def tool_use_reply(
+    calls: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    text: Sequence[str] = (),
+    output_tokens: int = 40,
+) -> StreamReply:
+    """Optional text, then each ``(id, name, partial_json fragments)`` tool use."""
+    steps: list[Step] = [Text(t) for t in text]
+    for call_id, name, fragments in calls:
+        steps.append(ToolUse(call_id, name))
+        # Anthropic opens every tool input with an empty fragment.
+        steps.append(ToolArgs(""))
+        steps.extend(ToolArgs(f) for f in fragments)
+    steps.append(Stop("tool_use", output_tokens))
+    return StreamReply(steps)
+
+
+def error_reply(
+    status: int, type: str, message: str, *, headers: dict[str, str] | None = None
+) -> ErrorReply:
+    body = {
+        "type": "error",
+        "error": {"type": type, "message": message},
+        "request_id": "req_011CFakeRequest",
+    }
+    return ErrorReply(status, body, headers or {})
+
+
+def rate_limited(retry_after: str = "12") -> ErrorReply:
+    return error_reply(
+        429,
+        "rate_limit_error",
+        "Number of request tokens has exceeded your per-minute rate limit",
+        headers={
+            "retry-after": retry_after,
+            "anthropic-ratelimit-requests-remaining": "0",
+        },
+    )
+
+
+def overloaded() -> ErrorReply:
+    return error_reply(529, "overloaded_error", "Overloaded")
+
+
+def prompt_too_long() -> ErrorReply:
+    return error_reply(
+        400, "invalid_request_error", "prompt is too long: 215304 tokens > 200000 maximum"
+    )
+
+
+def invalid_api_key() -> ErrorReply:
+    return error_reply(401, "authentication_error", "invalid x-api-key")
+
+
+class AnthropicServer(LoopbackServer):
+    """The fake: ``base_url`` is what the SDK is pointed at."""
+
+    def __init__(self, *, api_key: str | None = None) -> None:
+        super().__init__()
+        #: When set, requests with another key get Anthropic's 401.
+        self.api_key = api_key
+        self.default: Reply = text_reply("Hello", " from", " Claude")
+        self.by_model: dict[str, Reply] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def base_url(self) -> str:
+        return self.origin
+
+    def script(self, reply: Reply, *, model: str | None = None) -> None:
+        """Answer every request (or those for ``model``) with ``reply``."""
+        if model is None:
+            self.default = reply
+        else:
+            self.by_model[model] = reply
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/messages", self._messages)]
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve(request, self._answer)
+
+    async def _answer(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        body = record.body
+        if self.api_key is not None and record.credential != self.api_key:
+            reply: Reply = invalid_api_key()
+        elif not isinstance(body.get("max_tokens"), int):
+            reply = error_reply(400, "invalid_request_error", "max_tokens: Field required")
+        elif not record.model or not isinstance(body.get("messages"), list):
+            reply = error_reply(400, "invalid_request_error", "model: Field required")
+        else:
+            reply = self.by_model.get(record.model, self.default)
+        request_id = f"req_{next(self._ids):06d}"
+        if isinstance(reply, ErrorReply):
+            return json_response(
+                reply.status, reply.body, {"request-id": request_id} | reply.headers
+            )
+        response = await start_sse(request, {"request-id": request_id} | reply.headers)
+        stream = Streaming(request, response, record)
+        events = _EventWriter(stream)
+        await events.send(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": f"msg_{request_id}",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": record.model,
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": reply.input_tokens,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                        "output_tokens": 1,
+                        "service_tier": "standard",
+                    },
+                },
+            },
+        )
+        for step in reply.steps:
+            if isinstance(step, Text):
+                await events.text(step.text)
+            elif isinstance(step, ToolUse):
+                await events.tool_use(step)
+            elif isinstance(step, ToolArgs):
+                await events.delta({"type": "input_json_delta", "partial_json": step.partial_json})
+            elif isinstance(step, Ping):
+                await events.send("ping", {"type": "ping"})
+            elif isinstance(step, Stop):
+                await events.stop(step)
+            elif isinstance(step, StreamError):
+                error = {"type": step.type, "message": step.message}
+                await events.send("error", {"type": "error", "error": error})
+            else:
+                await stream.control(step)
+        await response.write_eof()
+        return response
+
+
+class _EventWriter:
+    """Writes named events and keeps track of the open content block."""
+
+    def __init__(self, stream: Streaming) -> None:
+        self._stream = stream
+        self._next_index = 0
+        self._open: tuple[int, str] | None = None
+
+    async def send(self, name: str, payload: object) -> None:
+        data = json.dumps(payload, separators=(",", ":"))
+        await self._stream.send(f"event: {name}\ndata: {data}\n\n".encode())
+
+    async def _start(self, block: dict[str, object]) -> None:
+        await self._close_block()
+        index = self._next_index
+        self._next_index += 1
+        self._open = (index, str(block["type"]))
+        await self.send(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": block},
+        )
+
+    async def _close_block(self) -> None:
+        if self._open is not None:
+            index = self._open[0]
+            self._open = None
+            await self.send("content_block_stop", {"type": "content_block_stop", "index": index})
+
+    async def text(self, text: str) -> None:
+        if self._open is None or self._open[1] != "text":
+            await self._start({"type": "text", "text": ""})
+        await self.delta({"type": "text_delta", "text": text})
+
+    async def tool_use(self, step: ToolUse) -> None:
+        await self._start({"type": "tool_use", "id": step.id, "name": step.name, "input": {}})
+
+    async def delta(self, delta: dict[str, object]) -> None:
+        index = self._open[0] if self._open is not None else 0
+        await self.send(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
+
+    async def stop(self, step: Stop) -> None:
+        await self._close_block()
+        await self.send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": step.reason, "stop_sequence": None},
+                "usage": {"output_tokens": step.output_tokens},
+            },
+        )
+        await self.send("message_stop", {"type": "message_stop"})

@@ -1,0 +1,353 @@
+"""A loopback server that speaks the OpenAI chat completions streaming wire format.
+
+``POST /v1/chat/completions`` with ``stream: true`` answers ``text/event-stream`` lines of
+``data: {chat.completion.chunk}``: a first chunk with the assistant role, ``delta.content``
+fragments, ``delta.tool_calls`` fragments tagged by ``index`` (``id``, ``type`` and
+``function.name`` on a call's first fragment only), a chunk with ``finish_reason``, then, when the
+request asked for ``stream_options.include_usage``, a chunk with ``choices: []`` and ``usage``
+(every earlier chunk then carries ``"usage": null``), and finally ``data: [DONE]``. Errors are
+JSON bodies ``{"error": {message, type, param, code}}`` with the vendor's status codes and
+``retry-after`` / ``retry-after-ms`` headers; an error mid-stream is a ``data: {"error": ...}``
+line.
+
+A test scripts each reply as a list of steps (:class:`StreamReply`) or an :class:`ErrorReply`,
+for every model or for one model name (``server.script(reply, model=...)``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes._loopback import (
+    Abort,
+    ControlStep,
+    Hang,
+    LoopbackServer,
+    Pause,
+    Raw,
+    RecordedRequest,
+    Streaming,
+    WaitFor,
+    json_response,
+    start_sse,
+)
+
+__all__ = [
+    "Abort",
+    "Done",
+    "ErrorReply",
+    "Finish",
+    "Hang",
+    "OpenAIServer",
+    "Pause",
+    "Raw",
+    "StreamError",
+    "StreamReply",
+    "Text",
+    "ToolArgs",
+    "ToolCall",
+    "Usage",
+    "WaitFor",
+    "context_length_exceeded",
+    "error_reply",
+    "invalid_api_key",
+    "rate_limited",
+    "text_reply",
+    "tool_call_reply",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A ``delta.content`` fragment."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The first fragment of a tool call: its index, id and function name."""
+
+    index: int
+    id: str
+    name: str
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolArgs:
+    """A further fragment of the JSON arguments of the call at ``index``."""
+
+    index: int
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The chunk with ``finish_reason``: stop, length, tool_calls or content_filter."""
+
+    reason: str = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The usage chunk; sent only if the request asked for ``include_usage``, as OpenAI does."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    """An error reported in the middle of a stream, as a ``data: {"error": ...}`` line."""
+
+    message: str = "The server had an error while processing your request."
+    type: str = "server_error"
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The ``data: [DONE]`` sentinel."""
+
+
+Step = Text | ToolCall | ToolArgs | Finish | Usage | StreamError | Done | ControlStep
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReply:
+    """A 200 streaming answer made of ``steps``."""
+
+    steps: Sequence[Step]
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Whether to open with the chunk that only carries ``role: assistant``.
+    role_chunk: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """A non-200 answer with a JSON error body."""
+
+    status: int
+    body: object
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Reply = StreamReply | ErrorReply
+
+
+def text_reply(
+    *chunks: str,
+    finish: str = "stop",
+    usage: tuple[int, int] | None = (9, 3),
+    pace: float = 0.0,
+) -> StreamReply:
+    """Text in ``chunks``, then ``finish``, the usage chunk and ``[DONE]``."""
+    steps: list[Step] = []
+    for chunk in chunks:
+        if pace:
+            steps.append(Pause(pace))
+        steps.append(Text(chunk))
+    steps.append(Finish(finish))
+    if usage is not None:
+        steps.append(Usage(*usage))
+    steps.append(Done())
+    return StreamReply(steps)
+
+
+def tool_call_reply(
+    calls: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    text: Sequence[str] = (),
+    usage: tuple[int, int] | None = (20, 12),
+) -> StreamReply:
+    """Optional text, then each ``(id, name, argument fragments)`` call in turn."""
+    steps: list[Step] = [Text(t) for t in text]
+    for index, (call_id, name, fragments) in enumerate(calls):
+        steps.append(ToolCall(index, call_id, name))
+        steps.extend(ToolArgs(index, f) for f in fragments)
+    steps.append(Finish("tool_calls"))
+    if usage is not None:
+        steps.append(Usage(*usage))
+    steps.append(Done())
+    return StreamReply(steps)
+
+
+def error_reply(
+    status: int,
+    *,
+    message: str = "error",
+    type: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ErrorReply:
+    """An error with OpenAI's body shape."""
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return ErrorReply(status, body, headers or {})
+
+
+# The bodies OpenAI sends for the common failures.
+def rate_limited(*, retry_after: str | None = "7", retry_after_ms: str | None = None) -> ErrorReply:
+    headers = {"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0"}
+    if retry_after is not None:
+        headers["retry-after"] = retry_after
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = retry_after_ms
+    return error_reply(
+        429,
+        message="Rate limit reached for requests. Please try again in 7s.",
+        type="requests",
+        code="rate_limit_exceeded",
+        headers=headers,
+    )
+
+
+def invalid_api_key() -> ErrorReply:
+    return error_reply(
+        401,
+        message="Incorrect API key provided: sk-wr***ng. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
+
+
+def context_length_exceeded() -> ErrorReply:
+    return error_reply(
+        400,
+        message="This model's maximum context length is 128000 tokens. However, your messages "
+        "resulted in 130000 tokens. Please reduce the length of the messages.",
+        code="context_length_exceeded",
+        param="messages",
+    )
+
+
+class OpenAIServer(LoopbackServer):
+    """The fake: ``base_url`` is what the SDK is pointed at."""
+
+    def __init__(self, *, api_key: str | None = None) -> None:
+        super().__init__()
+        #: When set, requests with another key get OpenAI's 401.
+        self.api_key = api_key
+        self.default: Reply = text_reply("Hello", " from", " the", " fake")
+        self.by_model: dict[str, Reply] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/v1"
+
+    def script(self, reply: Reply, *, model: str | None = None) -> None:
+        """Answer every request (or those for ``model``) with ``reply``."""
+        if model is None:
+            self.default = reply
+        else:
+            self.by_model[model] = reply
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/chat/completions", self._chat_completions)]
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve(request, self._answer)
+
+    async def _answer(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        if self.api_key is not None and record.credential != self.api_key:
+            reply: Reply = invalid_api_key()
+        elif not record.model or not isinstance(record.body.get("messages"), list):
+            reply = error_reply(400, message="you must provide a model parameter", param="model")
+        else:
+            reply = self.by_model.get(record.model, self.default)
+        request_id = f"req_{next(self._ids):06d}"
+        if isinstance(reply, ErrorReply):
+            return json_response(
+                reply.status, reply.body, {"x-request-id": request_id} | reply.headers
+            )
+        response = await start_sse(request, {"x-request-id": request_id} | reply.headers)
+        stream = Streaming(request, response, record)
+        chunks = _ChunkWriter(record, chat_id=f"chatcmpl-{request_id}")
+        if reply.role_chunk:
+            await stream.send(chunks.choice({"role": "assistant", "content": "", "refusal": None}))
+        for step in reply.steps:
+            if isinstance(step, Text):
+                await stream.send(chunks.choice({"content": step.text}))
+            elif isinstance(step, ToolCall):
+                call = {
+                    "index": step.index,
+                    "id": step.id,
+                    "type": "function",
+                    "function": {"name": step.name, "arguments": step.arguments},
+                }
+                await stream.send(chunks.choice({"tool_calls": [call]}))
+            elif isinstance(step, ToolArgs):
+                fragment = {"index": step.index, "function": {"arguments": step.arguments}}
+                await stream.send(chunks.choice({"tool_calls": [fragment]}))
+            elif isinstance(step, Finish):
+                await stream.send(chunks.choice({}, finish_reason=step.reason))
+            elif isinstance(step, Usage):
+                if chunks.include_usage:
+                    await stream.send(chunks.usage(step))
+            elif isinstance(step, StreamError):
+                error = {
+                    "message": step.message,
+                    "type": step.type,
+                    "param": None,
+                    "code": step.code,
+                }
+                await stream.send(_event({"error": error}))
+            elif isinstance(step, Done):
+                await stream.send(b"data: [DONE]\n\n")
+            else:
+                await stream.control(step)
+        await response.write_eof()
+        return response
+
+
+class _ChunkWriter:
+    """Builds ``chat.completion.chunk`` events with the fields OpenAI puts on every chunk."""
+
+    def __init__(self, record: RecordedRequest, *, chat_id: str) -> None:
+        options = record.body.get("stream_options")
+        self.include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        self._base: dict[str, Any] = {
+            "id": chat_id,
+            "object": "chat.completion.chunk",
+            "created": 1_735_689_600,
+            "model": record.model,
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake0001",
+        }
+
+    def choice(self, delta: dict[str, Any], *, finish_reason: str | None = None) -> bytes:
+        chunk = self._base | {
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ]
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return _event(chunk)
+
+    def usage(self, usage: Usage) -> bytes:
+        counts = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+        return _event(self._base | {"choices": [], "usage": counts})
+
+
+def _event(payload: object) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
