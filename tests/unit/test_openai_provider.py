@@ -1,0 +1,425 @@
+"""The OpenAI provider drives the real ``openai`` SDK at a loopback server speaking its format."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import pytest
+
+from rtserver.providers.base import ChatTurn, FinishDelta, TextDelta, ToolCallDelta, UsageDelta
+from rtserver.providers.openai import OpenAIProvider
+from tests.fakes.drive import ask, collect
+from tests.fakes.openai_server import (
+    Abort,
+    Done,
+    ErrorReply,
+    Finish,
+    Hang,
+    OpenAIServer,
+    Raw,
+    StreamError,
+    StreamReply,
+    Text,
+    ToolCall,
+    context_length_exceeded,
+    error_reply,
+    rate_limited,
+    text_reply,
+    tool_call_reply,
+)
+
+KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[OpenAIServer]:
+    async with OpenAIServer(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+async def provider(fake: OpenAIServer) -> AsyncIterator[OpenAIProvider]:
+    provider = OpenAIProvider(
+        model="gpt-test",
+        api_key=KEY,
+        base_url=fake.base_url,
+        timeout_s=5,
+        params={"system": "Be brief.", "temperature": 0.2, "top_p": 0.9},
+        key_env="OPENAI_API_KEY",
+    )
+    yield provider
+    await provider.aclose()
+
+
+async def test_text_usage_and_finish_arrive_as_deltas(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(text_reply("Hel", "lo", " there", usage=(11, 3)))
+
+    outcome = await collect(provider)
+
+    assert outcome.error is None
+    assert outcome.deltas == [
+        TextDelta("Hel"),
+        TextDelta("lo"),
+        TextDelta(" there"),
+        UsageDelta(input_tokens=11, output_tokens=3),
+        FinishDelta("complete"),
+    ]
+
+
+async def test_request_carries_conversation_params_and_usage_option(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    history = (ChatTurn("user", "first"), ChatTurn("assistant", ""), ChatTurn("assistant", "ok"))
+
+    await collect(provider, ask("second", history=history, temperature=0.7, max_tokens=50))
+
+    [request] = fake.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.credential == KEY
+    body = request.body
+    assert body["model"] == "gpt-test"
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    # The prompt's temperature wins over the configured one; other params pass through.
+    assert body["temperature"] == 0.7
+    assert body["top_p"] == 0.9
+    # A compatible server (any base_url but OpenAI's own) is sent the classic field name.
+    assert body["max_tokens"] == 50
+    # The empty reply is left out: it says nothing and some vendors reject it.
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "second"},
+    ]
+
+
+async def test_a_reply_cut_by_max_tokens_finishes_with_length(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(text_reply("a", "b", finish="length"))
+
+    outcome = await collect(provider)
+
+    assert outcome.finish == "length"
+    assert outcome.text == "ab"
+
+
+async def test_tool_call_fragments_are_tagged_by_call_id(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(
+        tool_call_reply(
+            [
+                ("call_weather", "get_weather", ['{"city"', ': "Paris"', "}"]),
+                ("call_time", "get_time", ['{"tz": "CET"}']),
+            ],
+            text=["Let me check."],
+        )
+    )
+
+    outcome = await collect(provider)
+
+    assert outcome.error is None
+    assert outcome.text == "Let me check."
+    calls = [d for d in outcome.deltas if isinstance(d, ToolCallDelta)]
+    # The name comes with a call's first fragment only.
+    assert [(c.call, c.name) for c in calls if c.name] == [
+        ("call_weather", "get_weather"),
+        ("call_time", "get_time"),
+    ]
+    assert outcome.tool_calls() == {
+        "call_weather": ("get_weather", '{"city": "Paris"}'),
+        "call_time": ("get_time", '{"tz": "CET"}'),
+    }
+    assert outcome.finish == "complete"
+    assert outcome.usage == UsageDelta(input_tokens=20, output_tokens=12)
+
+
+async def test_a_tool_call_without_id_is_named_by_its_index(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(StreamReply([ToolCall(0, "", "lookup", '{"q": 1}'), Finish("tool_calls"), Done()]))
+
+    outcome = await collect(provider)
+
+    assert outcome.tool_calls() == {"call_0": ("lookup", '{"q": 1}')}
+
+
+async def test_a_server_without_usage_yields_none(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(text_reply("no", " counts", usage=None))
+
+    outcome = await collect(provider)
+
+    assert outcome.usage is None
+    assert outcome.finish == "complete"
+
+
+async def test_two_streams_of_one_provider_run_concurrently(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(text_reply("one", " two", " three", pace=0.02))
+
+    first, second = await asyncio.gather(collect(provider), collect(provider))
+
+    assert first.text == second.text == "one two three"
+    a, b = fake.requests
+    # Both were open at once: the second arrived before the first had finished.
+    assert b.received_at < a.received_at + 0.06
+
+
+FUTURE_DATE = email.utils.formatdate(time.time() + 30, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "message", "retry_after"),
+    [
+        pytest.param(
+            rate_limited(retry_after="7"),
+            "rate_limited",
+            "the provider's rate limit was reached; try again later",
+            7.0,
+            id="429-retry-after-seconds",
+        ),
+        pytest.param(
+            rate_limited(retry_after="20", retry_after_ms="1500"),
+            "rate_limited",
+            "the provider's rate limit was reached; try again later",
+            1.5,
+            id="429-retry-after-ms",
+        ),
+        pytest.param(
+            rate_limited(retry_after=None),
+            "rate_limited",
+            "the provider's rate limit was reached; try again later",
+            None,
+            id="429-no-header",
+        ),
+        pytest.param(
+            error_reply(429, message="You exceeded your quota", code="insufficient_quota"),
+            "provider_error",
+            "the account's quota at the provider is used up",
+            None,
+            id="429-quota",
+        ),
+        pytest.param(
+            context_length_exceeded(),
+            "too_large",
+            "the conversation is too long for this model",
+            None,
+            id="400-context-length",
+        ),
+        pytest.param(
+            # vLLM says it in words only.
+            error_reply(
+                400,
+                message="This model's maximum context length is 4096 tokens. However, you "
+                "requested 5000 tokens.",
+                type="BadRequestError",
+            ),
+            "too_large",
+            "the conversation is too long for this model",
+            None,
+            id="400-context-length-in-words",
+        ),
+        pytest.param(
+            error_reply(400, message="Unrecognized request argument supplied: foo"),
+            "provider_error",
+            "the provider rejected the request",
+            None,
+            id="400-other",
+        ),
+        pytest.param(
+            error_reply(403, message="Project does not have access", type="permission_error"),
+            "provider_error",
+            "the provider refused access to this model",
+            None,
+            id="403",
+        ),
+        pytest.param(
+            error_reply(404, message="The model `gpt-test` does not exist", code="model_not_found"),
+            "provider_error",
+            "the provider does not offer model 'gpt-test'",
+            None,
+            id="404",
+        ),
+        pytest.param(
+            error_reply(500, message="The server had an error", type="server_error"),
+            "provider_error",
+            "the provider failed while answering",
+            None,
+            id="500",
+        ),
+        pytest.param(
+            error_reply(
+                503,
+                message="The engine is currently overloaded",
+                type="server_error",
+                headers={"retry-after": FUTURE_DATE},
+            ),
+            "busy",
+            "the provider is overloaded; try again later",
+            30.0,
+            id="503-retry-after-date",
+        ),
+    ],
+)
+async def test_error_responses_map_to_our_codes_without_vendor_text(
+    fake: OpenAIServer,
+    provider: OpenAIProvider,
+    reply: ErrorReply,
+    code: str,
+    message: str,
+    retry_after: float | None,
+) -> None:
+    fake.script(reply)
+
+    outcome = await collect(provider)
+
+    assert outcome.deltas == []
+    assert outcome.error is not None
+    assert (outcome.error.code, outcome.error.message) == (code, message)
+    if retry_after is None:
+        assert outcome.error.retry_after is None
+    else:
+        assert outcome.error.retry_after == pytest.approx(retry_after, abs=2)
+    # The SDK's retries are off: one failure, one request.
+    assert len(fake.requests) == 1
+
+
+async def test_a_rejected_key_names_the_variable_but_never_the_key(
+    fake: OpenAIServer,
+) -> None:
+    wrong = "sk-wrong-key-000000"
+    provider = OpenAIProvider(
+        model="gpt-test", api_key=wrong, base_url=fake.base_url, key_env="OPENAI_API_KEY"
+    )
+    try:
+        outcome = await collect(provider)
+    finally:
+        await provider.aclose()
+
+    assert outcome.error is not None
+    assert outcome.error.code == "provider_error"
+    assert outcome.error.message == "the provider rejected the API key (check OPENAI_API_KEY)"
+    assert "sk-" not in str(outcome.error)
+
+
+async def test_a_stream_that_breaks_keeps_the_text_so_far(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(StreamReply([Text("partial"), Text(" answer"), Abort()]))
+
+    outcome = await collect(provider)
+
+    assert outcome.text == "partial answer"
+    assert outcome.error is not None
+    assert outcome.error.code == "provider_error"
+    assert outcome.error.message == "the connection to the provider broke mid-stream"
+
+
+async def test_an_error_event_mid_stream_ends_it(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(StreamReply([Text("so far"), StreamError("Internal failure, req id abc")]))
+
+    outcome = await collect(provider)
+
+    assert outcome.text == "so far"
+    assert outcome.error is not None
+    assert outcome.error.code == "provider_error"
+    assert "Internal failure" not in outcome.error.message
+
+
+async def test_a_stream_that_ends_without_finish_reason_is_an_error(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    # The server closed the body cleanly, but the reply never finished.
+    fake.script(StreamReply([Text("cut")]))
+
+    outcome = await collect(provider)
+
+    assert outcome.text == "cut"
+    assert outcome.error is not None
+    assert outcome.error.message == "the provider's stream ended before the reply was complete"
+
+
+async def test_an_unreadable_chunk_is_an_error(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(StreamReply([Text("ok"), Raw(b"data: {not json\n\n")]))
+
+    outcome = await collect(provider)
+
+    assert outcome.text == "ok"
+    assert outcome.error is not None
+    assert outcome.error.message == "the provider sent a reply rtserver could not read"
+
+
+async def test_a_stalled_server_times_out(fake: OpenAIServer) -> None:
+    fake.script(StreamReply([Text("slow"), Hang()]))
+    provider = OpenAIProvider(model="m", api_key=KEY, base_url=fake.base_url, timeout_s=0.2)
+    try:
+        outcome = await collect(provider)
+    finally:
+        await provider.aclose()
+
+    assert outcome.text == "slow"
+    assert outcome.error is not None
+    assert outcome.error.code == "provider_error"
+    assert outcome.error.message == "the provider did not answer in time"
+    [request] = fake.requests
+    await asyncio.wait_for(request.disconnected.wait(), 1)
+
+
+async def test_an_unreachable_server_is_an_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    provider = OpenAIProvider(model="m", api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1")
+    try:
+        outcome = await collect(provider)
+    finally:
+        await provider.aclose()
+
+    assert outcome.error is not None
+    assert (outcome.error.code, outcome.error.message) == (
+        "provider_error",
+        "could not reach the provider",
+    )
+
+
+async def test_cancel_closes_the_upstream_connection_within_200_ms(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(StreamReply([Text("thinking"), Hang()]))
+    first_token = asyncio.Event()
+
+    async def consume() -> None:
+        async with aclosing(provider.stream(ask())) as deltas:
+            async for _ in deltas:
+                first_token.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first_token.wait(), 5)
+    cancelled_at = asyncio.get_running_loop().time()
+    task.cancel()
+
+    [request] = fake.requests
+    await asyncio.wait_for(request.disconnected.wait(), 1)
+    assert request.disconnected_at is not None
+    assert request.disconnected_at - cancelled_at <= 0.2
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The server's handler is over: nothing is left generating.
+    assert request.finished.is_set()
+    assert not request.completed
