@@ -118,4 +118,4 @@ def describe_models(settings: Settings, env: Mapping[str, str]) -> str:
             "Models with a missing key are offered, but their replies end with an error "
             f"until the key is set: {', '.join(missing)}"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
