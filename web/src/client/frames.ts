@@ -1,0 +1,282 @@
+/**
+ * Frames of protocol v1 (protocol/PROTOCOL.md), as TypeScript types.
+ *
+ * Mirrors rtserver/frames.py: every frame is a plain object tagged by `type`. Optional fields are
+ * left out of encoded frames, so they are optional here too; fields the server always sends, even
+ * as null, are required and nullable.
+ */
+
+export type StreamReason = "complete" | "cancelled" | "interrupted" | "length" | "error";
+export type MessageStatus = "complete" | "streaming" | "cancelled" | "interrupted" | "error";
+export type Role = "user" | "assistant";
+export type ErrorCode =
+  | "bad_frame"
+  | "unknown_type"
+  | "unknown_model"
+  | "not_found"
+  | "forbidden"
+  | "rate_limited"
+  | "too_large"
+  | "busy"
+  | "provider_error"
+  | "internal";
+
+// --- client -> server ----------------------------------------------------------------------
+
+export interface Since {
+  epoch: string;
+  seq: number;
+}
+
+export interface Params {
+  temperature?: number;
+  max_tokens?: number;
+}
+
+export interface HelloFrame {
+  type: "hello";
+  id?: string;
+  name?: string;
+  token?: string;
+  since?: Since;
+}
+
+export interface PromptFrame {
+  type: "prompt";
+  id: string;
+  text: string;
+  models?: string[];
+  params?: Params;
+}
+
+export interface CancelFrame {
+  type: "cancel";
+  id?: string;
+  stream?: string;
+  model?: string;
+}
+
+export interface InterruptFrame {
+  type: "interrupt";
+  id?: string;
+  text?: string;
+  models?: string[];
+  params?: Params;
+}
+
+export interface TypingFrame {
+  type: "typing";
+  id?: string;
+  active: boolean;
+}
+
+export interface PingFrame {
+  type: "ping";
+  id?: string;
+}
+
+export type ClientFrame =
+  | HelloFrame
+  | PromptFrame
+  | CancelFrame
+  | InterruptFrame
+  | TypingFrame
+  | PingFrame;
+
+// --- shared records ------------------------------------------------------------------------
+
+export interface Participant {
+  id: string;
+  name: string;
+}
+
+export interface PresenceEntry {
+  id: string;
+  name: string;
+  typing: boolean;
+}
+
+export interface ModelInfo {
+  id: string;
+  label: string;
+  provider: string;
+  /** Extension: the model's text is made up on the server (the built-in demo models). */
+  simulated?: boolean;
+  /** Extension: a prompt without `models` goes to this model. */
+  default?: boolean;
+}
+
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  /** Extension: the provider sent no counts and the server estimated them. */
+  estimated?: boolean;
+}
+
+export interface ErrorInfo {
+  code: ErrorCode;
+  message: string;
+  retry_after?: number;
+}
+
+export interface ToolCallRecord {
+  call: string;
+  name?: string;
+  args?: string;
+}
+
+export interface HistoryMessage {
+  id: string;
+  role: Role;
+  text: string;
+  status: MessageStatus;
+  ts: number;
+  author?: Participant;
+  model?: string;
+  reply_to?: string;
+  usage?: Usage;
+  /** Extension: the client's prompt id of a user message. */
+  prompt_id?: string;
+  /** Extension: the stream that produced an assistant message. */
+  stream?: string;
+  /** Extension: finished tool calls of an assistant message. */
+  tool_calls?: ToolCallRecord[];
+  /** Extension: what went wrong, for status `error`. */
+  error?: ErrorInfo;
+}
+
+export interface RunningStream {
+  stream: string;
+  model: string;
+  message: string;
+  reply_to: string;
+  text: string;
+}
+
+// --- server -> client ----------------------------------------------------------------------
+
+export interface WelcomeFrame {
+  type: "welcome";
+  session: string;
+  participant: Participant;
+  room: string;
+  epoch: string;
+  seq: number;
+  resumed: boolean;
+  models: ModelInfo[];
+  participants: PresenceEntry[];
+  messages: HistoryMessage[];
+  streams: RunningStream[];
+}
+
+export interface MessageFrame {
+  type: "message";
+  seq: number;
+  id: string;
+  author: Participant;
+  text: string;
+  prompt_id: string;
+  ts: number;
+}
+
+export interface StreamStartFrame {
+  type: "stream_start";
+  seq: number;
+  stream: string;
+  model: string;
+  message: string;
+  reply_to: string;
+  ts: number;
+}
+
+export interface TokenFrame {
+  type: "token";
+  seq: number;
+  stream: string;
+  text: string;
+}
+
+export interface ToolCallFrame {
+  type: "tool_call";
+  seq: number;
+  stream: string;
+  call: string;
+  args: string;
+  name?: string;
+}
+
+export interface StreamEndFrame {
+  type: "stream_end";
+  seq: number;
+  stream: string;
+  reason: StreamReason;
+  usage: Usage | null;
+  ttft_ms: number | null;
+  duration_ms: number;
+  tokens_per_s: number | null;
+  error?: ErrorInfo;
+}
+
+export interface PresenceFrame {
+  type: "presence";
+  participants: PresenceEntry[];
+}
+
+export interface ErrorFrame {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+  ref?: string;
+  retry_after?: number;
+}
+
+export interface PongFrame {
+  type: "pong";
+  id?: string;
+}
+
+export type RoomEvent =
+  | MessageFrame
+  | StreamStartFrame
+  | TokenFrame
+  | ToolCallFrame
+  | StreamEndFrame;
+
+export type ServerFrame = WelcomeFrame | RoomEvent | PresenceFrame | ErrorFrame | PongFrame;
+
+const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
+  "message",
+  "stream_start",
+  "token",
+  "tool_call",
+  "stream_end",
+]);
+
+const SERVER_TYPES: ReadonlySet<string> = new Set([
+  ...ROOM_EVENT_TYPES,
+  "welcome",
+  "presence",
+  "error",
+  "pong",
+]);
+
+export function isRoomEvent(frame: ServerFrame): frame is RoomEvent {
+  return ROOM_EVENT_TYPES.has(frame.type);
+}
+
+/** Room ids the server accepts; checked early so a typo fails with a clear message. */
+export const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Narrows a decoded wire map to a server frame, or null for a frame type this client does not
+ * know (receivers ignore those, so that the protocol can add frame types).
+ *
+ * Only the envelope is checked here: the fields come from our own server, whose frames are
+ * typed at the source and pinned by the shared vectors.
+ */
+export function asServerFrame(value: Record<string, unknown>): ServerFrame | null {
+  const kind = value["type"];
+  if (typeof kind !== "string" || !SERVER_TYPES.has(kind)) return null;
+  if (ROOM_EVENT_TYPES.has(kind) && typeof value["seq"] !== "number") return null;
+  return value as unknown as ServerFrame;
+}

@@ -1,0 +1,263 @@
+/**
+ * RoomState: the conversation as the frames of one room describe it, for a view to draw.
+ *
+ * No DOM here: it folds `welcome` snapshots and room events into turns (a user message and the
+ * replies to it, one lane per model) and reports what changed, so a view can redraw only that.
+ */
+
+import type {
+  ErrorInfo,
+  HistoryMessage,
+  MessageFrame,
+  MessageStatus,
+  ModelInfo,
+  Participant,
+  PresenceEntry,
+  RoomEvent,
+  StreamReason,
+  ToolCallRecord,
+  Usage,
+  WelcomeFrame,
+} from "./frames.js";
+
+export interface Reply {
+  /** The assistant message id. */
+  readonly id: string;
+  readonly model: string;
+  /** The user message this answers. */
+  readonly replyTo: string;
+  stream: string | null;
+  text: string;
+  status: MessageStatus;
+  ts: number;
+  /** Why the stream ended, once it has; history messages only know their status. */
+  reason: StreamReason | null;
+  usage: Usage | null;
+  ttftMs: number | null;
+  durationMs: number | null;
+  tokensPerS: number | null;
+  error: ErrorInfo | null;
+  toolCalls: ToolCallRecord[];
+  /** Token events seen live, for a running rate before the server's own figure arrives. */
+  liveTokens: number;
+  /** Client clock at the first live token, in ms; null before it or for history. */
+  firstTokenAt: number | null;
+}
+
+export interface Turn {
+  /** The user message id. */
+  readonly id: string;
+  readonly author: Participant | null;
+  readonly text: string;
+  readonly ts: number;
+  readonly promptId: string | null;
+  /** Replies in the order they started; a model may have several (newest last). */
+  readonly replies: Reply[];
+}
+
+export type Change =
+  | { kind: "reset" }
+  | { kind: "turn"; turn: Turn }
+  | { kind: "reply"; reply: Reply }
+  | { kind: "presence" };
+
+export type Now = () => number;
+
+export class RoomState {
+  models: ModelInfo[] = [];
+  participants: PresenceEntry[] = [];
+  me: Participant | null = null;
+  readonly turns: Turn[] = [];
+  readonly #turns = new Map<string, Turn>();
+  readonly #replies = new Map<string, Reply>();
+  readonly #byStream = new Map<string, Reply>();
+  /** Streams running now, by the server's word (welcome.streams, stream_start, stream_end). */
+  readonly #running = new Set<string>();
+  readonly #now: Now;
+
+  constructor(now: Now = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** True while any reply in the room is streaming. */
+  get busy(): boolean {
+    return this.#running.size > 0;
+  }
+
+  /** Replies streaming now, in the order they started. */
+  running(): Reply[] {
+    return [...this.#running].flatMap((stream) => this.#byStream.get(stream) ?? []);
+  }
+
+  reply(id: string): Reply | undefined {
+    return this.#replies.get(id);
+  }
+
+  model(id: string): ModelInfo | undefined {
+    return this.models.find((model) => model.id === id);
+  }
+
+  /** Folds a welcome in; a snapshot (not resumed) replaces everything known before. */
+  applyWelcome(welcome: WelcomeFrame): Change[] {
+    this.models = welcome.models;
+    this.participants = welcome.participants;
+    this.me = welcome.participant;
+    if (welcome.resumed) return [{ kind: "presence" }];
+    this.turns.length = 0;
+    this.#turns.clear();
+    this.#replies.clear();
+    this.#byStream.clear();
+    this.#running.clear();
+    for (const message of welcome.messages) this.#addHistory(message);
+    for (const running of welcome.streams) {
+      const reply =
+        this.#replies.get(running.message) ??
+        this.#addReply(running.message, running.model, running.reply_to, 0);
+      if (!reply) continue;
+      // The running stream's text is newer than the message's last checkpoint.
+      reply.text = running.text;
+      reply.status = "streaming";
+      reply.stream = running.stream;
+      this.#byStream.set(running.stream, reply);
+      this.#running.add(running.stream);
+    }
+    return [{ kind: "reset" }];
+  }
+
+  applyPresence(participants: PresenceEntry[]): Change[] {
+    this.participants = participants;
+    return [{ kind: "presence" }];
+  }
+
+  apply(event: RoomEvent): Change[] {
+    switch (event.type) {
+      case "message":
+        return this.#onMessage(event);
+      case "stream_start": {
+        const reply = this.#addReply(event.message, event.model, event.reply_to, event.ts);
+        if (!reply) return [];
+        reply.stream = event.stream;
+        reply.status = "streaming";
+        this.#byStream.set(event.stream, reply);
+        this.#running.add(event.stream);
+        return [{ kind: "reply", reply }];
+      }
+      case "token": {
+        const reply = this.#byStream.get(event.stream);
+        if (!reply) return [];
+        reply.text += event.text;
+        reply.liveTokens += 1;
+        reply.firstTokenAt ??= this.#now();
+        return [{ kind: "reply", reply }];
+      }
+      case "tool_call": {
+        const reply = this.#byStream.get(event.stream);
+        if (!reply) return [];
+        const call = reply.toolCalls.find((c) => c.call === event.call);
+        if (call) call.args = (call.args ?? "") + event.args;
+        else reply.toolCalls.push({ call: event.call, name: event.name, args: event.args });
+        return [{ kind: "reply", reply }];
+      }
+      case "stream_end": {
+        const reply = this.#byStream.get(event.stream);
+        this.#running.delete(event.stream);
+        if (!reply) return [];
+        // `length` is a complete reply that hit max_tokens; the reason keeps that apart.
+        reply.status = event.reason === "length" ? "complete" : event.reason;
+        reply.reason = event.reason;
+        reply.usage = event.usage;
+        reply.ttftMs = event.ttft_ms;
+        reply.durationMs = event.duration_ms;
+        reply.tokensPerS = event.tokens_per_s;
+        reply.error = event.error ?? null;
+        return [{ kind: "reply", reply }];
+      }
+    }
+  }
+
+  /** Tokens per second measured on this client while a reply streams. */
+  liveRate(reply: Reply): number | null {
+    if (reply.firstTokenAt === null || reply.liveTokens < 2) return null;
+    const seconds = (this.#now() - reply.firstTokenAt) / 1000;
+    return seconds > 0 ? (reply.liveTokens - 1) / seconds : null;
+  }
+
+  #onMessage(event: MessageFrame): Change[] {
+    if (this.#turns.has(event.id)) return [];
+    const turn = this.#addTurn(event.id, event.author, event.text, event.ts, event.prompt_id);
+    return [{ kind: "turn", turn }];
+  }
+
+  #addHistory(message: HistoryMessage): void {
+    if (message.role === "user") {
+      this.#addTurn(
+        message.id,
+        message.author ?? null,
+        message.text,
+        message.ts,
+        message.prompt_id ?? null,
+      );
+      return;
+    }
+    if (!message.model || !message.reply_to) return;
+    const reply = this.#addReply(message.id, message.model, message.reply_to, message.ts);
+    if (!reply) return;
+    reply.text = message.text;
+    reply.status = message.status;
+    reply.usage = message.usage ?? null;
+    reply.error = message.error ?? null;
+    reply.toolCalls = message.tool_calls?.map((call) => ({ ...call })) ?? [];
+    if (message.status !== "complete" && message.status !== "streaming") {
+      reply.reason = message.status;
+    }
+    if (message.stream) {
+      reply.stream = message.stream;
+      this.#byStream.set(message.stream, reply);
+    }
+  }
+
+  #addTurn(
+    id: string,
+    author: Participant | null,
+    text: string,
+    ts: number,
+    promptId: string | null,
+  ): Turn {
+    const turn: Turn = { id, author, text, ts, promptId, replies: [] };
+    this.#turns.set(id, turn);
+    this.turns.push(turn);
+    return turn;
+  }
+
+  /**
+   * The reply with this message id, made if new. Null when the user message it answers is not
+   * known: history starts mid-conversation, so its oldest replies may have lost their prompt.
+   */
+  #addReply(id: string, model: string, replyTo: string, ts: number): Reply | null {
+    const known = this.#replies.get(id);
+    if (known) return known;
+    const turn = this.#turns.get(replyTo);
+    if (!turn) return null;
+    const reply: Reply = {
+      id,
+      model,
+      replyTo,
+      stream: null,
+      text: "",
+      status: "streaming",
+      ts,
+      reason: null,
+      usage: null,
+      ttftMs: null,
+      durationMs: null,
+      tokensPerS: null,
+      error: null,
+      toolCalls: [],
+      liveTokens: 0,
+      firstTokenAt: null,
+    };
+    this.#replies.set(id, reply);
+    turn.replies.push(reply);
+    return reply;
+  }
+}

@@ -1,0 +1,718 @@
+/**
+ * <rt-chat>: a room of rtserver in any page, with one lane per model.
+ *
+ * Attributes: server, room, token, name, models, theme (light | dark | auto), and for special
+ * cases transport (auto | websocket | sse) and codec (msgpack | json). The element owns its
+ * RtClient: it connects when it is in the document and has a room, and closes when it leaves.
+ * Frames update a RoomState at once; the DOM follows at most once per animation frame.
+ */
+
+import { type ConnectionInfo, RtClient, type TransportChoice } from "../client/client.js";
+import type { CodecName } from "../client/codec.js";
+import type { ErrorFrame, PresenceEntry, RoomEvent, WelcomeFrame } from "../client/frames.js";
+import { ROOM_ID } from "../client/frames.js";
+import { type Change, type Reply, RoomState, type Turn } from "../client/room-state.js";
+import { type RtChatEventDetails, rtEvent } from "./events.js";
+import { formatRate } from "./format.js";
+import { laneOrder, parseModelList } from "./lanes.js";
+import { STYLES } from "./styles.js";
+import { el, laneColor, modelLabel, ReplyView, TurnView } from "./views.js";
+
+const CONNECTION_ATTRIBUTES = ["server", "room", "token", "name", "transport", "codec"];
+/** Distance from the bottom, in pixels, within which the log keeps following new text. */
+const STICK_PX = 48;
+/** A participant who stops typing for this long is shown as not typing any more. */
+const TYPING_IDLE_MS = 3000;
+/** How long a refused action's message stays up. */
+const ALERT_MS = 8000;
+
+interface Ui {
+  root: HTMLElement;
+  status: HTMLElement;
+  room: HTMLElement;
+  people: HTMLUListElement;
+  log: HTMLElement;
+  lanes: HTMLElement;
+  turns: HTMLElement;
+  empty: HTMLElement;
+  jump: HTMLButtonElement;
+  announcer: HTMLElement;
+  form: HTMLFormElement;
+  input: HTMLTextAreaElement;
+  send: HTMLButtonElement;
+  interrupt: HTMLButtonElement;
+  stopAll: HTMLButtonElement;
+  hint: HTMLElement;
+  queued: HTMLElement;
+  queuedText: HTMLElement;
+  alert: HTMLElement;
+}
+
+export class RtChatElement extends HTMLElement {
+  static readonly observedAttributes = [...CONNECTION_ATTRIBUTES, "models"];
+  /** The server a `server`-less element talks to: where its script came from (set by define). */
+  static defaultServer = "";
+
+  readonly #shadow: ShadowRoot;
+  #ui: Ui | null = null;
+  #client: RtClient | null = null;
+  #state = new RoomState();
+  #connection: ConnectionInfo = { state: "idle", transport: null, attempt: 0 };
+  #listeners: AbortController | null = null;
+  #offClient: (() => void)[] = [];
+
+  #frame: number | null = null;
+  #resetPending = true;
+  #chromePending = true;
+  readonly #newTurns: Turn[] = [];
+  readonly #dirtyReplies = new Set<Reply>();
+  #turnViews = new Map<string, TurnView>();
+  #replyViews = new Map<string, ReplyView>();
+  #lanes: string[] = [];
+  #lanesPending = true;
+  #peoplePending = true;
+  #stick = true;
+
+  /** A prompt typed while replies stream, sent when they end. */
+  #queuedPrompt: string | null = null;
+  /** Our prompt that the server has neither echoed nor refused yet, and its text. */
+  #inflight: string | null = null;
+  #inflightText = "";
+  #typing = false;
+  #typingTimer: ReturnType<typeof setTimeout> | null = null;
+  #alertTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor() {
+    super();
+    this.#shadow = this.attachShadow({ mode: "open", delegatesFocus: false });
+  }
+
+  // --- public API --------------------------------------------------------------------------
+
+  /** The connection's state, as last reported. */
+  get connection(): ConnectionInfo {
+    return { ...this.#connection };
+  }
+
+  /** The room as this element knows it. */
+  get roomState(): RoomState {
+    return this.#state;
+  }
+
+  /** The model ids prompts go to: the `models` attribute, or none for the server's defaults. */
+  get selectedModels(): string[] {
+    return parseModelList(this.getAttribute("models"));
+  }
+
+  /**
+   * Sends a prompt to the selected models. While replies stream it is queued instead and sent
+   * when they end; returns the prompt id, or null when it was queued or empty.
+   */
+  send(text: string): string | null {
+    const prompt = text.trim();
+    if (!prompt || !this.#client) return null;
+    if (this.#busy) {
+      this.#queuedPrompt = prompt;
+      this.#invalidateChrome();
+      return null;
+    }
+    const models = this.selectedModels;
+    this.#inflight = this.#client.prompt(prompt, models.length > 0 ? { models } : {});
+    this.#inflightText = prompt;
+    this.#stopTyping();
+    this.#invalidateChrome();
+    return this.#inflight;
+  }
+
+  /** Ends every running stream and, with text, sends it as the new prompt. */
+  interrupt(text?: string): string | null {
+    if (!this.#client) return null;
+    const prompt = text?.trim();
+    const models = this.selectedModels;
+    if (!prompt) {
+      this.#client.interrupt();
+      return null;
+    }
+    this.#queuedPrompt = null;
+    this.#inflight = this.#client.interrupt({ text: prompt, ...(models.length > 0 ? { models } : {}) });
+    this.#inflightText = prompt;
+    this.#stopTyping();
+    this.#invalidateChrome();
+    return this.#inflight;
+  }
+
+  /** Cancels one model's running stream. */
+  cancel(model: string): void {
+    const running = this.#state.running().filter((reply) => reply.model === model);
+    for (const reply of running) {
+      if (reply.stream) this.#client?.cancel({ stream: reply.stream });
+    }
+  }
+
+  /** Cancels every running stream in the room, and forgets a queued prompt. */
+  cancelAll(): void {
+    this.#queuedPrompt = null;
+    this.#client?.cancel();
+    this.#invalidateChrome();
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------
+
+  connectedCallback(): void {
+    if (!this.#ui) this.#ui = this.#build();
+    this.#listeners = new AbortController();
+    this.#wireUi(this.#ui, this.#listeners.signal);
+    this.#connect();
+  }
+
+  disconnectedCallback(): void {
+    this.#listeners?.abort();
+    this.#listeners = null;
+    this.#disconnect();
+    if (this.#frame !== null) cancelAnimationFrame(this.#frame);
+    this.#frame = null;
+    for (const timer of [this.#typingTimer, this.#alertTimer]) if (timer) clearTimeout(timer);
+    this.#typingTimer = this.#alertTimer = null;
+  }
+
+  attributeChangedCallback(name: string, oldValue: string | null, newValue: string | null): void {
+    if (oldValue === newValue || !this.isConnected) return;
+    if (CONNECTION_ATTRIBUTES.includes(name)) {
+      this.#disconnect();
+      this.#connect();
+    } else {
+      this.#invalidateChrome();
+    }
+  }
+
+  #connect(): void {
+    const room = this.getAttribute("room") ?? "";
+    this.#state = new RoomState();
+    this.#resetPending = true;
+    this.#queuedPrompt = this.#inflight = null;
+    if (!ROOM_ID.test(room)) {
+      this.#connection = { state: "closed", transport: null, attempt: 0, reason: "no valid room attribute" };
+      this.#invalidateChrome();
+      return;
+    }
+    const client = new RtClient({
+      server: this.getAttribute("server") ?? RtChatElement.defaultServer,
+      room,
+      name: this.getAttribute("name") ?? undefined,
+      token: this.getAttribute("token") ?? undefined,
+      transport: transportChoice(this.getAttribute("transport")),
+      codec: codecChoice(this.getAttribute("codec")),
+    });
+    this.#client = client;
+    this.#offClient = [
+      client.on("state", (info) => this.#onConnection(info)),
+      client.on("welcome", (welcome) => this.#onWelcome(welcome)),
+      client.on("presence", (frame) => this.#onPresence(frame.participants)),
+      client.on("error", (frame) => this.#onError(frame)),
+      client.on("message", (event) => this.#onEvent(event)),
+      client.on("stream_start", (event) => this.#onEvent(event)),
+      client.on("token", (event) => this.#onEvent(event)),
+      client.on("tool_call", (event) => this.#onEvent(event)),
+      client.on("stream_end", (event) => this.#onEvent(event)),
+    ];
+    client.connect();
+  }
+
+  #disconnect(): void {
+    for (const off of this.#offClient) off();
+    this.#offClient = [];
+    this.#client?.close();
+    this.#client = null;
+  }
+
+  // --- frames ------------------------------------------------------------------------------
+
+  #onConnection(info: ConnectionInfo): void {
+    this.#connection = info;
+    this.#dispatch("rt-connection", info);
+    this.#invalidateChrome();
+  }
+
+  #onWelcome(welcome: WelcomeFrame): void {
+    this.#track(this.#state.applyWelcome(welcome));
+    // Labels and colours come with the models, so lane heads are drawn again too.
+    this.#peoplePending = this.#lanesPending = true;
+    this.#dispatch("rt-ready", welcome);
+    this.#invalidateChrome();
+  }
+
+  #onPresence(participants: PresenceEntry[]): void {
+    this.#state.applyPresence(participants);
+    this.#peoplePending = true;
+    this.#dispatch("rt-presence", { participants });
+    this.#invalidateChrome();
+  }
+
+  #onError(frame: ErrorFrame): void {
+    if (frame.ref && frame.ref === this.#inflight) {
+      this.#inflight = null;
+      const ui = this.#ui;
+      // Give the refused prompt back rather than lose what was typed.
+      if (ui && !ui.input.value) ui.input.value = this.#inflightText;
+    }
+    this.#showAlert(errorText(frame));
+    this.#dispatch("rt-error", frame);
+    this.#invalidateChrome();
+  }
+
+  #onEvent(event: RoomEvent): void {
+    this.#track(this.#state.apply(event));
+    switch (event.type) {
+      case "message":
+        if (event.prompt_id === this.#inflight) this.#inflight = null;
+        this.#dispatch("rt-message", event);
+        break;
+      case "stream_start":
+        this.#announce(`${modelLabel(event.model, this.#state.models)} started answering.`);
+        this.#dispatch("rt-stream-start", event);
+        break;
+      case "stream_end": {
+        const reply = this.#findStream(event.stream);
+        const model = reply?.model ?? "";
+        const label = modelLabel(model, this.#state.models);
+        const rate = event.tokens_per_s === null ? "" : `, ${formatRate(event.tokens_per_s)}`;
+        this.#announce(`${label} ${endedWords(event.reason)}${rate}.`);
+        this.#dispatch("rt-stream-end", { ...event, model, text: reply?.text ?? "" });
+        this.#sendQueuedWhenIdle();
+        break;
+      }
+      default:
+        // Tokens change a reply, not the chrome around it.
+        return;
+    }
+    this.#invalidateChrome();
+  }
+
+  #findStream(stream: string): Reply | undefined {
+    for (const turn of this.#state.turns) {
+      const reply = turn.replies.find((r) => r.stream === stream);
+      if (reply) return reply;
+    }
+    return undefined;
+  }
+
+  #sendQueuedWhenIdle(): void {
+    if (this.#busy || this.#queuedPrompt === null) return;
+    const text = this.#queuedPrompt;
+    this.#queuedPrompt = null;
+    this.send(text);
+  }
+
+  get #busy(): boolean {
+    return this.#state.busy || this.#inflight !== null;
+  }
+
+  // --- rendering ---------------------------------------------------------------------------
+
+  #track(changes: Change[]): void {
+    for (const change of changes) {
+      if (change.kind === "reset") this.#resetPending = true;
+      else if (change.kind === "turn") this.#newTurns.push(change.turn);
+      else if (change.kind === "reply") this.#dirtyReplies.add(change.reply);
+    }
+    this.#schedule();
+  }
+
+  #invalidateChrome(): void {
+    this.#chromePending = true;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#frame !== null || !this.isConnected) return;
+    this.#frame = requestAnimationFrame(() => {
+      this.#frame = null;
+      this.#render();
+    });
+  }
+
+  #render(): void {
+    const ui = this.#ui;
+    if (!ui) return;
+    const doc = this.ownerDocument;
+    const models = this.#state.models;
+    if (this.#resetPending) {
+      this.#resetPending = false;
+      this.#turnViews = new Map();
+      this.#replyViews = new Map();
+      this.#newTurns.length = 0;
+      ui.turns.replaceChildren();
+      for (const turn of this.#state.turns) this.#newTurns.push(turn);
+      for (const turn of this.#state.turns) for (const reply of turn.replies) this.#dirtyReplies.add(reply);
+      this.#chromePending = true;
+    }
+    for (const turn of this.#newTurns.splice(0)) {
+      if (this.#turnViews.has(turn.id)) continue;
+      const view = new TurnView(doc, turn, this.#state.me?.id ?? null);
+      this.#turnViews.set(turn.id, view);
+      ui.turns.append(view.element);
+    }
+    const lanes = laneOrder(this.selectedModels, models, this.#state.turns);
+    if (lanes.join("\n") !== this.#lanes.join("\n")) {
+      this.#lanes = lanes;
+      // A new column order moves every reply.
+      for (const turn of this.#state.turns) for (const reply of turn.replies) this.#dirtyReplies.add(reply);
+      this.#lanesPending = this.#chromePending = true;
+    }
+    for (const reply of this.#state.running()) this.#dirtyReplies.add(reply);
+    for (const reply of this.#dirtyReplies) {
+      let view = this.#replyViews.get(reply.id);
+      if (!view) {
+        const turnView = this.#turnViews.get(reply.replyTo);
+        if (!turnView) continue;
+        view = new ReplyView(doc, reply);
+        this.#replyViews.set(reply.id, view);
+        turnView.replies.append(view.element);
+      }
+      view.update(models, this.#column(reply), this.#state.liveRate(reply));
+    }
+    this.#dirtyReplies.clear();
+    if (this.#chromePending) {
+      this.#chromePending = false;
+      this.#renderChrome(ui);
+    }
+    this.#followBottom(ui);
+  }
+
+  #column(reply: Reply): number {
+    return this.#lanes.indexOf(reply.model) + 1 || this.#lanes.length + 1;
+  }
+
+  #renderChrome(ui: Ui): void {
+    const running = this.#state.running();
+    const info = this.#connection;
+    ui.status.dataset["state"] = info.state;
+    ui.status.textContent = statusText(info);
+    ui.room.textContent = this.getAttribute("room") ?? "";
+    ui.root.style.setProperty("--lanes", String(Math.max(1, this.#lanes.length)));
+
+    if (this.#peoplePending) {
+      this.#peoplePending = false;
+      this.#renderPeople(ui);
+    }
+    if (this.#lanesPending) {
+      this.#lanesPending = false;
+      ui.lanes.replaceChildren(...this.#lanes.map((model) => this.#laneHead(model)));
+    }
+    for (const lane of ui.lanes.children) {
+      if (!(lane instanceof HTMLElement)) continue;
+      const model = lane.dataset["model"] ?? "";
+      const streaming = running.some((reply) => reply.model === model);
+      lane.toggleAttribute("data-streaming", streaming);
+      const state = lane.querySelector(".lane-state");
+      if (state) state.textContent = streaming ? "streaming" : "idle";
+      const stop = lane.querySelector("button");
+      if (stop) stop.disabled = !streaming;
+    }
+    ui.empty.hidden = this.#state.turns.length > 0;
+
+    const busy = this.#busy;
+    const open = info.state === "open";
+    ui.send.textContent = busy ? "Queue" : "Send";
+    ui.send.setAttribute("aria-label", busy ? "Queue this prompt until the replies finish" : "Send");
+    ui.interrupt.hidden = !busy;
+    ui.stopAll.hidden = !busy;
+    ui.stopAll.disabled = running.length === 0;
+    ui.hint.textContent = busy
+      ? "Replies are streaming. Enter queues your prompt, Ctrl+Enter interrupts and sends it now, Esc stops all."
+      : open
+        ? "Enter sends, Shift+Enter adds a new line."
+        : "Not connected: a prompt you send now goes out when the connection is back.";
+    ui.queued.hidden = this.#queuedPrompt === null;
+    ui.queuedText.textContent = this.#queuedPrompt ?? "";
+  }
+
+  #renderPeople(ui: Ui): void {
+    const doc = this.ownerDocument;
+    const me = this.#state.me?.id;
+    ui.people.replaceChildren(
+      ...this.#state.participants.map((person) => {
+        const item = el(doc, "li", undefined, person.id === me ? `${person.name} (you)` : person.name);
+        if (person.id === me) item.dataset["me"] = "";
+        if (person.typing && person.id !== me) item.dataset["typing"] = "";
+        return item;
+      }),
+    );
+    const others = this.#state.participants.length - 1;
+    ui.people.setAttribute("aria-label", `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`);
+  }
+
+  #laneHead(model: string): HTMLElement {
+    const doc = this.ownerDocument;
+    const models = this.#state.models;
+    const label = modelLabel(model, models);
+    const lane = el(doc, "div", "lane");
+    lane.dataset["model"] = model;
+    lane.style.setProperty("--lane-color", laneColor(model, models));
+    const stop = el(doc, "button", "cancel", "Stop");
+    stop.type = "button";
+    stop.setAttribute("aria-label", `Stop ${label}`);
+    stop.dataset["action"] = "cancel";
+    stop.dataset["model"] = model;
+    lane.append(el(doc, "span", "lane-label", label), el(doc, "span", "lane-state"), stop);
+    return lane;
+  }
+
+  #followBottom(ui: Ui): void {
+    if (this.#stick) {
+      ui.log.scrollTop = ui.log.scrollHeight;
+      ui.jump.hidden = true;
+    } else {
+      ui.jump.hidden = false;
+    }
+  }
+
+  // --- UI ----------------------------------------------------------------------------------
+
+  #build(): Ui {
+    const doc = this.ownerDocument;
+    const style = el(doc, "style", undefined, STYLES);
+    const root = el(doc, "div", "root");
+    root.setAttribute("part", "root");
+
+    const bar = el(doc, "div", "bar");
+    bar.setAttribute("part", "bar");
+    const status = el(doc, "span", "status", "Connecting…");
+    status.setAttribute("role", "status");
+    const room = el(doc, "span", "room");
+    room.setAttribute("title", "Room");
+    const people = el(doc, "ul", "people");
+    bar.append(status, room, people);
+
+    const log = el(doc, "div", "log");
+    log.setAttribute("part", "log");
+    log.tabIndex = 0;
+    log.setAttribute("role", "region");
+    log.setAttribute("aria-label", "Conversation");
+    const lanes = el(doc, "div", "grid lanes");
+    lanes.setAttribute("part", "lanes");
+    lanes.setAttribute("aria-label", "Models");
+    lanes.setAttribute("role", "group");
+    const empty = el(doc, "p", "empty", "No messages yet. Ask something and watch the models answer side by side.");
+    const turns = el(doc, "div", "turns");
+    log.append(lanes, empty, turns);
+
+    const jump = el(doc, "button", "jump", "Jump to latest ↓");
+    jump.type = "button";
+    jump.hidden = true;
+
+    // Token text is not live: a screen reader would read every token. This region says
+    // when a model starts and stops instead; the finished reply is there to read.
+    const announcer = el(doc, "div", "sr-only");
+    announcer.setAttribute("aria-live", "polite");
+
+    const form = el(doc, "form", "composer");
+    form.setAttribute("part", "composer");
+    const label = el(doc, "label", "sr-only", "Message");
+    label.htmlFor = "rt-input";
+    const input = el(doc, "textarea");
+    input.id = "rt-input";
+    input.rows = 2;
+    input.placeholder = "Ask the models…";
+    input.setAttribute("aria-describedby", "rt-hint");
+    const send = el(doc, "button", "primary", "Send");
+    send.type = "submit";
+    const interrupt = el(doc, "button", undefined, "Interrupt & send");
+    interrupt.type = "button";
+    interrupt.hidden = true;
+    const stopAll = el(doc, "button", "danger", "Stop all");
+    stopAll.type = "button";
+    stopAll.hidden = true;
+    const actions = el(doc, "div", "actions");
+    actions.append(send, interrupt, stopAll);
+    const row = el(doc, "div", "composer-row");
+    row.append(input, actions);
+    const hint = el(doc, "p", "hint");
+    hint.id = "rt-hint";
+    const queued = el(doc, "div", "queued");
+    queued.hidden = true;
+    const queuedText = el(doc, "q");
+    const discard = el(doc, "button", undefined, "Discard");
+    discard.type = "button";
+    discard.dataset["action"] = "discard";
+    discard.setAttribute("aria-label", "Discard the queued prompt");
+    queued.append(el(doc, "span", undefined, "Queued:"), queuedText, discard);
+    const alert = el(doc, "p", "alert");
+    alert.setAttribute("role", "alert");
+    form.append(label, row, hint, queued, alert);
+
+    root.append(bar, log, jump, form, announcer);
+    this.#shadow.replaceChildren(style, root);
+    return {
+      root, status, room, people, log, lanes, turns, empty, jump, announcer, form, input, send,
+      interrupt, stopAll, hint, queued, queuedText, alert,
+    };
+  }
+
+  #wireUi(ui: Ui, signal: AbortSignal): void {
+    ui.form.addEventListener(
+      "submit",
+      (event) => {
+        event.preventDefault();
+        this.#submit(ui, "send");
+      },
+      { signal },
+    );
+    ui.input.addEventListener(
+      "keydown",
+      (event) => {
+        if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+        event.preventDefault();
+        this.#submit(ui, event.ctrlKey || event.metaKey ? "interrupt" : "send");
+      },
+      { signal },
+    );
+    ui.input.addEventListener("input", () => this.#noteTyping(ui), { signal });
+    this.#shadow.addEventListener(
+      "keydown",
+      (event) => {
+        if (!(event instanceof KeyboardEvent) || event.key !== "Escape" || !this.#state.busy) return;
+        event.preventDefault();
+        this.cancelAll();
+      },
+      { signal },
+    );
+    ui.interrupt.addEventListener("click", () => this.#submit(ui, "interrupt"), { signal });
+    ui.stopAll.addEventListener("click", () => this.cancelAll(), { signal });
+    ui.lanes.addEventListener(
+      "click",
+      (event) => {
+        const button = event.target instanceof Element ? event.target.closest("button") : null;
+        if (button?.dataset["action"] === "cancel" && button.dataset["model"]) {
+          this.cancel(button.dataset["model"]);
+        }
+      },
+      { signal },
+    );
+    ui.queued.addEventListener(
+      "click",
+      (event) => {
+        if (event.target instanceof HTMLButtonElement && event.target.dataset["action"] === "discard") {
+          this.#queuedPrompt = null;
+          this.#invalidateChrome();
+        }
+      },
+      { signal },
+    );
+    ui.log.addEventListener(
+      "scroll",
+      () => {
+        const { scrollTop, scrollHeight, clientHeight } = ui.log;
+        this.#stick = scrollHeight - scrollTop - clientHeight < STICK_PX;
+        ui.jump.hidden = this.#stick;
+      },
+      { signal, passive: true },
+    );
+    ui.jump.addEventListener(
+      "click",
+      () => {
+        this.#stick = true;
+        this.#followBottom(ui);
+        ui.log.focus();
+      },
+      { signal },
+    );
+    // Back online: reconnect now rather than when the backoff timer says.
+    window.addEventListener("online", () => this.#client?.reconnectNow(), { signal });
+  }
+
+  #submit(ui: Ui, how: "send" | "interrupt"): void {
+    const text = ui.input.value;
+    if (!text.trim()) return;
+    const sent = how === "interrupt" && this.#busy ? this.interrupt(text) : this.send(text);
+    if (sent !== null || this.#queuedPrompt !== null) ui.input.value = "";
+    ui.input.focus();
+  }
+
+  #noteTyping(ui: Ui): void {
+    if (!ui.input.value.trim()) {
+      this.#stopTyping();
+      return;
+    }
+    if (!this.#typing) {
+      this.#typing = true;
+      this.#client?.typing(true);
+    }
+    if (this.#typingTimer) clearTimeout(this.#typingTimer);
+    this.#typingTimer = setTimeout(() => this.#stopTyping(), TYPING_IDLE_MS);
+  }
+
+  #stopTyping(): void {
+    if (this.#typingTimer) clearTimeout(this.#typingTimer);
+    this.#typingTimer = null;
+    if (!this.#typing) return;
+    this.#typing = false;
+    this.#client?.typing(false);
+  }
+
+  #announce(text: string): void {
+    const ui = this.#ui;
+    if (ui) ui.announcer.textContent = text;
+  }
+
+  #showAlert(text: string): void {
+    const ui = this.#ui;
+    if (!ui) return;
+    ui.alert.textContent = text;
+    if (this.#alertTimer) clearTimeout(this.#alertTimer);
+    this.#alertTimer = setTimeout(() => {
+      ui.alert.textContent = "";
+    }, ALERT_MS);
+  }
+
+  #dispatch<K extends keyof RtChatEventDetails>(type: K, detail: RtChatEventDetails[K]): void {
+    this.dispatchEvent(rtEvent(type, detail));
+  }
+}
+
+function transportChoice(value: string | null): TransportChoice {
+  return value === "websocket" || value === "sse" ? value : "auto";
+}
+
+function codecChoice(value: string | null): CodecName | undefined {
+  return value === "json" || value === "msgpack" ? value : undefined;
+}
+
+function statusText(info: ConnectionInfo): string {
+  switch (info.state) {
+    case "open":
+      return `Live · ${info.transport === "sse" ? "SSE" : "WebSocket"}`;
+    case "connecting":
+    case "idle":
+      return "Connecting…";
+    case "reconnecting":
+      return info.retryInMs !== undefined
+        ? `Reconnecting in ${Math.max(1, Math.ceil(info.retryInMs / 1000))} s…`
+        : "Reconnecting…";
+    case "closed":
+      return info.reason ? `Disconnected: ${info.reason}` : "Disconnected";
+  }
+}
+
+function endedWords(reason: string): string {
+  switch (reason) {
+    case "complete":
+      return "finished";
+    case "length":
+      return "stopped at the token limit";
+    case "error":
+      return "failed";
+    default:
+      return `was ${reason}`;
+  }
+}
+
+function errorText(frame: ErrorFrame): string {
+  const retry = frame.retry_after ? ` Try again in ${Math.ceil(frame.retry_after)} s.` : "";
+  switch (frame.code) {
+    case "busy":
+      return "Replies are still streaming: wait, or use Interrupt & send.";
+    default:
+      return `${frame.message.replace(/\.$/, "")}.${retry}`;
+  }
+}

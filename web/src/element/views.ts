@@ -1,0 +1,108 @@
+/** The DOM of one turn and of one reply, each updated in place from RoomState's records. */
+
+import type { ModelInfo } from "../client/frames.js";
+import type { Reply, Turn } from "../client/room-state.js";
+import { reasonText, statsLine } from "./format.js";
+import { MarkdownView } from "./markdown.js";
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  doc: Document,
+  tag: K,
+  className?: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = doc.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** The colour of a model's lane: by its place in the server's list, the same on every page. */
+export function laneColor(model: string, models: readonly ModelInfo[]): string {
+  let index = models.findIndex((info) => info.id === model);
+  if (index < 0) index = [...model].reduce((sum, c) => sum + (c.codePointAt(0) ?? 0), 0);
+  return `var(--_lane-${(index % 6) + 1})`;
+}
+
+export function modelLabel(model: string, models: readonly ModelInfo[]): string {
+  return models.find((info) => info.id === model)?.label ?? model;
+}
+
+export class ReplyView {
+  readonly element: HTMLElement;
+  readonly #label: HTMLElement;
+  readonly #state: HTMLElement;
+  readonly #markdown: MarkdownView;
+  readonly #tools: HTMLElement;
+  readonly #stats: HTMLElement;
+  readonly #reason: HTMLElement;
+  #toolsShown = "";
+
+  constructor(doc: Document, readonly reply: Reply) {
+    this.element = el(doc, "article", "reply");
+    this.element.dataset["model"] = reply.model;
+    this.element.dataset["message"] = reply.id;
+    const head = el(doc, "header", "reply-head");
+    this.#label = el(doc, "span", "model");
+    this.#state = el(doc, "span", "reply-state");
+    head.append(this.#label, this.#state);
+    const body = el(doc, "div", "md");
+    this.#markdown = new MarkdownView(body);
+    this.#tools = el(doc, "div", "tools");
+    this.#stats = el(doc, "div", "stats");
+    this.#reason = el(doc, "p", "reason");
+    this.element.append(head, body, this.#tools, this.#stats, this.#reason);
+  }
+
+  update(models: readonly ModelInfo[], column: number, liveRate: number | null): void {
+    const { reply } = this;
+    const streaming = reply.status === "streaming";
+    const label = modelLabel(reply.model, models);
+    this.element.style.setProperty("--lane-color", laneColor(reply.model, models));
+    this.element.style.gridColumn = String(column);
+    this.element.dataset["status"] = reply.status;
+    if (reply.stream) this.element.dataset["stream"] = reply.stream;
+    // aria-busy tells assistive technology to wait for the whole reply instead of reading
+    // a half-written one.
+    this.element.setAttribute("aria-busy", String(streaming));
+    this.element.setAttribute("aria-label", `${label} reply${streaming ? ", streaming" : ""}`);
+    this.#label.textContent = label;
+    this.#state.textContent = streaming ? "streaming…" : "";
+    this.#markdown.update(reply.text, !streaming);
+    this.#renderTools();
+    this.#stats.textContent = statsLine(reply, liveRate);
+    this.#reason.textContent = reasonText(reply) ?? "";
+  }
+
+  #renderTools(): void {
+    const key = JSON.stringify(this.reply.toolCalls);
+    if (key === this.#toolsShown) return;
+    this.#toolsShown = key;
+    const doc = this.element.ownerDocument;
+    this.#tools.replaceChildren(
+      ...this.reply.toolCalls.map((call) => {
+        const box = el(doc, "div", "tool");
+        box.append(el(doc, "strong", undefined, `Tool call: ${call.name ?? call.call}`));
+        box.append(el(doc, "pre", undefined, call.args ?? ""));
+        return box;
+      }),
+    );
+  }
+}
+
+export class TurnView {
+  readonly element: HTMLElement;
+  readonly replies: HTMLElement;
+
+  constructor(doc: Document, readonly turn: Turn, me: string | null) {
+    this.element = el(doc, "section", "turn");
+    this.element.dataset["message"] = turn.id;
+    const prompt = el(doc, "div", "prompt");
+    const author = turn.author?.name ?? "Someone";
+    const who = el(doc, "span", "who", turn.author && turn.author.id === me ? `${author} (you)` : author);
+    prompt.append(who, doc.createTextNode(turn.text));
+    this.element.setAttribute("aria-label", `${author} asked`);
+    this.replies = el(doc, "div", "grid replies");
+    this.element.append(prompt, this.replies);
+  }
+}
