@@ -149,11 +149,12 @@ export class RtChatElement extends HTMLElement {
     }
   }
 
-  /** Cancels every running stream in the room, and forgets a queued prompt. */
+  /**
+   * Cancels every running stream in the room. A queued prompt stays queued, so it goes out as
+   * soon as the streams have ended: "stop those, go on with mine". It has its own Discard.
+   */
   cancelAll(): void {
-    this.#queuedPrompt = null;
     this.#client?.cancel();
-    this.#invalidateChrome();
   }
 
   // --- lifecycle ---------------------------------------------------------------------------

@@ -53,6 +53,7 @@ export const STYLES = `
 @media (prefers-color-scheme: dark) { :host([theme="auto"]) { ${dark} } }
 
 *, *::before, *::after { box-sizing: border-box; }
+[hidden] { display: none !important; }
 button, textarea { font: inherit; color: inherit; }
 .sr-only {
   position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;
