@@ -2,8 +2,8 @@
 
 ``params`` of a ``[[models]]`` table holds defaults. Three keys mean the same for every vendor:
 ``temperature``, ``max_tokens`` and ``system`` (a system prompt). Any other key is sent to the
-vendor as it is, in the request body (``top_p``, ``seed``, ``stop``, Ollama's ``keep_alive``, ...).
-A prompt's ``temperature`` and ``max_tokens`` win over the defaults.
+vendor as it is, in the request body (``top_p``, ``seed``, ``stop``, ``tools``, ...). A prompt's
+``temperature`` and ``max_tokens`` win over the defaults.
 """
 
 from __future__ import annotations
