@@ -79,7 +79,9 @@ class OpenAIProvider:
             errors.log_failure("openai", self._model, exc, "stream ended without finish_reason")
             raise
         except Exception as exc:
-            mapped = self._map(exc, started=reader.started)
+            mapped = map_openai_error(
+                exc, model=self._model, key_env=self._key_env, started=reader.started
+            )
             errors.log_failure("openai", self._model, mapped, _describe(exc))
             raise mapped from None
 
@@ -90,9 +92,6 @@ class OpenAIProvider:
         if params.max_tokens is not None:
             body[self._max_tokens_field] = params.max_tokens
         return body
-
-    def _map(self, exc: Exception, *, started: bool) -> ProviderError:
-        return map_openai_error(exc, model=self._model, key_env=self._key_env, started=started)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -127,6 +126,9 @@ class _ChunkReader:
             delta = choice.delta
             if delta.content:
                 deltas.append(TextDelta(delta.content))
+            if delta.refusal:
+                # A refusal is the model's answer; showing nothing would look like a failure.
+                deltas.append(TextDelta(delta.refusal))
             for call in delta.tool_calls or ():
                 deltas.append(self._tool_call(call))
             if choice.finish_reason is not None:

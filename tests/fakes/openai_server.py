@@ -47,6 +47,7 @@ __all__ = [
     "OpenAIServer",
     "Pause",
     "Raw",
+    "Refusal",
     "StreamError",
     "StreamReply",
     "Text",
@@ -66,6 +67,13 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Text:
     """A ``delta.content`` fragment."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A ``delta.refusal`` fragment: the model declining to answer."""
 
     text: str
 
@@ -117,7 +125,7 @@ class Done:
     """The ``data: [DONE]`` sentinel."""
 
 
-Step = Text | ToolCall | ToolArgs | Finish | Usage | StreamError | Done | ControlStep
+Step = Text | Refusal | ToolCall | ToolArgs | Finish | Usage | StreamError | Done | ControlStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +284,8 @@ class OpenAIServer(LoopbackServer):
         for step in reply.steps:
             if isinstance(step, Text):
                 await stream.send(chunks.choice({"content": step.text}))
+            elif isinstance(step, Refusal):
+                await stream.send(chunks.choice({"refusal": step.text}))
             elif isinstance(step, ToolCall):
                 call = {
                     "index": step.index,

@@ -22,6 +22,7 @@ from tests.fakes.openai_server import (
     Hang,
     OpenAIServer,
     Raw,
+    Refusal,
     StreamError,
     StreamReply,
     Text,
@@ -141,6 +142,17 @@ async def test_tool_call_fragments_are_tagged_by_call_id(
     }
     assert outcome.finish == "complete"
     assert outcome.usage == UsageDelta(input_tokens=20, output_tokens=12)
+
+
+async def test_a_refusal_is_shown_as_the_answer(
+    fake: OpenAIServer, provider: OpenAIProvider
+) -> None:
+    fake.script(StreamReply([Refusal("I can't help"), Refusal(" with that."), Finish(), Done()]))
+
+    outcome = await collect(provider)
+
+    assert outcome.text == "I can't help with that."
+    assert outcome.finish == "complete"
 
 
 async def test_a_tool_call_without_id_is_named_by_its_index(
