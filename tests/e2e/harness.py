@@ -145,8 +145,8 @@ async def wait_connected(page: Page, transport: str = "WebSocket") -> None:
     assert transport in text, text
 
 
-async def send_prompt(page: Page, text: str) -> None:
-    box = page.locator("rt-chat textarea")
+async def send_prompt(page: Page, text: str, selector: str = "rt-chat") -> None:
+    box = page.locator(f"{selector} textarea")
     await box.fill(text)
     await box.press("Enter")
 

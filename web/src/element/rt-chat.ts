@@ -58,7 +58,9 @@ export class RtChatElement extends HTMLElement {
   #client: RtClient | null = null;
   #state = new RoomState();
   #connection: ConnectionInfo = { state: "idle", transport: null, attempt: 0 };
+  /** Set between connectedCallback and disconnectedCallback: the DOM listeners' lifetime. */
   #listeners: AbortController | null = null;
+  #reconnecting = false;
   #offClient: (() => void)[] = [];
 
   #frame: number | null = null;
@@ -161,14 +163,18 @@ export class RtChatElement extends HTMLElement {
 
   connectedCallback(): void {
     if (!this.#ui) this.#ui = this.#build();
+    this.#listeners?.abort();
     this.#listeners = new AbortController();
     this.#wireUi(this.#ui, this.#listeners.signal);
+    this.#reconnecting = false;
+    this.#disconnect();
     this.#connect();
   }
 
   disconnectedCallback(): void {
     this.#listeners?.abort();
     this.#listeners = null;
+    this.#reconnecting = false;
     this.#disconnect();
     if (this.#frame !== null) cancelAnimationFrame(this.#frame);
     this.#frame = null;
@@ -177,13 +183,22 @@ export class RtChatElement extends HTMLElement {
   }
 
   attributeChangedCallback(name: string, oldValue: string | null, newValue: string | null): void {
-    if (oldValue === newValue || !this.isConnected) return;
-    if (CONNECTION_ATTRIBUTES.includes(name)) {
+    // Before connectedCallback (an upgrade reports every attribute first) there is nothing to
+    // change: connectedCallback connects with whatever the attributes are by then.
+    if (oldValue === newValue || !this.#listeners) return;
+    if (!CONNECTION_ATTRIBUTES.includes(name)) {
+      this.#invalidateChrome();
+      return;
+    }
+    // A host page often sets several attributes in a row: reconnect once, after all of them.
+    if (this.#reconnecting) return;
+    this.#reconnecting = true;
+    queueMicrotask(() => {
+      if (!this.#reconnecting || !this.#listeners) return;
+      this.#reconnecting = false;
       this.#disconnect();
       this.#connect();
-    } else {
-      this.#invalidateChrome();
-    }
+    });
   }
 
   #connect(): void {
