@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Final
 
 from rtserver.providers.base import Delta, FinishDelta, GenerationRequest, TextDelta, UsageDelta
@@ -45,7 +45,7 @@ class HostileProvider:
     def __init__(self, *, chunk: int = 7) -> None:
         self._chunk = chunk
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         # Small chunks cut tags and attributes in half, so partial markup reaches the renderer.
         for start in range(0, len(HOSTILE_ANSWER), self._chunk):
             yield TextDelta(HOSTILE_ANSWER[start : start + self._chunk])
