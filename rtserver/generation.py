@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing, suppress
 from typing import Protocol
 
@@ -35,7 +35,6 @@ from rtserver.providers.base import (
     ToolCallDelta,
     UsageDelta,
 )
-from rtserver.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,23 @@ class EventSink(Protocol):
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None: ...
 
 
+class ReplyStore(Protocol):
+    """What a generation needs of persistence: a room's Store, or nothing for one-shot chats."""
+
+    async def checkpoint(self, message_id: str, text: str) -> None: ...
+
+    async def finish_reply(
+        self,
+        message_id: str,
+        *,
+        text: str,
+        status: MessageStatus,
+        usage: Usage | None,
+        tool_calls: Sequence[ToolCallRecord],
+        error: ErrorInfo | None,
+    ) -> None: ...
+
+
 class Generation:
     """One running reply of one model."""
 
@@ -68,16 +84,17 @@ class Generation:
         stream: str,
         model: Model,
         reply: HistoryMessage,
-        request: GenerationRequest,
+        prepare: Callable[[], Awaitable[GenerationRequest]],
         sink: EventSink,
-        store: Store,
+        store: ReplyStore,
         checkpoint_interval: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
         self.model = model
         self.reply = reply
-        self._request = request
+        self._prepare = prepare
+        self._request = GenerationRequest(messages=())
         self._sink = sink
         self._store = store
         self._checkpoint_interval = checkpoint_interval
@@ -90,6 +107,7 @@ class Generation:
         self._started = clock()
         self._first_token: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._begun = False
 
     @property
     def text(self) -> str:
@@ -111,7 +129,10 @@ class Generation:
         if self._stop_reason is not None or self._task is None:
             return
         self._stop_reason = reason
-        self._task.cancel()
+        # A task cancelled before its first step never runs its body, and so would never
+        # publish stream_end: one that has not begun sees the reason when it does.
+        if self._begun:
+            self._task.cancel()
 
     async def wait(self) -> None:
         """Return once the reply is finalised and ``stream_end`` published."""
@@ -119,10 +140,15 @@ class Generation:
             await asyncio.shield(self._task)
 
     async def _run(self) -> None:
+        self._begun = True
+        if self._stop_reason is not None:
+            await self._end(self._stop_reason, None)
+            return
         checkpoints = asyncio.create_task(self._checkpoint_loop())
         reason: StreamReason
         error: ErrorInfo | None = None
         try:
+            self._request = await self._prepare()
             await self._consume()
             reason = "length" if self._finish == "length" else "complete"
         except asyncio.CancelledError:

@@ -124,9 +124,14 @@ class Room:
         )
         replay = self._replay_for(since, codec)
         self._members[member.id] = member
-        member.send(Outgoing(self._welcome(member, resumed=replay is not None)), force=True)
+        # The welcome is named (SSE ``id:``) by the seq the client stands at once it has it:
+        # the resume point during a replay, so that a reconnect in the middle of one misses
+        # nothing. WebSocket codecs ignore the name.
+        at = since.seq if since is not None and replay is not None else self.log.head
+        welcome = self._welcome(member, resumed=replay is not None)
+        member.preload(Outgoing(welcome, self.log.event_id(at)))
         for event in replay or ():
-            member.send(event, force=True)
+            member.preload(event)
         self._broadcast_presence()
         return member
 
@@ -136,8 +141,8 @@ class Room:
         events = self.log.since(since.epoch, since.seq)
         if events is None:
             return None
-        # A replay that could not fit the outbox would only get the client closed again:
-        # give it a snapshot instead.
+        # A long replay costs the client more than a snapshot of the same state: give it
+        # a snapshot instead.
         size = sum(len(e.data(codec)) for e in events)
         return events if size <= self._limits.outbox_bytes // 2 else None
 
@@ -223,9 +228,16 @@ class Room:
     async def handle(self, member: Member, frame: ClientFrame) -> None:
         """Act on one client frame; a PeerError becomes an ``error`` frame to the sender."""
         try:
-            await self._dispatch(member, frame)
+            await self.act(member, frame)
         except PeerError as exc:
             member.send_error(exc.with_ref(frame.id))
+
+    async def act(self, member: Member, frame: ClientFrame) -> None:
+        """Act on one client frame; a PeerError is raised to the caller, which answers it.
+
+        The SSE transport answers a frame's error in its HTTP response, not on the stream.
+        """
+        await self._dispatch(member, frame)
 
     async def _dispatch(self, member: Member, frame: ClientFrame) -> None:
         match frame:
@@ -246,7 +258,7 @@ class Room:
 
     async def _prompt(self, member: Member, frame: Prompt) -> None:
         request = TurnRequest(frame.id, frame.text, frame.models, frame.params)
-        models = self._check_prompt(member, request)
+        models = self._check_prompt(request)
         async with self._turn_lock:
             if await self._seen_prompt(frame.id):
                 return
@@ -254,6 +266,7 @@ class Room:
                 raise PeerError(
                     "busy", "models are still answering: cancel them or send an interrupt"
                 )
+            self._spend_prompt(member)
             await self._start_turn(member, request, models)
 
     async def _interrupt(self, member: Member, frame: Interrupt) -> None:
@@ -261,10 +274,16 @@ class Room:
         models: list[Model] = []
         if frame.text is not None:
             request = TurnRequest(frame.id or new_id("i"), frame.text, frame.models, frame.params)
-            models = self._check_prompt(member, request)
+            models = self._check_prompt(request)
         async with self._turn_lock:
+            if request is not None:
+                # A repeated interrupt does nothing at all: it must not stop the turn
+                # that its first delivery started.
+                if await self._seen_prompt(request.prompt_id):
+                    return
+                self._spend_prompt(member)
             await self.stop_all("interrupted")
-            if request is not None and not await self._seen_prompt(request.prompt_id):
+            if request is not None:
                 await self._start_turn(member, request, models)
 
     def _cancel(self, frame: Cancel) -> None:
@@ -294,7 +313,7 @@ class Room:
 
     # --- turns ------------------------------------------------------------------------------
 
-    def _check_prompt(self, member: Member, request: TurnRequest) -> list[Model]:
+    def _check_prompt(self, request: TurnRequest) -> list[Model]:
         text = request.text
         if not text.strip():
             raise PeerError("bad_frame", "prompt text is empty")
@@ -303,7 +322,10 @@ class Room:
                 "too_large",
                 f"prompt is {len(text)} characters; the limit is {self._limits.max_prompt_chars}",
             )
-        models = self._resolve_models(request.models)
+        return self._resolve_models(request.models)
+
+    def _spend_prompt(self, member: Member) -> None:
+        """Count an accepted prompt against the sender's rate, or refuse it."""
         wait = member.prompts.take()
         if wait > 0:
             raise PeerError(
@@ -311,7 +333,6 @@ class Room:
                 f"more than {self._limits.prompts_per_minute} prompts a minute",
                 retry_after=round(wait, 3),
             )
-        return models
 
     def _resolve_models(self, requested: list[str] | None) -> list[Model]:
         ids = list(dict.fromkeys(requested)) if requested else list(self._catalog.defaults)
@@ -337,6 +358,7 @@ class Room:
             status="complete",
             ts=ts,
             author=member.identity,
+            prompt_id=request.prompt_id,
         )
         replies = [
             HistoryMessage(
@@ -366,30 +388,21 @@ class Room:
                 ts=ts,
             )
         )
-        lanes = await asyncio.gather(
-            *(self._store.lane(self.id, m.id, self._limits.context_messages) for m in models)
-        )
-        for model, reply, lane in zip(models, replies, lanes, strict=True):
-            self._start_generation(model, reply, lane, request.params)
+        for model, reply in zip(models, replies, strict=True):
+            self._start_generation(model, reply, request.params)
 
-    def _start_generation(
-        self, model: Model, reply: HistoryMessage, lane: list[HistoryMessage], params: Params | None
-    ) -> None:
+    def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:
         stream = reply.stream or new_id("s")
-        asked = msgspec.structs.asdict(params) if params else {}
-        merged = {**model.spec.params, **{k: v for k, v in asked.items() if v is not None}}
-        temperature = merged.get("temperature")
-        max_tokens = merged.get("max_tokens")
-        request = GenerationRequest(
-            messages=tuple(ChatTurn(role=m.role, content=m.text) for m in lane),
-            temperature=float(temperature) if isinstance(temperature, int | float) else None,
-            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        )
+
+        async def prepare() -> GenerationRequest:
+            lane = await self._store.lane(self.id, model.id, self._limits.context_messages)
+            return _request_for(model, lane, params)
+
         generation = Generation(
             stream=stream,
             model=model,
             reply=reply,
-            request=request,
+            prepare=prepare,
             sink=self,
             store=self._store,
             checkpoint_interval=self._limits.checkpoint_interval,
@@ -417,3 +430,18 @@ class Room:
         for member in list(self._members.values()):
             member.outbox.close(GOING_AWAY, "server shutting down", flush=True)
         self._members.clear()
+
+
+def _request_for(
+    model: Model, lane: list[HistoryMessage], params: Params | None
+) -> GenerationRequest:
+    """What a model is asked: its lane, with the prompt's params over the model's own."""
+    asked = msgspec.structs.asdict(params) if params else {}
+    merged = {**model.spec.params, **{k: v for k, v in asked.items() if v is not None}}
+    temperature = merged.get("temperature")
+    max_tokens = merged.get("max_tokens")
+    return GenerationRequest(
+        messages=tuple(ChatTurn(role=m.role, content=m.text) for m in lane),
+        temperature=float(temperature) if isinstance(temperature, int | float) else None,
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+    )

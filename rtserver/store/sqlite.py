@@ -56,7 +56,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 
 _COLUMNS = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
-    "usage, tool_calls, error"
+    "usage, tool_calls, error, prompt_id"
 )
 _usage_decoder = msgspec.json.Decoder(Usage)
 _calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
@@ -72,7 +72,7 @@ def _json_or_none(value: object) -> str | None:
 
 def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
     (mid, role, author_id, author_name, model, stream, reply_to, text, status, ts) = row[:10]
-    usage, calls, error = row[10:13]
+    usage, calls, error, prompt_id = row[10:14]
     return HistoryMessage(
         id=mid,
         role=role,
@@ -86,6 +86,7 @@ def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
         usage=_usage_decoder.decode(usage) if usage else None,
         tool_calls=_calls_decoder.decode(calls) if calls else None,
         error=_error_decoder.decode(error) if error else None,
+        prompt_id=prompt_id,
     )
 
 

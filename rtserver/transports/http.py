@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -25,7 +26,8 @@ def error_response(error: PeerError) -> web.Response:
     """An error frame as the body, with the status its code maps to."""
     response = json_response(error.to_frame(), status=HTTP_STATUS[error.code])
     if error.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
+        # Whole seconds, rounded up so that a client waiting that long is not early.
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return response
 
 
@@ -34,7 +36,7 @@ def room_id_or_400(request: web.Request) -> str:
         return check_room_id(request.match_info["room"])
     except PeerError as exc:
         raise web.HTTPBadRequest(
-            body=_encode(exc.to_frame()), content_type="application/json"
+            text=_encode(exc.to_frame()).decode(), content_type="application/json"
         ) from None
 
 
@@ -55,8 +57,15 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         except PeerError as exc:
             response = error_response(exc)
     if api and not response.prepared:
-        response.headers["Access-Control-Allow-Origin"] = "*"
+        allow_any_origin(response)
     return response
+
+
+def allow_any_origin(response: web.StreamResponse) -> None:
+    """Let pages of any origin read ``response`` (set before a streamed response is prepared)."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    # Scripts see only safelisted response headers unless told; a 429's Retry-After matters.
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
 
 
 async def models_handler(request: web.Request) -> web.Response:

@@ -1,0 +1,156 @@
+"""Bad input gets a clear error naming the problem; the connection and the room carry on."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from rtserver.config import Limits
+from tests.conftest import ServerFactory, ws_url
+from tests.support import RoomClient, fast_settings, is_type
+
+
+async def _error_for(client: RoomClient, frame: dict[str, object] | str) -> dict[str, object]:
+    if isinstance(frame, str):
+        await client.ws.send_str(frame)
+    else:
+        await client.send(frame)
+    await client.send({"type": "ping", "id": "after"})
+    await client.wait_for(is_type("pong", id="after"))
+    errors = client.of_type("error")
+    assert errors, "no error frame came back"
+    client.frames.clear()
+    return errors[-1]
+
+
+@pytest.fixture
+async def client(server: TestServer, http: aiohttp.ClientSession) -> RoomClient:
+    return await RoomClient.connect(http, ws_url(server))
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "words"),
+    [
+        ({"type": "shout", "id": "f1"}, "unknown_type", "shout"),
+        ({"type": "prompt", "id": "f2", "text": 42}, "bad_frame", "$.text"),
+        ({"type": "prompt", "id": "f3"}, "bad_frame", "text"),
+        ({"type": "typing", "id": "f4", "active": "yes"}, "bad_frame", "$.active"),
+        (
+            {"type": "prompt", "id": "f5", "text": "hi", "models": ["gpt-99"]},
+            "unknown_model",
+            "gpt-99",
+        ),
+        ({"type": "prompt", "id": "f6", "text": "   "}, "bad_frame", "empty"),
+        ({"type": "prompt", "id": "f7", "text": "x" * 32_001}, "too_large", "32000"),
+        ({"type": "cancel", "id": "f8", "stream": "s_nope"}, "not_found", "s_nope"),
+        ({"type": "hello", "id": "f9"}, "bad_frame", "hello"),
+        (
+            {"type": "prompt", "id": "f10", "text": "hi", "params": {"temperature": 9}},
+            "bad_frame",
+            "temperature",
+        ),
+    ],
+)
+async def test_bad_frames_get_named_errors(
+    client: RoomClient, frame: dict[str, object], code: str, words: str
+) -> None:
+    error = await _error_for(client, frame)
+    assert error["code"] == code
+    assert words in str(error["message"])
+    assert error["ref"] == frame["id"]
+
+
+@pytest.mark.parametrize(
+    "raw", ["{not json", "[1, 2]", '"hello"', '{"type": 7}', "[" * 5000 + "]" * 5000, "\x00"]
+)
+async def test_malformed_frames_keep_the_connection(client: RoomClient, raw: str) -> None:
+    error = await _error_for(client, raw)
+    assert error["code"] == "bad_frame"
+    assert "ref" not in error
+
+
+async def test_text_frame_on_msgpack_connection(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    binary = await RoomClient.connect(http, ws_url(server), protocol="rt.v1.msgpack")
+    error = await _error_for(binary, '{"type": "ping"}')
+    assert error["code"] == "bad_frame"
+    assert "binary" in str(error["message"])
+
+
+async def test_invalid_room_id_is_http_400(server: TestServer, http: aiohttp.ClientSession) -> None:
+    for room in ("a" * 65, "semi;colon", "sp%20ace"):
+        async with http.get(server.make_url(f"/v1/rooms/{room}/ws")) as response:
+            assert response.status == 400
+            body = await response.json()
+            assert body["code"] == "bad_frame"
+            assert "room ids" in body["message"]
+
+
+async def test_rate_limit_names_retry_after(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await start_server(fast_settings(db_path, limits=Limits(prompts_per_minute=2)))
+    client = await RoomClient.connect(http, ws_url(server))
+    for n in range(2):
+        await client.send({"type": "prompt", "id": f"ok{n}", "text": "hi", "models": ["quick"]})
+        await client.wait_for(is_type("message", prompt_id=f"ok{n}"))
+        await client.send({"type": "cancel"})
+        await client.wait_for(lambda f: len(client.of_type("stream_end")) == n + 1)
+    await client.send({"type": "prompt", "id": "over", "text": "hi", "models": ["quick"]})
+    error = await client.wait_for(is_type("error", ref="over"))
+    assert error["code"] == "rate_limited"
+    assert 0 < error["retry_after"] <= 30
+
+
+async def test_history_paging_and_bad_queries(
+    server: TestServer, http: aiohttp.ClientSession, client: RoomClient
+) -> None:
+    for n in range(3):
+        await client.send(
+            {"type": "prompt", "id": f"q{n}", "text": f"turn {n}", "models": ["quick"]}
+        )
+        await client.wait_for(is_type("message", prompt_id=f"q{n}"))
+        await client.wait_for(lambda f, n=n: len(client.of_type("stream_end")) == n + 1)
+
+    base = "/v1/rooms/lobby/messages"
+    async with http.get(server.make_url(f"{base}?limit=4")) as response:
+        page = await response.json()
+    assert [m["role"] for m in page["messages"]] == ["assistant", "user", "assistant"] * 1 + [
+        "user"
+    ] or len(page["messages"]) == 4
+    assert len(page["messages"]) == 4
+    assert page["messages"][-1]["role"] == "assistant"
+    assert page["next"] == page["messages"][0]["id"]
+    async with http.get(server.make_url(f"{base}?limit=4&before={page['next']}")) as response:
+        older = await response.json()
+    assert len(older["messages"]) == 2
+    assert older["next"] is None
+    assert older["messages"][0]["text"] == "turn 0"
+    assert older["messages"][0]["prompt_id"] == "q0"
+    whole = older["messages"] + page["messages"]
+    assert [m["text"] for m in whole if m["role"] == "user"] == ["turn 0", "turn 1", "turn 2"]
+
+    for query, status in (
+        ("limit=0", 400),
+        ("limit=abc", 400),
+        ("limit=999", 400),
+        ("before=m_x", 404),
+    ):
+        async with http.get(server.make_url(f"{base}?{query}")) as response:
+            assert response.status == status, query
+            assert (await response.json())["type"] == "error"
+
+
+async def test_unicode_and_control_characters_survive(
+    server: TestServer, http: aiohttp.ClientSession, client: RoomClient
+) -> None:
+    text = "héllo 🌍 مرحبا 你好 \u0000 \u202e end"
+    await client.send({"type": "prompt", "id": "u", "text": text, "models": ["quick"]})
+    message = await client.wait_for(is_type("message", prompt_id="u"))
+    assert message["text"] == text
+    await client.wait_for(is_type("stream_end"))
+    async with http.get(server.make_url("/v1/rooms/lobby/messages")) as response:
+        stored = (await response.json())["messages"]
+    assert stored[0]["text"] == text

@@ -1,0 +1,101 @@
+"""The event log's replay window and the outbox's bound."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rtserver.codec import Outgoing
+from rtserver.eventlog import EventLog
+from rtserver.frames import TokenEvent
+from rtserver.outbox import Outbox, OutboxClosed
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fill(log: EventLog, count: int, clock: Clock | None = None) -> None:
+    for _ in range(count):
+        seq = log.next_seq()
+        log.append(Outgoing(TokenEvent(seq=seq, stream="s", text=str(seq)), log.event_id(seq)))
+        if clock is not None:
+            clock.now += 1
+
+
+def _seqs(events: list[Outgoing] | None) -> list[int]:
+    assert events is not None
+    return [e.frame.seq for e in events]  # type: ignore[union-attr]
+
+
+def test_since_replays_exactly_the_missed_events() -> None:
+    log = EventLog(max_events=100, max_age_s=60, clock=Clock())
+    _fill(log, 10)
+    assert _seqs(log.since(log.epoch, 7)) == [8, 9, 10]
+    assert _seqs(log.since(log.epoch, 10)) == []
+    assert _seqs(log.since(log.epoch, 0)) == list(range(1, 11))
+
+
+def test_since_refuses_other_epochs_future_seqs_and_gaps() -> None:
+    log = EventLog(max_events=5, max_age_s=60, clock=Clock())
+    _fill(log, 10)
+    assert log.since("another", 9) is None
+    assert log.since(log.epoch, 11) is None
+    assert log.since(log.epoch, -1) is None
+    assert log.since(log.epoch, 4) is None  # 5 is gone
+    assert _seqs(log.since(log.epoch, 5)) == [6, 7, 8, 9, 10]
+
+
+def test_old_events_age_out() -> None:
+    clock = Clock()
+    log = EventLog(max_events=100, max_age_s=3.5, clock=clock)
+    _fill(log, 10, clock)
+    assert log.since(log.epoch, 5) is None
+    assert _seqs(log.since(log.epoch, 6)) == [7, 8, 9, 10]
+
+
+def test_epochs_differ_between_logs() -> None:
+    assert (
+        EventLog(max_events=1, max_age_s=1, clock=Clock()).epoch
+        != EventLog(max_events=1, max_age_s=1, clock=Clock()).epoch
+    )
+
+
+async def test_outbox_refuses_past_its_bound_but_force_passes() -> None:
+    box = Outbox(max_bytes=10)
+    assert box.put(b"12345")
+    assert box.put(b"12345")
+    assert not box.put(b"1")
+    assert box.put(b"welcome", force=True)
+    assert box.queued_bytes == 17
+    assert await box.get() == b"12345"
+    assert box.queued_bytes == 12
+
+
+async def test_outbox_wakes_its_reader_and_closes() -> None:
+    box = Outbox(max_bytes=100)
+    reader = asyncio.create_task(box.get())
+    await asyncio.sleep(0)
+    box.put(b"x")
+    assert await reader == b"x"
+    box.put(b"dropped")
+    box.close(4000, "slow")
+    with pytest.raises(OutboxClosed) as closed:
+        await box.get()
+    assert closed.value.code == 4000
+    assert not box.put(b"late")
+
+
+async def test_outbox_close_with_flush_delivers_queued_frames_first() -> None:
+    box = Outbox(max_bytes=100)
+    box.put(b"a")
+    box.put(b"b")
+    box.close(1001, "bye", flush=True)
+    assert [await box.get(), await box.get()] == [b"a", b"b"]
+    with pytest.raises(OutboxClosed):
+        await box.get()

@@ -1,0 +1,145 @@
+"""A generation always ends with one stream_end, however it is stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+from rtserver.catalog import Model
+from rtserver.config import ModelSpec
+from rtserver.errors import ProviderError
+from rtserver.frames import HistoryMessage, ModelInfo, RoomEvent, StreamEnd, TokenEvent
+from rtserver.generation import Generation
+from rtserver.providers.base import Delta, GenerationRequest, TextDelta
+from rtserver.store.sqlite import SqliteStore
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[RoomEvent] = []
+        self.finished: list[HistoryMessage] = []
+
+    def next_seq(self) -> int:
+        return len(self.events) + 1
+
+    def publish(self, event: RoomEvent) -> None:
+        self.events.append(event)
+
+    def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
+        self.finished.append(message)
+
+
+class Scripted:
+    kind = "test"
+
+    def __init__(self, *texts: str, fail: ProviderError | None = None, hang: bool = False) -> None:
+        self.texts = texts
+        self.fail = fail
+        self.hang = hang
+        self.closed = asyncio.Event()
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        try:
+            for text in self.texts:
+                yield TextDelta(text)
+            if self.fail:
+                raise self.fail
+            if self.hang:
+                await asyncio.Event().wait()
+        finally:
+            self.closed.set()
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _generation(tmp_path: Path, provider: Scripted) -> tuple[Generation, Sink, SqliteStore]:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    user = HistoryMessage(id="u1", role="user", text="hi", status="complete", ts=1)
+    reply = HistoryMessage(
+        id="r1", role="assistant", text="", status="streaming", ts=1, model="m", reply_to="u1"
+    )
+    await store.start_turn("room", user, "p1", [reply])
+    sink = Sink()
+
+    async def prepare() -> GenerationRequest:
+        return GenerationRequest(messages=())
+
+    spec = ModelSpec(id="m", provider="demo")
+    generation = Generation(
+        stream="s1",
+        model=Model(spec=spec, provider=provider, info=ModelInfo(id="m", label="m", provider="x")),
+        reply=reply,
+        prepare=prepare,
+        sink=sink,
+        store=store,
+        checkpoint_interval=0.01,
+    )
+    return generation, sink, store
+
+
+def _end(sink: Sink) -> StreamEnd:
+    ends = [e for e in sink.events if isinstance(e, StreamEnd)]
+    assert len(ends) == 1
+    assert sink.events[-1] is ends[0]
+    return ends[0]
+
+
+async def test_stop_before_the_task_begins_still_ends_the_stream(tmp_path: Path) -> None:
+    generation, sink, store = await _generation(tmp_path, Scripted("never"))
+    generation.start()
+    generation.stop("cancelled")
+    await generation.wait()
+    assert _end(sink).reason == "cancelled"
+    assert not [e for e in sink.events if isinstance(e, TokenEvent)]
+    assert sink.finished[0].status == "cancelled"
+    await store.close()
+
+
+async def test_cancel_mid_stream_closes_the_provider_and_keeps_partial_text(
+    tmp_path: Path,
+) -> None:
+    provider = Scripted("a", "b", hang=True)
+    generation, sink, store = await _generation(tmp_path, provider)
+    generation.start()
+    while len(sink.events) < 2:
+        await asyncio.sleep(0.001)
+    generation.stop("interrupted")
+    await generation.wait()
+    assert provider.closed.is_set()
+    end = _end(sink)
+    assert end.reason == "interrupted"
+    assert end.usage is not None and end.usage.estimated
+    stored = await store.recent("room", 5)
+    assert (stored[-1].text, stored[-1].status) == ("ab", "interrupted")
+    await store.close()
+
+
+async def test_provider_error_ends_with_its_code_and_keeps_text(tmp_path: Path) -> None:
+    failure = ProviderError("rate_limited", "slow down", retry_after=2.0)
+    generation, sink, store = await _generation(tmp_path, Scripted("x", fail=failure))
+    generation.start()
+    await generation.wait()
+    end = _end(sink)
+    assert end.reason == "error"
+    assert end.error is not None
+    assert (end.error.code, end.error.retry_after) == ("rate_limited", 2.0)
+    assert sink.finished[0].text == "x"
+    await store.close()
+
+
+async def test_unexpected_exception_becomes_internal_without_its_text(tmp_path: Path) -> None:
+    class Broken(Scripted):
+        async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+            yield TextDelta("ok")
+            raise RuntimeError("secret-key-sk-123 leaked?")
+
+    generation, sink, store = await _generation(tmp_path, Broken())
+    generation.start()
+    await generation.wait()
+    end = _end(sink)
+    assert end.error is not None
+    assert end.error.code == "internal"
+    assert "secret" not in end.error.message
+    await store.close()
