@@ -97,7 +97,7 @@ async def test_rate_limit_names_retry_after(
         await client.send({"type": "prompt", "id": f"ok{n}", "text": "hi", "models": ["quick"]})
         await client.wait_for(is_type("message", prompt_id=f"ok{n}"))
         await client.send({"type": "cancel"})
-        await client.wait_for(lambda f: len(client.of_type("stream_end")) == n + 1)
+        await client.wait_for(lambda f, n=n: len(client.of_type("stream_end")) == n + 1)
     await client.send({"type": "prompt", "id": "over", "text": "hi", "models": ["quick"]})
     error = await client.wait_for(is_type("error", ref="over"))
     assert error["code"] == "rate_limited"

@@ -103,14 +103,16 @@ async def test_cancel_mid_stream_closes_the_provider_and_keeps_partial_text(
     provider = Scripted("a", "b", hang=True)
     generation, sink, store = await _generation(tmp_path, provider)
     generation.start()
-    while len(sink.events) < 2:
-        await asyncio.sleep(0.001)
+    async with asyncio.timeout(5):
+        while len(sink.events) < 2:  # noqa: ASYNC110 - the sink is a plain list
+            await asyncio.sleep(0.001)
     generation.stop("interrupted")
     await generation.wait()
     assert provider.closed.is_set()
     end = _end(sink)
     assert end.reason == "interrupted"
-    assert end.usage is not None and end.usage.estimated
+    assert end.usage is not None
+    assert end.usage.estimated
     stored = await store.recent("room", 5)
     assert (stored[-1].text, stored[-1].status) == ("ab", "interrupted")
     await store.close()
