@@ -16,7 +16,7 @@ from rtserver.keys import CATALOG, DIRECTORY, SETTINGS, STORE
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
 from rtserver.store.sqlite import SqliteStore
-from rtserver.transports import http, ws
+from rtserver.transports import chat, http, sse, ws
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -46,6 +46,9 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/models", http.models_handler)
     app.router.add_get("/v1/rooms/{room}/messages", http.messages_handler)
     app.router.add_get("/v1/rooms/{room}/ws", ws.websocket_handler)
+    app.router.add_get("/v1/rooms/{room}/events", sse.events_handler)
+    app.router.add_post("/v1/rooms/{room}/frames", sse.frames_handler)
+    app.router.add_post("/v1/chat", chat.chat_handler)
     app.router.add_get("/", _index)
     app.router.add_get("/r/{room}", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

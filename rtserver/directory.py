@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 
 from rtserver.catalog import Catalog
 from rtserver.config import ROOM_ID_PATTERN, Limits
 from rtserver.errors import PeerError
+from rtserver.participant import Member
 from rtserver.rooms import Room
 from rtserver.store.base import Store
 
@@ -52,6 +54,21 @@ class RoomDirectory:
             room = await asyncio.shield(task)
         self._keep(room)
         return room
+
+    def member_by_session(self, room_id: str, session: str) -> tuple[Room, Member] | None:
+        """The open room ``room_id`` and its participant holding ``session``, if both exist.
+
+        For transports whose client frames arrive apart from the connection (SSE + POST).
+        A session is a bearer secret, so it is compared in constant time.
+        """
+        room = self._rooms.get(room_id)
+        if room is None:
+            return None
+        wanted = session.encode()
+        for member in room.members:
+            if hmac.compare_digest(member.session.encode(), wanted):
+                return room, member
+        return None
 
     async def _open(self, room_id: str) -> Room:
         room = Room(room_id, store=self._store, catalog=self._catalog, limits=self._limits)

@@ -29,6 +29,8 @@ class Outbox:
         self._max_bytes = max_bytes
         self._items: deque[bytes] = deque()
         self._bytes = 0
+        #: How many items at the front were preloaded and so do not count toward the bound.
+        self._preloaded = 0
         self._waiter: asyncio.Future[None] | None = None
         self._closed: OutboxClosed | None = None
 
@@ -52,6 +54,20 @@ class Outbox:
         self._wake()
         return True
 
+    def preload(self, data: bytes) -> None:
+        """Queue ``data`` outside the bound, before any other frame: a joiner's welcome and replay.
+
+        They must reach the participant whatever their size (a room's history may be larger
+        than the bound); only what is queued after them measures how far it lags behind.
+        """
+        if self._closed is not None:
+            return
+        if len(self._items) != self._preloaded:
+            raise RuntimeError("preload must come before any other frame")
+        self._items.append(data)
+        self._preloaded += 1
+        self._wake()
+
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
         """Stop taking frames; the writer closes with ``code`` (after the queue, if ``flush``)."""
         if self._closed is not None:
@@ -60,6 +76,7 @@ class Outbox:
         if not flush:
             self._items.clear()
             self._bytes = 0
+            self._preloaded = 0
         self._wake()
 
     async def get(self) -> bytes:
@@ -73,7 +90,10 @@ class Outbox:
             finally:
                 self._waiter = None
         data = self._items.popleft()
-        self._bytes -= len(data)
+        if self._preloaded:
+            self._preloaded -= 1
+        else:
+            self._bytes -= len(data)
         return data
 
     def _wake(self) -> None:

@@ -55,6 +55,10 @@ class Member:
         """Queue a frame; False when the outbox is full or closed."""
         return self.outbox.put(frame.data(self.codec), force=force)
 
+    def preload(self, frame: Outgoing) -> None:
+        """Queue a frame of the catch-up a joiner gets (welcome, replay), outside the bound."""
+        self.outbox.preload(frame.data(self.codec))
+
     def send_error(self, error: PeerError) -> None:
         """Tell this participant what was wrong with its frame."""
         self.outbox.put(self.codec.render(error.to_frame(), None), force=True)

@@ -1,0 +1,57 @@
+"""Providers for delivery tests: one that floods, one that reports when its request closes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+from rtserver.providers.base import Delta, FinishDelta, GenerationRequest, Provider, TextDelta
+
+
+class Firehose:
+    """Sends numbered chunks of ``chunk_bytes`` every millisecond until ``stop`` is set.
+
+    Enough bytes to fill every socket buffer between the server and a client that stopped
+    reading, however large the kernel makes them; the test sets ``stop`` once it has seen what
+    it waits for.
+    """
+
+    kind = "demo"
+
+    def __init__(self, *, chunk_bytes: int = 16_384, max_chunks: int = 4_000) -> None:
+        self.chunk_bytes = chunk_bytes
+        self.max_chunks = max_chunks
+        self.stop = asyncio.Event()
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        for n in range(self.max_chunks):
+            if self.stop.is_set():
+                break
+            yield TextDelta(f"<{n}>".ljust(self.chunk_bytes, "."))
+            await asyncio.sleep(0.001)
+        yield FinishDelta("complete")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Watched:
+    """Passes another provider's deltas through and records when its request is closed."""
+
+    kind = "demo"
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.closed = asyncio.Event()
+        self.completed = False
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        try:
+            async for delta in self.inner.stream(request):
+                yield delta
+            self.completed = True
+        finally:
+            self.closed.set()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

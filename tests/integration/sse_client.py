@@ -1,0 +1,136 @@
+"""A participant over the SSE fallback: an event stream for server frames, POSTs for its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+Frame = dict[str, Any]
+
+
+class SseClient:
+    """Reads ``GET .../events`` like an EventSource would and records every frame and comment."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: URL, response: aiohttp.ClientResponse):
+        self.http = http
+        self.url = url
+        self.response = response
+        self.frames: list[Frame] = []
+        #: the SSE ``id`` of each recorded frame, None where it had none
+        self.ids: list[str | None] = []
+        self.comments: list[str] = []
+        self.welcome: Frame = {}
+        self.ended = False
+        self._buffer = b""
+        self._arrived = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        http: aiohttp.ClientSession,
+        base: URL,
+        room: str = "lobby",
+        *,
+        name: str = "sse",
+        since: str | None = None,
+        last_event_id: str | None = None,
+        read: bool = True,
+    ) -> SseClient:
+        """Open the stream and read its welcome; ``read=False`` then reads nothing more."""
+        query = {"name": name} | ({"since": since} if since else {})
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        url = base.with_path(f"/v1/rooms/{room}/events").with_query(query)
+        response = await http.get(url, headers=headers)
+        assert response.status == 200, await response.text()
+        client = cls(http, url, response)
+        await client.read_event()
+        assert client.frames[0]["type"] == "welcome", client.frames[0]
+        client.welcome = client.frames[0]
+        if read:
+            client.start_reading()
+        return client
+
+    @property
+    def last_event_id(self) -> str | None:
+        """What an EventSource would send as ``Last-Event-ID`` now."""
+        return next((i for i in reversed(self.ids) if i is not None), None)
+
+    def start_reading(self) -> None:
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while await self.read_event():
+                pass
+        except (aiohttp.ClientError, ConnectionError):
+            pass
+        self.ended = True
+        self._arrived.set()
+
+    async def read_event(self) -> bool:
+        """Read up to the end of the next event or comment; False at the end of the stream."""
+        while b"\n\n" not in self._buffer:
+            chunk = await self.response.content.readany()
+            if not chunk:
+                return False
+            self._buffer += chunk
+        block, self._buffer = self._buffer.split(b"\n\n", 1)
+        event_id = None
+        data = None
+        for line in block.decode().split("\n"):
+            if line.startswith(":"):
+                self.comments.append(line[1:].strip())
+            elif line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: "):
+                assert data is None, "one data line per event"
+                data = line[6:]
+            else:
+                raise AssertionError(f"unexpected SSE line {line!r}")
+        if data is not None:
+            self.frames.append(msgspec.json.decode(data))
+            self.ids.append(event_id)
+        self._arrived.set()
+        return True
+
+    async def post(self, frame: Frame | bytes, **kwargs: Any) -> tuple[int, Any, Any]:
+        """POST one frame for this session: (status, JSON body, headers)."""
+        data = frame if isinstance(frame, bytes) else msgspec.json.encode(frame)
+        params = kwargs.pop("params", {"session": self.welcome["session"]})
+        url = self.url.with_path(self.url.path.replace("/events", "/frames")).with_query(params)
+        async with self.http.post(url, data=data, **kwargs) as response:
+            return response.status, await response.json(), response.headers
+
+    async def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> Frame:
+        async with asyncio.timeout(timeout):
+            while True:
+                for frame in self.frames:
+                    if match(frame):
+                        return frame
+                if self.ended:
+                    raise ConnectionError("the event stream ended before a match")
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    async def wait_ended(self, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not self.ended:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    def of_type(self, kind: str) -> list[Frame]:
+        return [f for f in self.frames if f["type"] == kind]
+
+    def room_events(self) -> list[Frame]:
+        return [f for f in self.frames if "seq" in f]
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        self.response.close()
