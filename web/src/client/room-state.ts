@@ -93,6 +93,11 @@ export class RoomState {
     return this.#replies.get(id);
   }
 
+  /** The reply a stream writes. */
+  replyOfStream(stream: string): Reply | undefined {
+    return this.#byStream.get(stream);
+  }
+
   model(id: string): ModelInfo | undefined {
     return this.models.find((model) => model.id === id);
   }

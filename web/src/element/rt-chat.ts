@@ -74,6 +74,7 @@ export class RtChatElement extends HTMLElement {
   #lanesPending = true;
   #peoplePending = true;
   #stick = true;
+  #announcements: string[] = [];
 
   /** A prompt typed while replies stream, sent when they end. */
   #queuedPrompt: string | null = null;
@@ -251,6 +252,11 @@ export class RtChatElement extends HTMLElement {
 
   #onWelcome(welcome: WelcomeFrame): void {
     this.#track(this.#state.applyWelcome(welcome));
+    // A snapshot may already hold our prompt: the server took it before the connection dropped.
+    if (this.#state.turns.some((turn) => turn.promptId !== null && turn.promptId === this.#inflight)) {
+      this.#inflight = null;
+    }
+    this.#sendQueuedWhenIdle();
     // Labels and colours come with the models, so lane heads are drawn again too.
     this.#peoplePending = this.#lanesPending = true;
     this.#dispatch("rt-ready", welcome);
@@ -288,7 +294,7 @@ export class RtChatElement extends HTMLElement {
         this.#dispatch("rt-stream-start", event);
         break;
       case "stream_end": {
-        const reply = this.#findStream(event.stream);
+        const reply = this.#state.replyOfStream(event.stream);
         const model = reply?.model ?? "";
         const label = modelLabel(model, this.#state.models);
         const rate = event.tokens_per_s === null ? "" : `, ${formatRate(event.tokens_per_s)}`;
@@ -302,14 +308,6 @@ export class RtChatElement extends HTMLElement {
         return;
     }
     this.#invalidateChrome();
-  }
-
-  #findStream(stream: string): Reply | undefined {
-    for (const turn of this.#state.turns) {
-      const reply = turn.replies.find((r) => r.stream === stream);
-      if (reply) return reply;
-    }
-    return undefined;
   }
 
   #sendQueuedWhenIdle(): void {
@@ -393,6 +391,9 @@ export class RtChatElement extends HTMLElement {
       this.#renderChrome(ui);
     }
     this.#followBottom(ui);
+    if (this.#announcements.length > 0) {
+      ui.announcer.textContent = this.#announcements.splice(0).join(" ");
+    }
   }
 
   #column(reply: Reply): number {
@@ -666,9 +667,10 @@ export class RtChatElement extends HTMLElement {
     this.#client?.typing(false);
   }
 
+  /** Queues words for the live region; those of one frame are said together, once. */
   #announce(text: string): void {
-    const ui = this.#ui;
-    if (ui) ui.announcer.textContent = text;
+    this.#announcements.push(text);
+    this.#schedule();
   }
 
   #showAlert(text: string): void {
