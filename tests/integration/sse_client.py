@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,8 @@ class SseClient:
         self.comments: list[str] = []
         self.welcome: Frame = {}
         self.ended = False
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._blocks: deque[bytes] = deque()
         self._arrived = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
@@ -75,12 +77,27 @@ class SseClient:
 
     async def read_event(self) -> bool:
         """Read up to the end of the next event or comment; False at the end of the stream."""
-        while b"\n\n" not in self._buffer:
+        while not self._blocks:
             chunk = await self.response.content.readany()
             if not chunk:
                 return False
-            self._buffer += chunk
-        block, self._buffer = self._buffer.split(b"\n\n", 1)
+            self._split(chunk)
+        self._parse(self._blocks.popleft())
+        self._arrived.set()
+        return True
+
+    def _split(self, chunk: bytes) -> None:
+        """Add ``chunk`` and set aside every event it completes, copying each byte once."""
+        scan_from = max(0, len(self._buffer) - 1)
+        self._buffer += chunk
+        start = 0
+        while (end := self._buffer.find(b"\n\n", max(start, scan_from))) != -1:
+            self._blocks.append(bytes(self._buffer[start:end]))
+            start = end + 2
+        if start:
+            del self._buffer[:start]
+
+    def _parse(self, block: bytes) -> None:
         event_id = None
         data = None
         for line in block.decode().split("\n"):
@@ -96,8 +113,6 @@ class SseClient:
         if data is not None:
             self.frames.append(msgspec.json.decode(data))
             self.ids.append(event_id)
-        self._arrived.set()
-        return True
 
     async def post(self, frame: Frame | bytes, **kwargs: Any) -> tuple[int, Any, Any]:
         """POST one frame for this session: (status, JSON body, headers)."""
@@ -118,6 +133,15 @@ class SseClient:
                 self._arrived.clear()
                 await self._arrived.wait()
 
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``condition()`` holds, checking it whenever something arrives."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                if self.ended:
+                    raise ConnectionError("the event stream ended first")
+                self._arrived.clear()
+                await self._arrived.wait()
+
     async def wait_ended(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while not self.ended:
@@ -128,7 +152,7 @@ class SseClient:
         return [f for f in self.frames if f["type"] == kind]
 
     def room_events(self) -> list[Frame]:
-        return [f for f in self.frames if "seq" in f]
+        return [f for f in self.frames if "seq" in f and f["type"] != "welcome"]
 
     def close(self) -> None:
         if self._reader is not None:

@@ -1,0 +1,148 @@
+"""``POST /v1/chat``: one prompt, one reply, as JSON or as an SSE stream, outside any room."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import msgspec
+import pytest
+from aiohttp.test_utils import TestServer
+
+from rtserver.config import Limits, ModelSpec
+from rtserver.providers.demo import DemoProvider
+from tests.conftest import ServerFactory
+from tests.integration.scripted_providers import Watched
+from tests.support import fast_settings
+
+QUICK_FIRST = (
+    ModelSpec(id="quick", provider="demo", tokens_per_s=400, first_token_s=0.01, default=True),
+    ModelSpec(id="slow", provider="demo", tokens_per_s=40, first_token_s=0.01),
+)
+
+
+@pytest.fixture
+async def quick_server(start_server: ServerFactory, db_path: str) -> TestServer:
+    return await start_server(fast_settings(db_path, models=QUICK_FIRST))
+
+
+async def _chat(http: aiohttp.ClientSession, server: TestServer, body: Any) -> tuple[int, Any]:
+    async with http.post(server.make_url("/v1/chat"), json=body) as response:
+        return response.status, await response.json()
+
+
+def _events(raw: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """(id, frame) of each SSE event; comments are skipped."""
+    events = []
+    for block in raw.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if not lines:
+            continue
+        fields = dict(line.split(": ", 1) for line in lines)
+        assert set(fields) <= {"id", "data"}, block
+        events.append((fields.get("id"), msgspec.json.decode(fields["data"])))
+    return events
+
+
+async def test_a_json_chat_answers_the_reply_and_its_numbers(
+    quick_server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    status, reply = await _chat(http, quick_server, {"message": "tell me about harbours"})
+    assert status == 200
+    assert set(reply) == {
+        "model",
+        "text",
+        "reason",
+        "usage",
+        "ttft_ms",
+        "duration_ms",
+        "tokens_per_s",
+    }
+    assert reply["model"] == "quick"
+    assert reply["reason"] == "complete"
+    assert "harbours" in reply["text"]
+    assert reply["usage"]["output_tokens"] == 150
+    assert reply["duration_ms"] >= reply["ttft_ms"] >= 0
+    # Unknown fields are ignored, as in every frame.
+    status, other = await _chat(
+        http, quick_server, {"message": "tell me about harbours", "model": "quick", "x": 1}
+    )
+    assert (status, other["text"]) == (200, reply["text"])
+
+
+async def test_a_streamed_chat_sends_tokens_then_one_stream_end(
+    quick_server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    body = {"message": "tell me about harbours", "model": "quick", "stream": True}
+    async with http.post(quick_server.make_url("/v1/chat"), json=body) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.headers["X-Accel-Buffering"] == "no"
+        raw = await response.text()
+    events = _events(raw)
+    frames = [frame for _, frame in events]
+    assert all(event_id is None for event_id, _ in events)
+    assert [f["type"] for f in frames] == ["token"] * (len(frames) - 1) + ["stream_end"]
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+    assert len({f["stream"] for f in frames}) == 1
+    end = frames[-1]
+    assert end["reason"] == "complete"
+    status, reply = await _chat(http, quick_server, {"message": "tell me about harbours"})
+    assert status == 200
+    assert "".join(f["text"] for f in frames[:-1]) == reply["text"]
+    assert end["usage"] == reply["usage"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{nope", 400, "bad_frame"),
+        (b"[]", 400, "bad_frame"),
+        (b"{}", 400, "bad_frame"),
+        (b'{"message": 5}', 400, "bad_frame"),
+        (b'{"message": "hi", "stream": "yes"}', 400, "bad_frame"),
+        (b'{"message": "   "}', 400, "bad_frame"),
+        (b'{"message": "hi", "model": "gpt-99"}', 400, "unknown_model"),
+        (b'{"message": "hi", "model": ""}', 400, "bad_frame"),
+        (b'{"message": "' + b"x" * 51 + b'"}', 413, "too_large"),
+        (b'{"message": "hi", "pad": "' + b"x" * 2000 + b'"}', 413, "too_large"),
+    ],
+)
+async def test_bad_chat_requests_get_named_errors(
+    start_server: ServerFactory,
+    db_path: str,
+    http: aiohttp.ClientSession,
+    body: bytes,
+    status: int,
+    code: str,
+) -> None:
+    limits = Limits(max_frame_bytes=1024, max_prompt_chars=50)
+    server = await start_server(fast_settings(db_path, models=QUICK_FIRST, limits=limits))
+    async with http.post(
+        server.make_url("/v1/chat"), data=body, headers={"Content-Type": "application/json"}
+    ) as response:
+        assert response.status == status
+        error = await response.json()
+    assert (error["type"], error["code"]) == ("error", code)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_client_that_goes_away_ends_the_upstream_request(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession, stream: bool
+) -> None:
+    watched = Watched(DemoProvider(tokens_per_s=40, first_token_s=0.01))
+    server = await start_server(fast_settings(db_path), providers={"slow": watched})
+    body = {"message": "a long answer please", "model": "slow", "stream": stream}
+    if stream:
+        response = await http.post(server.make_url("/v1/chat"), json=body)
+        assert b'"token"' in await response.content.readuntil(b"\n\n")
+        response.close()
+    else:
+        with pytest.raises(TimeoutError):
+            await http.post(
+                server.make_url("/v1/chat"), json=body, timeout=aiohttp.ClientTimeout(total=0.3)
+            )
+    # The reply would take about four seconds; the upstream request ends well before.
+    await asyncio.wait_for(watched.closed.wait(), timeout=2.5)
+    assert not watched.completed

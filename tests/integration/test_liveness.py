@@ -1,0 +1,133 @@
+"""Liveness: hello in time, frame size, heartbeats, and presence when a participant goes."""
+
+from __future__ import annotations
+
+import aiohttp
+import msgspec
+import pytest
+from aiohttp.test_utils import TestServer
+
+from rtserver.config import Limits
+from tests.conftest import ServerFactory, ws_url
+from tests.support import Frame, RoomClient, fast_settings, is_type
+
+
+async def _server(start_server: ServerFactory, db_path: str, **limits: float) -> TestServer:
+    return await start_server(fast_settings(db_path, limits=Limits(**limits)))  # type: ignore[arg-type]
+
+
+async def _refusal(ws: aiohttp.ClientWebSocketResponse) -> tuple[Frame, int | None]:
+    """The error frame a refused connection gets, and its close code."""
+    msg = await ws.receive(timeout=3)
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    error: Frame = msgspec.json.decode(msg.data)
+    closing = await ws.receive(timeout=3)
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
+    return error, ws.close_code
+
+
+def _names(presence: Frame) -> set[str]:
+    return {p["name"] for p in presence["participants"]}
+
+
+async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) -> Frame:
+    """The first presence naming exactly ``names`` among frames received after index ``after``."""
+
+    def match(_: Frame) -> bool:
+        return any(f["type"] == "presence" and _names(f) == names for f in client.frames[after:])
+
+    await client.wait_for(match, timeout=3)
+    return next(f for f in client.frames[after:] if f["type"] == "presence" and _names(f) == names)
+
+
+async def test_no_hello_within_the_timeout_is_a_protocol_error(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await _server(start_server, db_path, hello_timeout=0.3)
+    ws = await http.ws_connect(ws_url(server), protocols=("rt.v1.json",))
+    error, code = await _refusal(ws)
+    assert (error["type"], error["code"], code) == ("error", "bad_frame", 1002)
+    assert "hello" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("first", "ref"),
+    [
+        ({"type": "ping", "id": "early"}, "early"),
+        ({"type": "prompt", "id": "p1", "text": "hi"}, "p1"),
+        ({"type": "hello", "name": "n" * 65}, None),
+        ("not json at all", None),
+    ],
+)
+async def test_a_first_frame_that_is_not_a_valid_hello_is_a_protocol_error(
+    server: TestServer, http: aiohttp.ClientSession, first: Frame | str, ref: str | None
+) -> None:
+    ws = await http.ws_connect(ws_url(server), protocols=("rt.v1.json",))
+    await ws.send_str(first if isinstance(first, str) else msgspec.json.encode(first).decode())
+    error, code = await _refusal(ws)
+    assert (error["code"], error.get("ref"), code) == ("bad_frame", ref, 1002)
+
+
+@pytest.mark.parametrize("after_hello", [False, True])
+async def test_a_frame_over_the_limit_closes_1009(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession, after_hello: bool
+) -> None:
+    server = await _server(start_server, db_path, max_frame_bytes=1024)
+    watcher = await RoomClient.connect(http, ws_url(server), name="watcher")
+    big = RoomClient(await http.ws_connect(ws_url(server), protocols=("rt.v1.json",)))
+    if after_hello:
+        await big.send({"type": "hello", "name": "big"})
+        assert (await big.receive())["type"] == "welcome"
+        await watcher.wait_for(lambda f: f["type"] == "presence" and "big" in _names(f))
+    await big.send({"type": "ping", "id": "x" * 100, "pad": "y" * 1024})
+    while True:
+        msg = await big.ws.receive(timeout=3)
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            break
+    assert big.ws.close_code == 1009
+    if after_hello:
+        await _presence_becomes(watcher, {"watcher"}, after=len(watcher.frames) - 1)
+    # The room carries on for everyone else.
+    await watcher.send({"type": "ping", "id": "still-here"})
+    await watcher.wait_for(is_type("pong", id="still-here"))
+
+
+async def test_a_peer_that_stops_answering_pings_is_closed_and_leaves(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await _server(start_server, db_path, heartbeat=0.2)
+    watcher = await RoomClient.connect(http, ws_url(server), name="watcher")
+    mute = RoomClient(
+        await http.ws_connect(ws_url(server), protocols=("rt.v1.json",), autoping=False)
+    )
+    await mute.send({"type": "hello", "name": "mute"})
+    assert (await mute.receive())["type"] == "welcome"
+    pings = 0
+    while True:
+        msg = await mute.ws.receive(timeout=3)
+        if msg.type == aiohttp.WSMsgType.PING:
+            pings += 1
+        elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            break
+    assert pings >= 1
+    joined = await _presence_becomes(watcher, {"watcher", "mute"}, after=0)
+    await _presence_becomes(watcher, {"watcher"}, after=watcher.frames.index(joined))
+    # The watcher answered the same pings all along and is still there.
+    assert watcher.closed_with is None
+    await watcher.send({"type": "ping", "id": "alive"})
+    await watcher.wait_for(is_type("pong", id="alive"))
+
+
+async def test_presence_follows_participants_typing_and_leaving(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    alice = await RoomClient.connect(http, ws_url(server), name="alice")
+    bob = await RoomClient.connect(http, ws_url(server), name="bob")
+    await alice.wait_for(lambda f: f["type"] == "presence" and _names(f) == {"alice", "bob"})
+    await bob.send({"type": "typing", "active": True})
+    typing = await alice.wait_for(
+        lambda f: f["type"] == "presence" and any(p["typing"] for p in f["participants"])
+    )
+    assert [p["name"] for p in typing["participants"] if p["typing"]] == ["bob"]
+    await bob.close()
+    await _presence_becomes(alice, {"alice"}, after=alice.frames.index(typing))

@@ -1,0 +1,131 @@
+"""Slow consumers: one who stops reading is closed with 4000, nobody else waits, and it catches up.
+
+The stalled clients here simply stop reading their socket; the firehose model then fills every
+buffer on the way (the kernel's too, however large it makes them) until the server-side outbox
+overflows.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from rtserver.config import Limits, ModelSpec
+from tests.conftest import ServerFactory, ws_url
+from tests.integration.room_view import RoomView
+from tests.integration.scripted_providers import Firehose
+from tests.integration.sse_client import SseClient
+from tests.support import Frame, RoomClient, fast_settings, is_type
+
+#: Room for a reader's hiccups at the firehose's pace (about 16 MB/s), so only the stalled
+#: client overflows.
+OUTBOX = 1 << 20
+
+
+async def _start(start_server: ServerFactory, db_path: str, hose: Firehose) -> TestServer:
+    settings = fast_settings(
+        db_path,
+        models=(ModelSpec(id="hose", provider="demo", default=True),),
+        limits=Limits(outbox_bytes=OUTBOX),
+    )
+    return await start_server(settings, providers={"hose": hose})
+
+
+def _names(presence: Frame) -> set[str]:
+    return {p["name"] for p in presence["participants"]}
+
+
+async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) -> int:
+    """The index of the first presence naming exactly ``names`` after index ``after``."""
+
+    def found() -> int | None:
+        return next(
+            (
+                i
+                for i in range(after, len(client.frames))
+                if client.frames[i]["type"] == "presence" and _names(client.frames[i]) == names
+            ),
+            None,
+        )
+
+    await client.wait_for(lambda _: found() is not None)
+    index = found()
+    assert index is not None
+    return index
+
+
+async def _drop_while_steady_flows(steady: RoomClient, hose: Firehose) -> int:
+    """Start the firehose; return the seq steady had when the stalled one was let go."""
+    joined = await _presence_becomes(steady, {"steady", "stalled"}, after=0)
+    await steady.send({"type": "prompt", "id": "flood", "text": "everything at once"})
+    await _presence_becomes(steady, {"steady"}, after=joined)
+    dropped_at = max(f.get("seq", 0) for f in steady.frames)
+    # The room keeps going for the reader while the stalled client still reads nothing.
+    await steady.wait_for(lambda f: f.get("seq", 0) >= dropped_at + 50)
+    assert not hose.stop.is_set()
+    return int(dropped_at)
+
+
+def _view(*frame_lists: list[Frame]) -> RoomView:
+    view = RoomView()
+    for frames in frame_lists:
+        view.apply(frames)
+    return view
+
+
+async def test_a_websocket_that_stops_reading_is_closed_4000_then_resumes_exactly(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    hose = Firehose()
+    server = await _start(start_server, db_path, hose)
+    url = ws_url(server)
+    steady = await RoomClient.connect(http, url, name="steady")
+    stalled = await RoomClient.connect(http, url, name="stalled", hello=False)
+    await stalled.send({"type": "hello", "name": "stalled"})
+    stalled.welcome = await stalled.receive()
+    # From here on nobody reads the stalled client's socket.
+
+    dropped_at = await _drop_while_steady_flows(steady, hose)
+    stalled.start_reading()
+    assert await stalled.wait_closed() == 4000
+    view = _view([stalled.welcome], stalled.frames)
+    assert view.seq <= dropped_at, "nothing reached it after it was let go"
+
+    back = await RoomClient.connect(http, url, name="stalled", since=view.since)
+    view.apply([back.welcome])
+    hose.stop.set()
+    end = await steady.wait_for(is_type("stream_end"))
+    await back.wait_for(is_type("stream_end"))
+    view.apply(back.frames)
+    reference = _view([steady.welcome], steady.frames)
+    assert end["reason"] == "complete"
+    assert view.seq == reference.seq
+    assert view.texts == reference.texts
+    assert len(reference.texts[end["stream"]]) > 50 * 16_384
+
+
+async def test_an_event_stream_that_stops_reading_is_ended_then_resumes_by_last_event_id(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    hose = Firehose()
+    server = await _start(start_server, db_path, hose)
+    steady = await RoomClient.connect(http, ws_url(server), name="steady")
+    base = server.make_url("/")
+    stalled = await SseClient.connect(http, base, name="stalled", read=False)
+
+    dropped_at = await _drop_while_steady_flows(steady, hose)
+    stalled.start_reading()
+    await stalled.wait_ended()
+    assert stalled.comments[-1].startswith("closed 4000")
+    view = _view(stalled.frames)
+    assert view.seq <= dropped_at
+
+    back = await SseClient.connect(http, base, name="stalled", last_event_id=stalled.last_event_id)
+    hose.stop.set()
+    end = await steady.wait_for(is_type("stream_end"))
+    await back.wait_for(is_type("stream_end"))
+    view.apply(back.frames)
+    reference = _view([steady.welcome], steady.frames)
+    assert view.seq == reference.seq
+    assert view.texts == reference.texts
+    assert len(reference.texts[end["stream"]]) > 50 * 16_384

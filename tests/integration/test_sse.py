@@ -1,0 +1,197 @@
+"""The SSE fallback: the same participant, the same events, resumable by Last-Event-ID."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from rtserver.config import Limits
+from tests.conftest import ServerFactory, ws_url
+from tests.integration.room_view import RoomView
+from tests.integration.sse_client import SseClient
+from tests.support import RoomClient, fast_settings, is_type
+
+
+async def _ended_streams(client: RoomClient | SseClient, reply_to: str, count: int) -> list[str]:
+    await client.wait_for(
+        lambda f: (
+            len([s for s in client.of_type("stream_start") if s["reply_to"] == reply_to]) >= count
+        )
+    )
+    streams = [s["stream"] for s in client.of_type("stream_start") if s["reply_to"] == reply_to]
+    for stream in streams:
+        await client.wait_for(is_type("stream_end", stream=stream))
+    return streams
+
+
+def _names(presence: dict[str, Any]) -> set[str]:
+    return {p["name"] for p in presence["participants"]}
+
+
+async def test_sse_and_websocket_participants_see_identical_events(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    socket = await RoomClient.connect(http, ws_url(server), name="socket")
+    sse = await SseClient.connect(http, server.make_url("/"), name="stream")
+    headers = sse.response.headers
+    assert headers["Content-Type"].startswith("text/event-stream")
+    assert headers["Cache-Control"] == "no-cache"
+    assert headers["X-Accel-Buffering"] == "no"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    epoch = sse.welcome["epoch"]
+    assert sse.ids[0] == f"{epoch}:{sse.welcome['seq']}"
+    await socket.wait_for(lambda f: f["type"] == "presence" and _names(f) == {"socket", "stream"})
+
+    prompt = {"type": "prompt", "id": "p1", "text": "canyons", "models": ["slow", "quick"]}
+    status, body, _ = await sse.post(prompt)
+    assert (status, body) == (202, {"ok": True})
+    message = await socket.wait_for(is_type("message", prompt_id="p1"))
+    assert message["author"]["name"] == "stream"
+    streams = await _ended_streams(socket, message["id"], 2)
+    await _ended_streams(sse, message["id"], 2)
+
+    assert sse.room_events() == socket.room_events()
+    for frame, event_id in zip(sse.frames[1:], sse.ids[1:], strict=True):
+        expected = f"{epoch}:{frame['seq']}" if "seq" in frame else None
+        assert event_id == expected, frame
+    texts = RoomView()
+    texts.apply([sse.welcome, *sse.frames])
+    assert set(texts.texts) == set(streams)
+    assert all(texts.texts.values())
+
+
+async def test_last_event_id_resumes_and_wins_over_the_original_since(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    base = server.make_url("/")
+    socket = await RoomClient.connect(http, ws_url(server), name="socket")
+    sse = await SseClient.connect(http, base, name="stream")
+    await socket.send({"type": "prompt", "id": "p1", "text": "estuaries", "models": ["slow"]})
+    await sse.wait_for(lambda f: f.get("seq", 0) >= 10)
+    sse.close()
+    view = RoomView()
+    view.apply(sse.frames)
+    assert sse.last_event_id == f"{view.epoch}:{view.seq}"
+    await socket.wait_for(lambda f: f.get("seq", 0) >= view.seq + 10)
+
+    # As a browser reconnects: the original URL (its since long stale) plus Last-Event-ID.
+    again = await SseClient.connect(
+        http, base, name="stream", since=f"{view.epoch}:0", last_event_id=sse.last_event_id
+    )
+    assert again.welcome["resumed"] is True
+    assert again.ids[0] == sse.last_event_id
+    stream = (await socket.wait_for(is_type("stream_start")))["stream"]
+    await socket.wait_for(is_type("stream_end", stream=stream))
+    await again.wait_for(is_type("stream_end", stream=stream))
+    view.apply(again.frames)
+    reference = RoomView()
+    reference.apply([socket.welcome, *socket.frames])
+    assert view.events == reference.events
+    assert view.texts == reference.texts
+
+
+@pytest.mark.parametrize("since", ["garbage", "no-seq:", ":5", "e:-1", "e:1e3", "x" * 300 + ":1"])
+async def test_unusable_since_gets_a_snapshot(
+    server: TestServer, http: aiohttp.ClientSession, since: str
+) -> None:
+    sse = await SseClient.connect(http, server.make_url("/"), last_event_id=since)
+    assert sse.welcome["resumed"] is False
+    sse.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/v1/rooms/ok/events?name=" + "n" * 65, "name"),
+        ("/v1/rooms/ok/events?token=" + "t" * 4097, "token"),
+        ("/v1/rooms/bad%20room/events", "room ids"),
+    ],
+)
+async def test_bad_event_stream_requests_are_refused(
+    server: TestServer, http: aiohttp.ClientSession, path: str, words: str
+) -> None:
+    async with http.get(server.make_url(path)) as response:
+        assert response.status == 400
+        error = await response.json()
+    assert error["type"] == "error"
+    assert error["code"] == "bad_frame"
+    assert words in error["message"]
+
+
+async def test_posted_frames_get_their_errors_in_the_http_response(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    limits = Limits(max_frame_bytes=1024, prompts_per_minute=1)
+    server = await start_server(fast_settings(db_path, limits=limits))
+    sse = await SseClient.connect(http, server.make_url("/"))
+
+    async def refused(frame: dict[str, Any] | bytes, status: int, code: str, **kw: Any) -> Any:
+        got, body, headers = await sse.post(frame, **kw)
+        assert (got, body["type"], body["code"]) == (status, "error", code), body
+        return body, headers
+
+    await refused(b"{nope", 400, "bad_frame")
+    await refused(b"[1, 2]", 400, "bad_frame")
+    await refused(b'{"type": "ping", "id": "' + b"x" * 2000 + b'"}', 413, "too_large")
+    body, _ = await refused({"type": "shout", "id": "u1"}, 400, "unknown_type")
+    assert body["ref"] == "u1"
+    await refused({"type": "hello", "id": "h1"}, 400, "bad_frame")
+    await refused({"type": "ping"}, 403, "forbidden", params={"session": "sess_nope"})
+    await refused({"type": "ping"}, 403, "forbidden", params={})
+    body, _ = await refused({"type": "cancel", "stream": "s_nope", "id": "c1"}, 404, "not_found")
+    assert body["ref"] == "c1"
+
+    prompt = {"type": "prompt", "id": "p1", "text": "dunes", "models": ["slow"]}
+    assert (await sse.post(prompt))[:2] == (202, {"ok": True})
+    await refused({**prompt, "id": "p2"}, 503, "busy")
+    assert (await sse.post(prompt))[:2] == (202, {"ok": True}), "a repeated prompt id"
+    assert (await sse.post({"type": "cancel"}))[0] == 202
+    await sse.wait_for(is_type("stream_end"))
+    body, headers = await refused({**prompt, "id": "p3"}, 429, "rate_limited")
+    assert body["retry_after"] > 0
+    assert int(headers["Retry-After"]) >= 1
+    assert headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+    # The session header works as well as the query, and pong comes on the stream.
+    status, _, _ = await sse.post(
+        {"type": "ping", "id": "hdr"}, params={}, headers={"X-RT-Session": sse.welcome["session"]}
+    )
+    assert status == 202
+    await sse.wait_for(is_type("pong", id="hdr"))
+    # Errors answering POSTs never also come on the stream.
+    assert sse.of_type("error") == []
+
+
+async def test_cors_preflight_allows_the_sse_headers(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.options(server.make_url("/v1/rooms/lobby/frames")) as response:
+        assert response.status == 204
+        allowed = response.headers["Access-Control-Allow-Headers"]
+    for header in ("Content-Type", "X-RT-Session", "Last-Event-ID"):
+        assert header in allowed
+
+
+async def test_heartbeat_comments_and_presence_when_an_sse_participant_goes(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await start_server(fast_settings(db_path, limits=Limits(sse_heartbeat=0.2)))
+    socket = await RoomClient.connect(http, ws_url(server), name="socket")
+    sse = await SseClient.connect(http, server.make_url("/"), name="stream")
+    await sse.wait_until(lambda: len(sse.comments) >= 2, timeout=3)
+    assert set(sse.comments) == {"keep-alive"}
+    await socket.wait_for(lambda f: f["type"] == "presence" and "stream" in _names(f))
+    before = len(socket.frames)
+    sse.close()
+    await socket.wait_for(
+        lambda _: any(
+            f["type"] == "presence" and _names(f) == {"socket"} for f in socket.frames[before:]
+        ),
+        timeout=3,
+    )
+    # Its session went with it.
+    status, body, _ = await sse.post({"type": "ping"})
+    assert (status, body["code"]) == (403, "forbidden")
