@@ -12,8 +12,8 @@ from tests.conftest import ServerFactory, ws_url
 from tests.support import Frame, RoomClient, fast_settings, is_type
 
 
-async def _server(start_server: ServerFactory, db_path: str, **limits: float) -> TestServer:
-    return await start_server(fast_settings(db_path, limits=Limits(**limits)))  # type: ignore[arg-type]
+async def _server(start_server: ServerFactory, db_path: str, limits: Limits) -> TestServer:
+    return await start_server(fast_settings(db_path, limits=limits))
 
 
 async def _refusal(ws: aiohttp.ClientWebSocketResponse) -> tuple[Frame, int | None]:
@@ -43,7 +43,7 @@ async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) 
 async def test_no_hello_within_the_timeout_is_a_protocol_error(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
-    server = await _server(start_server, db_path, hello_timeout=0.3)
+    server = await _server(start_server, db_path, Limits(hello_timeout=0.3))
     ws = await http.ws_connect(ws_url(server), protocols=("rt.v1.json",))
     error, code = await _refusal(ws)
     assert (error["type"], error["code"], code) == ("error", "bad_frame", 1002)
@@ -72,7 +72,7 @@ async def test_a_first_frame_that_is_not_a_valid_hello_is_a_protocol_error(
 async def test_a_frame_over_the_limit_closes_1009(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession, after_hello: bool
 ) -> None:
-    server = await _server(start_server, db_path, max_frame_bytes=1024)
+    server = await _server(start_server, db_path, Limits(max_frame_bytes=1024))
     watcher = await RoomClient.connect(http, ws_url(server), name="watcher")
     big = RoomClient(await http.ws_connect(ws_url(server), protocols=("rt.v1.json",)))
     if after_hello:
@@ -95,7 +95,7 @@ async def test_a_frame_over_the_limit_closes_1009(
 async def test_a_peer_that_stops_answering_pings_is_closed_and_leaves(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
-    server = await _server(start_server, db_path, heartbeat=0.2)
+    server = await _server(start_server, db_path, Limits(heartbeat=0.2))
     watcher = await RoomClient.connect(http, ws_url(server), name="watcher")
     mute = RoomClient(
         await http.ws_connect(ws_url(server), protocols=("rt.v1.json",), autoping=False)

@@ -135,12 +135,19 @@ async def test_posted_frames_get_their_errors_in_the_http_response(
 
     await refused(b"{nope", 400, "bad_frame")
     await refused(b"[1, 2]", 400, "bad_frame")
+    await refused(b"\xff\xfe{", 400, "bad_frame")
+    await refused(b"", 400, "bad_frame")
     await refused(b'{"type": "ping", "id": "' + b"x" * 2000 + b'"}', 413, "too_large")
     body, _ = await refused({"type": "shout", "id": "u1"}, 400, "unknown_type")
     assert body["ref"] == "u1"
     await refused({"type": "hello", "id": "h1"}, 400, "bad_frame")
     await refused({"type": "ping"}, 403, "forbidden", params={"session": "sess_nope"})
     await refused({"type": "ping"}, 403, "forbidden", params={})
+    other_room = sse.url.with_path("/v1/rooms/elsewhere/frames")
+    async with http.post(
+        other_room, params={"session": sse.welcome["session"]}, json={"type": "ping"}
+    ) as response:
+        assert response.status == 403, "a session belongs to its room"
     body, _ = await refused({"type": "cancel", "stream": "s_nope", "id": "c1"}, 404, "not_found")
     assert body["ref"] == "c1"
 
