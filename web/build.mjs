@@ -31,5 +31,10 @@ await Promise.all([
   build({ ...common, entryPoints: { rtclient: "src/client/index.ts" }, format: "esm" }),
   build({ ...common, entryPoints: { app: "demo/app.ts" }, format: "iife" }),
 ]);
-for (const name of ["index.html", "app.css"]) copyFileSync(join(web, "demo", name), join(out, name));
-console.log(`built ${readdirSync(out).filter((n) => n !== ".gitkeep").join(", ")} into ${out}`);
+for (const name of ["index.html", "app.css"])
+  copyFileSync(join(web, "demo", name), join(out, name));
+console.log(
+  `built ${readdirSync(out)
+    .filter((n) => n !== ".gitkeep")
+    .join(", ")} into ${out}`,
+);

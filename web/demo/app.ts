@@ -87,7 +87,9 @@ function showRoom(room: string, url: URL): void {
       box.value = model.id;
       box.checked = chosen.includes(model.id);
       box.addEventListener("change", () => {
-        const picked = [...picker.querySelectorAll("input:checked")].map((b) => (b as HTMLInputElement).value);
+        const picked = [...picker.querySelectorAll("input:checked")].map(
+          (b) => (b as HTMLInputElement).value,
+        );
         // A room needs at least one model to ask; keep the last one ticked.
         if (picked.length === 0) {
           box.checked = true;
@@ -105,7 +107,9 @@ function showRoom(room: string, url: URL): void {
     updateUrl();
   };
 
-  chat.addEventListener("rt-ready", (event: CustomEvent<WelcomeFrame>) => drawPicker(event.detail.models));
+  chat.addEventListener("rt-ready", (event: CustomEvent<WelcomeFrame>) =>
+    drawPicker(event.detail.models),
+  );
   nameInput.value = savedName();
   nameInput.addEventListener("change", () => {
     const name = nameInput.value.trim() || guestName();

@@ -11,7 +11,12 @@ import type {
 } from "../src/client/frames.js";
 import { FakeClock, FakeNetwork } from "./fakes.js";
 
-function welcome(epoch: string, seq: number, resumed = false, extra: Partial<WelcomeFrame> = {}): WelcomeFrame {
+function welcome(
+  epoch: string,
+  seq: number,
+  resumed = false,
+  extra: Partial<WelcomeFrame> = {},
+): WelcomeFrame {
   return {
     type: "welcome",
     session: "sess",
@@ -286,7 +291,9 @@ describe("RtClient sending", () => {
     clock.advance(1_000);
     network.last.deliver(
       welcome("e2", 3, false, {
-        messages: [{ id: "m-1", role: "user", text: "one", status: "complete", ts: 1, prompt_id: id }],
+        messages: [
+          { id: "m-1", role: "user", text: "one", status: "complete", ts: 1, prompt_id: id },
+        ],
       }),
     );
     assert.equal(network.last.sent.length, 0);

@@ -55,23 +55,40 @@ function reply(overrides: Partial<Reply>): Reply {
 describe("reply stats and reasons", () => {
   test("an ended reply shows the server's figures", () => {
     const line = statsLine(
-      reply({ ttftMs: 180, tokensPerS: 31.5, durationMs: 1250, usage: { input_tokens: 3, output_tokens: 34 } }),
+      reply({
+        ttftMs: 180,
+        tokensPerS: 31.5,
+        durationMs: 1250,
+        usage: { input_tokens: 3, output_tokens: 34 },
+      }),
       null,
     );
     assert.equal(line, "TTFT 180 ms · 32 tok/s · 34 tokens · 1.25 s");
   });
 
   test("a streaming reply shows its live count and measured rate", () => {
-    assert.equal(statsLine(reply({ status: "streaming", liveTokens: 12 }), 7.25), "12 tokens · ~7.3 tok/s");
+    assert.equal(
+      statsLine(reply({ status: "streaming", liveTokens: 12 }), 7.25),
+      "12 tokens · ~7.3 tok/s",
+    );
   });
 
   test("reasons are given for replies that stopped short", () => {
     assert.equal(reasonText(reply({})), null);
-    assert.match(reasonText(reply({ status: "cancelled", reason: "cancelled" })) ?? "", /^Cancelled/);
+    assert.match(
+      reasonText(reply({ status: "cancelled", reason: "cancelled" })) ?? "",
+      /^Cancelled/,
+    );
     assert.match(reasonText(reply({ status: "interrupted" })) ?? "", /^Interrupted/);
     assert.match(reasonText(reply({ reason: "length" })) ?? "", /token limit/);
     assert.equal(
-      reasonText(reply({ status: "error", reason: "error", error: { code: "provider_error", message: "overloaded.", retry_after: 2.5 } })),
+      reasonText(
+        reply({
+          status: "error",
+          reason: "error",
+          error: { code: "provider_error", message: "overloaded.", retry_after: 2.5 },
+        }),
+      ),
       "Failed (provider_error): overloaded. Try again in 3 s.",
     );
   });
@@ -90,7 +107,9 @@ describe("lanes", () => {
 
   test("selected models first, then the server's defaults, and history keeps its columns", () => {
     assert.deepEqual(laneOrder([], models, []), ["b"]);
-    const turns = [{ id: "m", author: null, text: "", ts: 0, promptId: null, replies: [reply({ model: "z" })] }];
+    const turns = [
+      { id: "m", author: null, text: "", ts: 0, promptId: null, replies: [reply({ model: "z" })] },
+    ];
     assert.deepEqual(laneOrder(["a"], models, turns), ["a", "z"]);
   });
 });

@@ -28,8 +28,24 @@ function welcome(extra: Partial<WelcomeFrame> = {}): WelcomeFrame {
 
 const turn: RoomEvent[] = [
   { type: "message", seq: 1, id: "m-1", author: ada, text: "hi", prompt_id: "p-1", ts: 1 },
-  { type: "stream_start", seq: 2, stream: "s-a", model: "a", message: "r-a", reply_to: "m-1", ts: 2 },
-  { type: "stream_start", seq: 3, stream: "s-b", model: "b", message: "r-b", reply_to: "m-1", ts: 2 },
+  {
+    type: "stream_start",
+    seq: 2,
+    stream: "s-a",
+    model: "a",
+    message: "r-a",
+    reply_to: "m-1",
+    ts: 2,
+  },
+  {
+    type: "stream_start",
+    seq: 3,
+    stream: "s-b",
+    model: "b",
+    message: "r-b",
+    reply_to: "m-1",
+    ts: 2,
+  },
   { type: "token", seq: 4, stream: "s-a", text: "Hel" },
   { type: "token", seq: 5, stream: "s-b", text: "Yo" },
   { type: "token", seq: 6, stream: "s-a", text: "lo" },
@@ -91,10 +107,29 @@ describe("RoomState", () => {
       welcome({
         messages: [
           { id: "m-1", role: "user", text: "hi", status: "complete", ts: 1, author: ada },
-          { id: "r-a", role: "assistant", text: "Hel", status: "streaming", ts: 2, model: "a", reply_to: "m-1", stream: "s-a" },
-          { id: "r-x", role: "assistant", text: "orphan", status: "complete", ts: 0, model: "a", reply_to: "gone" },
+          {
+            id: "r-a",
+            role: "assistant",
+            text: "Hel",
+            status: "streaming",
+            ts: 2,
+            model: "a",
+            reply_to: "m-1",
+            stream: "s-a",
+          },
+          {
+            id: "r-x",
+            role: "assistant",
+            text: "orphan",
+            status: "complete",
+            ts: 0,
+            model: "a",
+            reply_to: "gone",
+          },
         ],
-        streams: [{ stream: "s-a", model: "a", message: "r-a", reply_to: "m-1", text: "Hello wor" }],
+        streams: [
+          { stream: "s-a", model: "a", message: "r-a", reply_to: "m-1", text: "Hello wor" },
+        ],
       }),
     );
     assert.equal(state.reply("r-a")?.text, "Hello wor");
@@ -122,16 +157,49 @@ describe("RoomState", () => {
       welcome({
         messages: [
           { id: "m-1", role: "user", text: "hi", status: "complete", ts: 1, author: ada },
-          { id: "r-a", role: "assistant", text: "Cut", status: "interrupted", ts: 2, model: "a", reply_to: "m-1" },
+          {
+            id: "r-a",
+            role: "assistant",
+            text: "Cut",
+            status: "interrupted",
+            ts: 2,
+            model: "a",
+            reply_to: "m-1",
+          },
         ],
       }),
     );
     assert.equal(state.reply("r-a")?.reason, "interrupted");
-    state.apply({ type: "message", seq: 11, id: "m-2", author: ada, text: "time?", prompt_id: "p-2", ts: 3 });
-    state.apply({ type: "stream_start", seq: 12, stream: "s-b", model: "b", message: "r-b", reply_to: "m-2", ts: 3 });
-    state.apply({ type: "tool_call", seq: 13, stream: "s-b", call: "c-1", name: "clock", args: '{"tz":' });
+    state.apply({
+      type: "message",
+      seq: 11,
+      id: "m-2",
+      author: ada,
+      text: "time?",
+      prompt_id: "p-2",
+      ts: 3,
+    });
+    state.apply({
+      type: "stream_start",
+      seq: 12,
+      stream: "s-b",
+      model: "b",
+      message: "r-b",
+      reply_to: "m-2",
+      ts: 3,
+    });
+    state.apply({
+      type: "tool_call",
+      seq: 13,
+      stream: "s-b",
+      call: "c-1",
+      name: "clock",
+      args: '{"tz":',
+    });
     state.apply({ type: "tool_call", seq: 14, stream: "s-b", call: "c-1", args: '"UTC"}' });
-    assert.deepEqual(state.reply("r-b")?.toolCalls, [{ call: "c-1", name: "clock", args: '{"tz":"UTC"}' }]);
+    assert.deepEqual(state.reply("r-b")?.toolCalls, [
+      { call: "c-1", name: "clock", args: '{"tz":"UTC"}' },
+    ]);
   });
 
   test("the live rate counts tokens after the first over the time since it came", () => {

@@ -8,8 +8,14 @@ import { webSocketUrl } from "../src/client/websocket.js";
 
 describe("URLs", () => {
   test("WebSocket URLs follow the server's scheme and path prefix", () => {
-    assert.equal(webSocketUrl("http://127.0.0.1:8080", "lobby"), "ws://127.0.0.1:8080/v1/rooms/lobby/ws");
-    assert.equal(webSocketUrl("https://chat.example/rt/", "a_b-c"), "wss://chat.example/rt/v1/rooms/a_b-c/ws");
+    assert.equal(
+      webSocketUrl("http://127.0.0.1:8080", "lobby"),
+      "ws://127.0.0.1:8080/v1/rooms/lobby/ws",
+    );
+    assert.equal(
+      webSocketUrl("https://chat.example/rt/", "a_b-c"),
+      "wss://chat.example/rt/v1/rooms/a_b-c/ws",
+    );
   });
 
   test("the event stream carries name, token and since as query parameters", () => {
@@ -65,7 +71,10 @@ function sse(answer: (post: Post) => Response) {
   const transport = new SseTransport(
     { server: "http://h:1", room: "lobby", hello: { type: "hello", name: "Ada" } },
     { onFrame: (frame) => frames.push(frame), onClose: (info) => closes.push(info) },
-    { EventSource: FakeEventSource as unknown as typeof EventSource, fetch: fakeFetch as typeof fetch },
+    {
+      EventSource: FakeEventSource as unknown as typeof EventSource,
+      fetch: fakeFetch as typeof fetch,
+    },
   );
   const source = FakeEventSource.last;
   assert.ok(source);
@@ -94,7 +103,9 @@ describe("SseTransport", () => {
 
   test("an error answer to a POST is handed on as an error frame", async () => {
     const error = { type: "error", code: "busy", message: "a turn is running", ref: "p-1" };
-    const { transport, frames, closes } = sse(() => new Response(JSON.stringify(error), { status: 503 }));
+    const { transport, frames, closes } = sse(
+      () => new Response(JSON.stringify(error), { status: 503 }),
+    );
     transport.send({ type: "prompt", id: "p-1", text: "hi" });
     await settle();
     await settle();

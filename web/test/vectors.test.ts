@@ -39,7 +39,8 @@ const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"));
 function inputs(vector: Vector): [string, Codec, string | Uint8Array][] {
   const found: [string, Codec, string | Uint8Array][] = [];
   if (vector.json !== undefined) found.push(["json", jsonCodec, vector.json]);
-  if (vector.msgpack_hex !== undefined) found.push(["msgpack", msgpackCodec, bytes(vector.msgpack_hex)]);
+  if (vector.msgpack_hex !== undefined)
+    found.push(["msgpack", msgpackCodec, bytes(vector.msgpack_hex)]);
   return found;
 }
 

@@ -146,7 +146,10 @@ export class RtClient {
   }
 
   /** Adds a listener; the returned function removes it. */
-  on<K extends keyof ClientEventMap>(type: K, listener: (value: ClientEventMap[K]) => void): () => void {
+  on<K extends keyof ClientEventMap>(
+    type: K,
+    listener: (value: ClientEventMap[K]) => void,
+  ): () => void {
     return this.#emitter.on(type, listener);
   }
 
@@ -296,7 +299,8 @@ export class RtClient {
   #lost(kind: TransportKind, info: CloseInfo): void {
     this.#detach();
     this.#clearTimers();
-    this.#reason = info.reason || (info.code !== null ? `closed with code ${info.code}` : "connection lost");
+    this.#reason =
+      info.reason || (info.code !== null ? `closed with code ${info.code}` : "connection lost");
     if (info.code === POLICY_VIOLATION) {
       this.#setState("closed");
       return;
@@ -334,7 +338,11 @@ export class RtClient {
     this.#welcomeTimer = this.#retryTimer = null;
   }
 
-  #setState(state: ConnectionState, transport: TransportKind | null = null, retryInMs?: number): void {
+  #setState(
+    state: ConnectionState,
+    transport: TransportKind | null = null,
+    retryInMs?: number,
+  ): void {
     this.#state = state;
     const info: ConnectionInfo = { state, transport, attempt: this.#backoff.attempt };
     if (retryInMs !== undefined) info.retryInMs = retryInMs;

@@ -83,7 +83,10 @@ export const msgpackCodec: Codec = {
 
 export type CodecName = "json" | "msgpack";
 
-export const CODECS: Readonly<Record<CodecName, Codec>> = { json: jsonCodec, msgpack: msgpackCodec };
+export const CODECS: Readonly<Record<CodecName, Codec>> = {
+  json: jsonCodec,
+  msgpack: msgpackCodec,
+};
 
 /** The codec of a negotiated subprotocol; JSON when the server chose none. */
 export function codecForSubprotocol(subprotocol: string): Codec {

@@ -76,12 +76,7 @@ export interface PingFrame {
 }
 
 export type ClientFrame =
-  | HelloFrame
-  | PromptFrame
-  | CancelFrame
-  | InterruptFrame
-  | TypingFrame
-  | PingFrame;
+  HelloFrame | PromptFrame | CancelFrame | InterruptFrame | TypingFrame | PingFrame;
 
 // --- shared records ------------------------------------------------------------------------
 
@@ -236,11 +231,7 @@ export interface PongFrame {
 }
 
 export type RoomEvent =
-  | MessageFrame
-  | StreamStartFrame
-  | TokenFrame
-  | ToolCallFrame
-  | StreamEndFrame;
+  MessageFrame | StreamStartFrame | TokenFrame | ToolCallFrame | StreamEndFrame;
 
 export type ServerFrame = WelcomeFrame | RoomEvent | PresenceFrame | ErrorFrame | PongFrame;
 

@@ -40,13 +40,20 @@ export class WebSocketTransport implements Transport {
   #opened = false;
   #done = false;
 
-  constructor(request: ConnectRequest, events: TransportEvents, options: WebSocketTransportOptions = {}) {
+  constructor(
+    request: ConnectRequest,
+    events: TransportEvents,
+    options: WebSocketTransportOptions = {},
+  ) {
     this.#events = events;
     const preferred = CODECS[options.codec ?? "msgpack"];
     const other = preferred === CODECS.json ? CODECS.msgpack : CODECS.json;
     this.#codec = preferred;
     const Impl = options.WebSocket ?? globalThis.WebSocket;
-    this.#socket = new Impl(webSocketUrl(request.server, request.room), [preferred.name, other.name]);
+    this.#socket = new Impl(webSocketUrl(request.server, request.room), [
+      preferred.name,
+      other.name,
+    ]);
     this.#socket.binaryType = "arraybuffer";
     this.#socket.onopen = () => {
       this.#opened = true;

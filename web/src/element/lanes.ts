@@ -14,7 +14,11 @@ export function parseModelList(value: string | null): string[] {
  * other model that answered in the conversation, in order of first answer, so that history
  * never loses its column.
  */
-export function laneOrder(selected: string[], models: readonly ModelInfo[], turns: readonly Turn[]): string[] {
+export function laneOrder(
+  selected: string[],
+  models: readonly ModelInfo[],
+  turns: readonly Turn[],
+): string[] {
   const lanes = new Set(selected.length > 0 ? selected : defaultModels(models));
   for (const turn of turns) for (const reply of turn.replies) lanes.add(reply.model);
   return [...lanes];

@@ -53,7 +53,17 @@ export function renderMarkdown(text: string): string {
   const html = marked.parse(text, { async: false });
   return sanitizer().sanitize(html, {
     USE_PROFILES: { html: true },
-    FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "video", "audio"],
+    FORBID_TAGS: [
+      "style",
+      "form",
+      "input",
+      "button",
+      "textarea",
+      "select",
+      "img",
+      "video",
+      "audio",
+    ],
     FORBID_ATTR: ["style", "id", "name"],
     ALLOW_DATA_ATTR: false,
   });

@@ -137,7 +137,10 @@ export class RtChatElement extends HTMLElement {
       return null;
     }
     this.#queuedPrompt = null;
-    this.#inflight = this.#client.interrupt({ text: prompt, ...(models.length > 0 ? { models } : {}) });
+    this.#inflight = this.#client.interrupt({
+      text: prompt,
+      ...(models.length > 0 ? { models } : {}),
+    });
     this.#inflightText = prompt;
     this.#stopTyping();
     this.#invalidateChrome();
@@ -208,7 +211,12 @@ export class RtChatElement extends HTMLElement {
     this.#resetPending = true;
     this.#queuedPrompt = this.#inflight = null;
     if (!ROOM_ID.test(room)) {
-      this.#connection = { state: "closed", transport: null, attempt: 0, reason: "no valid room attribute" };
+      this.#connection = {
+        state: "closed",
+        transport: null,
+        attempt: 0,
+        reason: "no valid room attribute",
+      };
       this.#invalidateChrome();
       return;
     }
@@ -253,7 +261,9 @@ export class RtChatElement extends HTMLElement {
   #onWelcome(welcome: WelcomeFrame): void {
     this.#track(this.#state.applyWelcome(welcome));
     // A snapshot may already hold our prompt: the server took it before the connection dropped.
-    if (this.#state.turns.some((turn) => turn.promptId !== null && turn.promptId === this.#inflight)) {
+    if (
+      this.#state.turns.some((turn) => turn.promptId !== null && turn.promptId === this.#inflight)
+    ) {
       this.#inflight = null;
     }
     this.#sendQueuedWhenIdle();
@@ -357,7 +367,8 @@ export class RtChatElement extends HTMLElement {
       this.#newTurns.length = 0;
       ui.turns.replaceChildren();
       for (const turn of this.#state.turns) this.#newTurns.push(turn);
-      for (const turn of this.#state.turns) for (const reply of turn.replies) this.#dirtyReplies.add(reply);
+      for (const turn of this.#state.turns)
+        for (const reply of turn.replies) this.#dirtyReplies.add(reply);
       this.#chromePending = true;
     }
     for (const turn of this.#newTurns.splice(0)) {
@@ -370,7 +381,8 @@ export class RtChatElement extends HTMLElement {
     if (lanes.join("\n") !== this.#lanes.join("\n")) {
       this.#lanes = lanes;
       // A new column order moves every reply.
-      for (const turn of this.#state.turns) for (const reply of turn.replies) this.#dirtyReplies.add(reply);
+      for (const turn of this.#state.turns)
+        for (const reply of turn.replies) this.#dirtyReplies.add(reply);
       this.#lanesPending = this.#chromePending = true;
     }
     for (const reply of this.#state.running()) this.#dirtyReplies.add(reply);
@@ -431,12 +443,16 @@ export class RtChatElement extends HTMLElement {
     const busy = this.#busy;
     const open = info.state === "open";
     ui.send.textContent = busy ? "Queue" : "Send";
-    ui.send.setAttribute("aria-label", busy ? "Queue this prompt until the replies finish" : "Send");
+    ui.send.setAttribute(
+      "aria-label",
+      busy ? "Queue this prompt until the replies finish" : "Send",
+    );
     ui.interrupt.hidden = !busy;
     ui.stopAll.hidden = !busy;
     ui.stopAll.disabled = running.length === 0;
     ui.hint.textContent = busy
-      ? "Replies are streaming. Enter queues your prompt, Ctrl+Enter interrupts and sends it now, Esc stops all."
+      ? "Replies are streaming. Enter queues your prompt, Ctrl+Enter interrupts and sends it now, " +
+        "Esc stops all."
       : open
         ? "Enter sends, Shift+Enter adds a new line."
         : "Not connected: a prompt you send now goes out when the connection is back.";
@@ -449,14 +465,22 @@ export class RtChatElement extends HTMLElement {
     const me = this.#state.me?.id;
     ui.people.replaceChildren(
       ...this.#state.participants.map((person) => {
-        const item = el(doc, "li", undefined, person.id === me ? `${person.name} (you)` : person.name);
+        const item = el(
+          doc,
+          "li",
+          undefined,
+          person.id === me ? `${person.name} (you)` : person.name,
+        );
         if (person.id === me) item.dataset["me"] = "";
         if (person.typing && person.id !== me) item.dataset["typing"] = "";
         return item;
       }),
     );
     const others = this.#state.participants.length - 1;
-    ui.people.setAttribute("aria-label", `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`);
+    ui.people.setAttribute(
+      "aria-label",
+      `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`,
+    );
   }
 
   #laneHead(model: string): HTMLElement {
@@ -510,7 +534,12 @@ export class RtChatElement extends HTMLElement {
     lanes.setAttribute("part", "lanes");
     lanes.setAttribute("aria-label", "Models");
     lanes.setAttribute("role", "group");
-    const empty = el(doc, "p", "empty", "No messages yet. Ask something and watch the models answer side by side.");
+    const empty = el(
+      doc,
+      "p",
+      "empty",
+      "No messages yet. Ask something and watch the models answer side by side.",
+    );
     const turns = el(doc, "div", "turns");
     log.append(lanes, empty, turns);
 
@@ -561,8 +590,25 @@ export class RtChatElement extends HTMLElement {
     root.append(bar, log, jump, form, announcer);
     this.#shadow.replaceChildren(style, root);
     return {
-      root, status, room, people, log, lanes, turns, empty, jump, announcer, form, input, send,
-      interrupt, stopAll, hint, queued, queuedText, alert,
+      root,
+      status,
+      room,
+      people,
+      log,
+      lanes,
+      turns,
+      empty,
+      jump,
+      announcer,
+      form,
+      input,
+      send,
+      interrupt,
+      stopAll,
+      hint,
+      queued,
+      queuedText,
+      alert,
     };
   }
 
@@ -588,7 +634,8 @@ export class RtChatElement extends HTMLElement {
     this.#shadow.addEventListener(
       "keydown",
       (event) => {
-        if (!(event instanceof KeyboardEvent) || event.key !== "Escape" || !this.#state.busy) return;
+        if (!(event instanceof KeyboardEvent) || event.key !== "Escape" || !this.#state.busy)
+          return;
         event.preventDefault();
         this.cancelAll();
       },
@@ -609,7 +656,10 @@ export class RtChatElement extends HTMLElement {
     ui.queued.addEventListener(
       "click",
       (event) => {
-        if (event.target instanceof HTMLButtonElement && event.target.dataset["action"] === "discard") {
+        if (
+          event.target instanceof HTMLButtonElement &&
+          event.target.dataset["action"] === "discard"
+        ) {
           this.#queuedPrompt = null;
           this.#invalidateChrome();
         }

@@ -42,7 +42,8 @@ export const STYLES = `
   min-height: 16rem;
   color: var(--_fg);
   background: var(--_bg);
-  font: var(--rt-font-size, 15px) / 1.5 var(--rt-font, system-ui, -apple-system, "Segoe UI", sans-serif);
+  font: var(--rt-font-size, 15px) / 1.5
+    var(--rt-font, system-ui, -apple-system, "Segoe UI", sans-serif);
   border: 1px solid var(--_border);
   border-radius: var(--_radius);
   overflow: hidden;
@@ -78,8 +79,21 @@ button, textarea { font: inherit; color: inherit; }
 }
 .status[data-state="closed"]::before { background: var(--_danger); }
 .room { font-family: var(--rt-mono, ui-monospace, monospace); }
-.people { margin-left: auto; display: flex; gap: .4rem; flex-wrap: wrap; list-style: none; padding: 0; margin-block: 0; }
-.people li { padding: .05rem .5rem; border-radius: 999px; border: 1px solid var(--_border); background: var(--_bg); }
+.people {
+  margin-left: auto;
+  display: flex;
+  gap: .4rem;
+  flex-wrap: wrap;
+  list-style: none;
+  padding: 0;
+  margin-block: 0;
+}
+.people li {
+  padding: .05rem .5rem;
+  border-radius: 999px;
+  border: 1px solid var(--_border);
+  background: var(--_bg);
+}
 .people li[data-me] { border-color: var(--_accent); }
 .people li[data-typing]::after { content: " · typing…"; color: var(--_accent); }
 
@@ -123,7 +137,13 @@ button, textarea { font: inherit; color: inherit; }
 }
 .reply[data-status="cancelled"], .reply[data-status="interrupted"] { opacity: .85; }
 .reply[data-status="error"] { border-color: var(--_danger); border-top-color: var(--_danger); }
-.reply-head { display: flex; gap: .4rem; align-items: baseline; font-size: .8em; color: var(--_muted); }
+.reply-head {
+  display: flex;
+  gap: .4rem;
+  align-items: baseline;
+  font-size: .8em;
+  color: var(--_muted);
+}
 .reply-head .model { color: var(--lane-color); font-weight: 700; }
 
 .md { overflow-wrap: anywhere; min-width: 0; }
@@ -138,7 +158,12 @@ button, textarea { font: inherit; color: inherit; }
 .md :not(pre) > code { background: var(--_code-bg); padding: .05em .3em; border-radius: 4px; }
 .md table { border-collapse: collapse; display: block; overflow-x: auto; max-width: 100%; }
 .md th, .md td { border: 1px solid var(--_border); padding: .2em .5em; }
-.md blockquote { border-left: 3px solid var(--_border); margin-left: 0; padding-left: .75em; color: var(--_muted); }
+.md blockquote {
+  border-left: 3px solid var(--_border);
+  margin-left: 0;
+  padding-left: .75em;
+  color: var(--_muted);
+}
 .md a { color: var(--_accent); }
 .md h1, .md h2, .md h3, .md h4 { font-size: 1.05em; margin: .8em 0 .4em; }
 .reply[data-status="streaming"] .md > div:last-child > :last-child::after {
@@ -146,8 +171,18 @@ button, textarea { font: inherit; color: inherit; }
 }
 .tools { display: grid; gap: .3rem; }
 .tools:empty { display: none; }
-.tool { font-size: .85em; border: 1px dashed var(--_border); border-radius: 6px; padding: .3em .5em; }
-.tool pre { margin: .2em 0 0; white-space: pre-wrap; overflow-wrap: anywhere; font-family: var(--rt-mono, ui-monospace, monospace); }
+.tool {
+  font-size: .85em;
+  border: 1px dashed var(--_border);
+  border-radius: 6px;
+  padding: .3em .5em;
+}
+.tool pre {
+  margin: .2em 0 0;
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+  font-family: var(--rt-mono, ui-monospace, monospace);
+}
 .stats { font-size: .78em; color: var(--_muted); font-variant-numeric: tabular-nums; }
 .stats:empty { display: none; }
 .reason { margin: 0; font-size: .85em; font-weight: 600; color: var(--_muted); }
@@ -161,20 +196,33 @@ button, textarea { font: inherit; color: inherit; }
   background: var(--_surface); cursor: pointer; box-shadow: 0 2px 8px rgb(0 0 0 / .15);
 }
 
-.composer { border-top: 1px solid var(--_border); padding: .6rem .85rem .7rem; background: var(--_surface); }
+.composer {
+  border-top: 1px solid var(--_border);
+  padding: .6rem .85rem .7rem;
+  background: var(--_surface);
+}
 .composer-row { display: flex; gap: .5rem; align-items: flex-end; }
 textarea {
   flex: 1; resize: none; min-height: 2.6rem; max-height: 10rem; padding: .5rem .65rem;
-  border: 1px solid var(--_border); border-radius: calc(var(--_radius) * .7); background: var(--_bg);
+  border: 1px solid var(--_border); border-radius: calc(var(--_radius) * .7);
+  background: var(--_bg);
 }
-textarea:focus-visible, button:focus-visible { outline: 2px solid var(--_accent); outline-offset: 1px; }
+textarea:focus-visible, button:focus-visible {
+  outline: 2px solid var(--_accent);
+  outline-offset: 1px;
+}
 .actions { display: flex; gap: .4rem; flex-wrap: wrap; justify-content: flex-end; }
 button {
   cursor: pointer; border-radius: calc(var(--_radius) * .7); border: 1px solid var(--_border);
   background: var(--_bg); padding: .45rem .8rem; white-space: nowrap;
 }
 button:disabled { cursor: not-allowed; opacity: .5; }
-button.primary { background: var(--_accent); color: var(--_accent-fg); border-color: var(--_accent); font-weight: 600; }
+button.primary {
+  background: var(--_accent);
+  color: var(--_accent-fg);
+  border-color: var(--_accent);
+  font-weight: 600;
+}
 button.danger { color: var(--_danger); border-color: currentColor; }
 .lane button { padding: .1rem .55rem; font-size: .8em; }
 .hint { margin: .35rem 0 0; font-size: .78em; color: var(--_muted); }

@@ -38,7 +38,10 @@ export class ReplyView {
   readonly #reason: HTMLElement;
   #toolsShown = "";
 
-  constructor(doc: Document, readonly reply: Reply) {
+  constructor(
+    doc: Document,
+    readonly reply: Reply,
+  ) {
     this.element = el(doc, "article", "reply");
     this.element.dataset["model"] = reply.model;
     this.element.dataset["message"] = reply.id;
@@ -94,12 +97,21 @@ export class TurnView {
   readonly element: HTMLElement;
   readonly replies: HTMLElement;
 
-  constructor(doc: Document, readonly turn: Turn, me: string | null) {
+  constructor(
+    doc: Document,
+    readonly turn: Turn,
+    me: string | null,
+  ) {
     this.element = el(doc, "section", "turn");
     this.element.dataset["message"] = turn.id;
     const prompt = el(doc, "div", "prompt");
     const author = turn.author?.name ?? "Someone";
-    const who = el(doc, "span", "who", turn.author && turn.author.id === me ? `${author} (you)` : author);
+    const who = el(
+      doc,
+      "span",
+      "who",
+      turn.author && turn.author.id === me ? `${author} (you)` : author,
+    );
     prompt.append(who, doc.createTextNode(turn.text));
     this.element.setAttribute("aria-label", `${author} asked`);
     this.replies = el(doc, "div", "grid replies");
