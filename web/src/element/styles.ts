@@ -201,9 +201,9 @@ button, textarea { font: inherit; color: inherit; }
   padding: .6rem .85rem .7rem;
   background: var(--_surface);
 }
-.composer-row { display: flex; gap: .5rem; align-items: flex-end; }
+.composer-row { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end; }
 textarea {
-  flex: 1; resize: none; min-height: 2.6rem; max-height: 10rem; padding: .5rem .65rem;
+  flex: 1 1 14rem; resize: none; min-height: 2.6rem; max-height: 10rem; padding: .5rem .65rem;
   border: 1px solid var(--_border); border-radius: calc(var(--_radius) * .7);
   background: var(--_bg);
 }
@@ -211,7 +211,7 @@ textarea:focus-visible, button:focus-visible {
   outline: 2px solid var(--_accent);
   outline-offset: 1px;
 }
-.actions { display: flex; gap: .4rem; flex-wrap: wrap; justify-content: flex-end; }
+.actions { display: flex; gap: .4rem; flex-wrap: wrap; justify-content: flex-end; margin-left: auto; }
 button {
   cursor: pointer; border-radius: calc(var(--_radius) * .7); border: 1px solid var(--_border);
   background: var(--_bg); padding: .45rem .8rem; white-space: nowrap;
