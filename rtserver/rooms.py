@@ -92,7 +92,6 @@ class Room:
         self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
         self._generations: dict[str, Generation] = {}
         self._turn_lock = asyncio.Lock()
-        self._recent_prompts: set[str] = set()
         self.on_idle: Callable[[Room], None] | None = None
 
     async def load(self) -> None:
@@ -347,7 +346,7 @@ class Room:
         return models
 
     async def _seen_prompt(self, prompt_id: str) -> bool:
-        return prompt_id in self._recent_prompts or await self._store.has_prompt(self.id, prompt_id)
+        return await self._store.has_prompt(self.id, prompt_id)
 
     async def _start_turn(self, member: Member, request: TurnRequest, models: list[Model]) -> None:
         ts = now_ms()
@@ -376,7 +375,6 @@ class Room:
         # The user message is durable before anyone hears of it (rule 5).
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
             return
-        self._recent_prompts.add(request.prompt_id)
         self._history.append(user)
         self.publish(
             MessageEvent(
