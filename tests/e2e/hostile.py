@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from typing import Final
 
@@ -38,16 +39,24 @@ HOSTILE_ANSWER: Final = "\n".join(
 
 
 class HostileProvider:
-    """Answers every prompt with :data:`HOSTILE_ANSWER`, a few characters per delta."""
+    """Answers every prompt with :data:`HOSTILE_ANSWER`, a few characters per delta.
+
+    With ``hold``, it stops before the last line until the event is set.
+    """
 
     kind = "demo"
 
-    def __init__(self, *, chunk: int = 7) -> None:
+    def __init__(self, *, chunk: int = 7, hold: asyncio.Event | None = None) -> None:
         self._chunk = chunk
+        self._hold = hold
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         # Small chunks cut tags and attributes in half, so partial markup reaches the renderer.
+        last_line = HOSTILE_ANSWER.rindex("\n") + 1
         for start in range(0, len(HOSTILE_ANSWER), self._chunk):
+            if self._hold is not None and start <= last_line < start + self._chunk:
+                # Mid-stream, inside the open fence: wait here until the test has looked.
+                await self._hold.wait()
             yield TextDelta(HOSTILE_ANSWER[start : start + self._chunk])
         yield UsageDelta(input_tokens=1, output_tokens=len(HOSTILE_ANSWER) // self._chunk)
         yield FinishDelta("complete")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from playwright.async_api import Browser, Dialog, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.e2e.harness import (
     demo_model,
@@ -22,7 +24,10 @@ pytestmark = pytest.mark.e2e
 
 async def test_hostile_markdown_renders_inert(browser: Browser, db_path: str) -> None:
     models = (demo_model("hostile", "Hostile", 30, default=True),)
-    async with rtserver(db_path, models, providers={"hostile": HostileProvider()}) as server:
+    # Held before its last line, so that the test can look at the reply half written.
+    hold = asyncio.Event()
+    provider = HostileProvider(hold=hold)
+    async with rtserver(db_path, models, providers={"hostile": provider}) as server:
         page = await open_page(browser, server.url + "/r/xss")
         dialogs: list[str] = []
 
@@ -33,10 +38,20 @@ async def test_hostile_markdown_renders_inert(browser: Browser, db_path: str) ->
         page.on("dialog", dismiss)
         await wait_connected(page)
         await send_prompt(page, "Say something nasty")
+
+        # Mid-stream, inside the unclosed fence: the open block is already a code block, and
+        # the reply stays in its column.
+        held = HOSTILE_ANSWER.index("still inside")
+        await wait_reply(page, "hostile", min_chars=held - 7, status="streaming")
+        body = reply(page, "hostile").locator(".md")
+        await expect(body.locator("pre code")).to_contain_text("window.__pwned = 'fence'")
+        assert await body.locator("script, img").count() == 0
+        await assert_within_log(page)
+        hold.set()
+
         state = await wait_reply(page, "hostile", status="complete")
         assert state["text"] == HOSTILE_ANSWER
 
-        body = reply(page, "hostile").locator(".md")
         # Raw HTML is shown as text, not made into elements.
         await expect(body).to_contain_text("<img src=x onerror=")
         await expect(body).to_contain_text("<script>window.__pwned = 'script'</script>")
@@ -56,8 +71,13 @@ async def test_hostile_markdown_renders_inert(browser: Browser, db_path: str) ->
         assert dialogs == []
         assert page_errors(page) == []
         # Nothing escaped the reply's box to cover the page.
-        box = await reply(page, "hostile").bounding_box()
-        log = await page.locator("rt-chat .log").bounding_box()
-        assert box is not None
-        assert log is not None
-        assert box["width"] <= log["width"]
+        await assert_within_log(page)
+
+
+async def assert_within_log(page: Page) -> None:
+    box = await reply(page, "hostile").bounding_box()
+    log = await page.locator("rt-chat .log").bounding_box()
+    assert box is not None
+    assert log is not None
+    assert log["x"] <= box["x"]
+    assert box["x"] + box["width"] <= log["x"] + log["width"]
