@@ -74,10 +74,10 @@ function showRoom(room: string, url: URL): void {
   };
 
   const drawPicker = (models: ModelInfo[]) => {
-    // Without a choice in the URL, start from the server's defaults.
-    if (chosen.length === 0) chosen = models.filter((m) => m.default).map((m) => m.id);
     const known = new Set(models.map((m) => m.id));
     chosen = chosen.filter((id) => known.has(id));
+    // Without a (valid) choice in the URL, start from the server's defaults.
+    if (chosen.length === 0) chosen = models.filter((m) => m.default).map((m) => m.id);
     picker.replaceChildren(picker.querySelector("legend") ?? document.createElement("legend"));
     for (const model of models) {
       const label = document.createElement("label");
