@@ -100,9 +100,11 @@ async def stream_outbox(
 
 
 async def _keep_alive(request: web.Request, outbox: Outbox, heartbeat: float) -> None:
-    """Queue a heartbeat comment every ``heartbeat`` seconds and close the outbox when the peer
-    has gone; once it is closed, cut a connection whose writer is still blocked after one more
-    heartbeat (a peer that stopped reading would otherwise hold it forever)."""
+    """Queue a comment every ``heartbeat`` seconds; close the outbox once the peer has gone.
+
+    Once the outbox is closed, a connection whose writer is still blocked one heartbeat later
+    is cut: a peer that stopped reading would otherwise hold it forever.
+    """
     loop = asyncio.get_running_loop()
     beat_at = loop.time() + heartbeat
     while not outbox.closed:
