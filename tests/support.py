@@ -100,6 +100,10 @@ class RoomClient:
                 self._arrived.clear()
                 await self._arrived.wait()
 
+    async def wait_count(self, kind: str, count: int, timeout: float = 10.0) -> None:
+        """Wait until at least ``count`` frames of type ``kind`` have arrived."""
+        await self.wait_for(lambda _: len(self.of_type(kind)) >= count, timeout)
+
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         async with asyncio.timeout(timeout):
             while self.closed_with is None:

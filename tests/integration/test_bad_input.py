@@ -97,7 +97,7 @@ async def test_rate_limit_names_retry_after(
         await client.send({"type": "prompt", "id": f"ok{n}", "text": "hi", "models": ["quick"]})
         await client.wait_for(is_type("message", prompt_id=f"ok{n}"))
         await client.send({"type": "cancel"})
-        await client.wait_for(lambda f, n=n: len(client.of_type("stream_end")) == n + 1)
+        await client.wait_count("stream_end", n + 1)
     await client.send({"type": "prompt", "id": "over", "text": "hi", "models": ["quick"]})
     error = await client.wait_for(is_type("error", ref="over"))
     assert error["code"] == "rate_limited"
@@ -112,14 +112,11 @@ async def test_history_paging_and_bad_queries(
             {"type": "prompt", "id": f"q{n}", "text": f"turn {n}", "models": ["quick"]}
         )
         await client.wait_for(is_type("message", prompt_id=f"q{n}"))
-        await client.wait_for(lambda f, n=n: len(client.of_type("stream_end")) == n + 1)
+        await client.wait_count("stream_end", n + 1)
 
     base = "/v1/rooms/lobby/messages"
     async with http.get(server.make_url(f"{base}?limit=4")) as response:
         page = await response.json()
-    assert [m["role"] for m in page["messages"]] == ["assistant", "user", "assistant"] * 1 + [
-        "user"
-    ] or len(page["messages"]) == 4
     assert len(page["messages"]) == 4
     assert page["messages"][-1]["role"] == "assistant"
     assert page["next"] == page["messages"][0]["id"]
