@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from aiohttp import web
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
-from rtserver.keys import CATALOG, DIRECTORY, SETTINGS, STORE
+from rtserver.keys import CATALOG, CHAT_RATES, DIRECTORY, SETTINGS, STORE
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
+from rtserver.ratelimit import KeyedBuckets
 from rtserver.store.sqlite import SqliteStore
 from rtserver.transports import chat, http, sse, ws
 
@@ -33,6 +35,13 @@ def create_app(
         middlewares=[http.api_errors], client_max_size=settings.limits.max_frame_bytes
     )
     app[SETTINGS] = settings
+    # /v1/chat has no participant to count prompts against: count them per client address.
+    app[CHAT_RATES] = KeyedBuckets(
+        capacity=settings.limits.prompts_per_minute,
+        per_seconds=60.0,
+        clock=time.monotonic,
+        max_keys=10_000,
+    )
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, os.environ if env is None else env))
     app.cleanup_ctx.append(_open_directory)

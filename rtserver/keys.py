@@ -7,9 +7,11 @@ from aiohttp import web
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
+from rtserver.ratelimit import KeyedBuckets
 from rtserver.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 CATALOG = web.AppKey("catalog", Catalog)
 DIRECTORY = web.AppKey("directory", RoomDirectory)
+CHAT_RATES = web.AppKey("chat_rates", KeyedBuckets)

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rtserver.codec import Codec, Outgoing
 from rtserver.errors import PeerError
 from rtserver.frames import Participant, PresenceEntry
 from rtserver.outbox import Outbox
-
-
-class TokenBucket:
-    """Allows a burst of ``capacity`` actions, refilled steadily over ``per_seconds``."""
-
-    def __init__(self, *, capacity: int, per_seconds: float, clock: Callable[[], float]) -> None:
-        self._capacity = float(capacity)
-        self._rate = capacity / per_seconds
-        self._clock = clock
-        self._tokens = float(capacity)
-        self._at = clock()
-
-    def take(self) -> float:
-        """Spend one action; 0 when allowed, else the seconds until one is allowed."""
-        now = self._clock()
-        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return 0.0
-        return (1 - self._tokens) / self._rate
+from rtserver.ratelimit import TokenBucket
 
 
 @dataclass(eq=False, slots=True)

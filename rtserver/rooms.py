@@ -43,8 +43,9 @@ from rtserver.frames import (
 )
 from rtserver.generation import Generation
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
-from rtserver.participant import Member, TokenBucket
+from rtserver.participant import Member
 from rtserver.providers.base import ChatTurn, GenerationRequest
+from rtserver.ratelimit import TokenBucket
 from rtserver.store.base import Store
 
 log = logging.getLogger(__name__)

@@ -32,18 +32,19 @@ def error_response(error: PeerError) -> web.Response:
 
 
 def room_id_or_400(request: web.Request) -> str:
-    try:
-        return check_room_id(request.match_info["room"])
-    except PeerError as exc:
-        raise web.HTTPBadRequest(
-            text=_encode(exc.to_frame()).decode(), content_type="application/json"
-        ) from None
+    """The request's room id; a bad one raises ``bad_frame``, which answers 400."""
+    return check_room_id(request.match_info["room"])
 
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn PeerErrors into JSON errors and let any origin call the API (CORS)."""
+    """Turn PeerErrors into JSON errors and let any origin call the API (CORS).
+
+    The static files are open to any origin too, so that a page elsewhere can import the
+    client module, not only load the widget's classic script.
+    """
     api = request.path.startswith("/v1/")
+    shared = api or request.path.startswith("/static/")
     if api and request.method == "OPTIONS":
         response: web.StreamResponse = web.Response(status=204)
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -56,7 +57,7 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             response = await handler(request)
         except PeerError as exc:
             response = error_response(exc)
-    if api and not response.prepared:
+    if shared and not response.prepared:
         allow_any_origin(response)
     return response
 

@@ -146,3 +146,22 @@ async def test_a_client_that_goes_away_ends_the_upstream_request(
     # The reply would take about four seconds; the upstream request ends well before.
     await asyncio.wait_for(watched.closed.wait(), timeout=2.5)
     assert not watched.completed
+
+
+async def test_chats_are_rate_limited_per_address(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await start_server(
+        fast_settings(db_path, models=QUICK_FIRST, limits=Limits(prompts_per_minute=2))
+    )
+    for _ in range(2):
+        status, _reply = await _chat(http, server, {"message": "hello"})
+        assert status == 200
+    async with http.post(server.make_url("/v1/chat"), json={"message": "hello"}) as response:
+        assert response.status == 429
+        assert 1 <= int(response.headers["Retry-After"]) <= 30
+        body = await response.json()
+    assert body["code"] == "rate_limited"
+    # A refused chat starts nothing: a bad request still gets its own error, not 429.
+    status, error = await _chat(http, server, {"message": ""})
+    assert (status, error["code"]) == (400, "bad_frame")

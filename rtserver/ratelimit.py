@@ -1,0 +1,54 @@
+"""Rate limits: a token bucket, and buckets by key for requests outside any room."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """Allows a burst of ``capacity`` actions, refilled steadily over ``per_seconds``."""
+
+    def __init__(self, *, capacity: int, per_seconds: float, clock: Callable[[], float]) -> None:
+        self._capacity = float(capacity)
+        self._rate = capacity / per_seconds
+        self._clock = clock
+        self._tokens = float(capacity)
+        self._at = clock()
+
+    def take(self) -> float:
+        """Spend one action; 0 when allowed, else the seconds until one is allowed."""
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self._rate
+
+
+class KeyedBuckets:
+    """One bucket per key (a client address), keeping at most ``max_keys`` of the newest."""
+
+    def __init__(
+        self, *, capacity: int, per_seconds: float, clock: Callable[[], float], max_keys: int
+    ) -> None:
+        self._capacity = capacity
+        self._per_seconds = per_seconds
+        self._clock = clock
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """Spend one action for ``key``; 0 when allowed, else seconds to wait."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(
+                capacity=self._capacity, per_seconds=self._per_seconds, clock=self._clock
+            )
+            self._buckets[key] = bucket
+            if len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take()
