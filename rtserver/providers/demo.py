@@ -83,7 +83,9 @@ ANSWER_TOKENS = 150
 def _keywords(request: GenerationRequest) -> list[str]:
     last_user = next((t.content for t in reversed(request.messages) if t.role == "user"), "")
     words = [w.lower() for w in _WORD.findall(last_user) if w.lower() not in _STOPWORDS]
-    unique = list(dict.fromkeys(words))
+    # Longer words tend to carry the topic ("caching", not "think"); the sort is stable, so
+    # words of one length keep the prompt's order.
+    unique = sorted(dict.fromkeys(words), key=len, reverse=True)
     return unique or ["this", "that"]
 
 

@@ -217,3 +217,22 @@ async def test_restart_keeps_all_history(
         body = await response.json()
     assert [m["id"] for m in body["messages"]] == [m["id"] for m in messages]
     assert body["next"] is None
+
+
+async def test_prompt_params_reach_the_model(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    client = await RoomClient.connect(http, ws_url(server))
+    await client.send(
+        {
+            "type": "prompt",
+            "id": "short",
+            "text": "be brief",
+            "models": ["quick"],
+            "params": {"max_tokens": 5},
+        }
+    )
+    end = await client.wait_for(is_type("stream_end"))
+    assert end["reason"] == "length"
+    assert end["usage"]["output_tokens"] == 5
+    assert len(client.of_type("token")) == 5
