@@ -1,0 +1,41 @@
+"""The command line refuses an unusable configuration with a message, exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rtserver.cli import main
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, "cannot read config file"),
+        ("[[models]\nid = 1", "not valid TOML"),
+        ('[[models]]\nid = "x"\nprovider = "nope"', "provider"),
+        ("[limits]\nmax_frame_bytes = 10", "max_frame_bytes"),
+    ],
+)
+def test_bad_config_exits_2_naming_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, words: str
+) -> None:
+    path = tmp_path / "rtserver.toml"
+    if content is not None:
+        path.write_text(content)
+    assert main(["serve", "--config", str(path), "--db", str(tmp_path / "x.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtserver: ")
+    assert words in err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_config_path_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "env.toml"
+    path.write_text('[[models]]\nid = "local"\nprovider = "demo"\nlabel = "From env"\n')
+    monkeypatch.setenv("RTSERVER_CONFIG", str(path))
+    assert main(["models"]) == 0
+    assert "local" in capsys.readouterr().out
