@@ -22,10 +22,14 @@ async def test_create_a_room_pick_models_and_share_its_url(browser: Browser, db_
     async with rtserver(db_path, MODELS) as server:
         page = await open_page(browser, server.url + "/")
         start = page.locator("main#start")
+        # Until a room is chosen only the form shows, never an empty, disconnected room.
+        await expect(start).to_be_visible()
+        await expect(page.locator("main#room")).to_be_hidden()
         await start.get_by_label("Your name").fill("Ada")
         await start.get_by_role("button", name="New random room").click()
         await expect(page).to_have_url(re.compile(r"/r/room-[0-9a-z]{6}\?models=alpha$"))
         await wait_connected(page)
+        await expect(start).to_be_hidden()
         await expect(page.locator("rt-chat .people li")).to_have_text(["Ada (you)"])
 
         # The server's default model is ticked; ticking another adds its lane and its id to
