@@ -19,47 +19,12 @@ from rtserver.providers.base import (
 )
 
 _WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
-_STOPWORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "are",
-        "but",
-        "not",
-        "you",
-        "your",
-        "with",
-        "this",
-        "that",
-        "have",
-        "from",
-        "they",
-        "what",
-        "about",
-        "which",
-        "when",
-        "there",
-        "their",
-        "would",
-        "could",
-        "should",
-        "into",
-        "than",
-        "then",
-        "them",
-        "these",
-        "those",
-        "will",
-        "just",
-        "like",
-        "does",
-        "how",
-        "why",
-        "who",
-        "can",
-    ]
+_STOPWORD_TEXT = (
+    "the and for are but not you your with this that have from they what about which when "
+    "there their would could should into than then them these those will just like does "
+    "how why who can please tell think explain know want"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _OPENINGS = (
     "You asked about {topic}, so let me think it through step by step.",
     "Here is how I would look at {topic}.",
@@ -90,19 +55,29 @@ def _keywords(request: GenerationRequest) -> list[str]:
 
 
 def compose_reply(request: GenerationRequest, *, tokens: int = ANSWER_TOKENS) -> list[str]:
-    """The reply's tokens: words with their leading space, about ``tokens`` of them."""
+    """The reply's tokens, about ``tokens`` of them, each but the first with its leading space.
+
+    The reply is a little markdown (a paragraph, a list with bold terms, another paragraph),
+    so that clients show incremental rendering with the demo model too.
+    """
     words = _keywords(request)
     turn = sum(1 for t in request.messages if t.role == "user")
-    topic = " and ".join(words[:2])
-    sentences = [_OPENINGS[turn % len(_OPENINGS)].format(topic=topic)]
-    i = 0
-    while sum(len(s.split()) for s in sentences) < tokens:
+    sentences = _sentences(words, turn)
+    opening = _OPENINGS[turn % len(_OPENINGS)].format(topic=" and ".join(words[:2]))
+    intro = " ".join([opening, *sentences[:2]])
+    points = "\n".join(f"- **{words[n % len(words)]}**: {sentences[n]}" for n in range(2, 5))
+    text = "\n\n".join([intro, points, " ".join(sentences[5:])])
+    pieces = text.split(" ")[:tokens]
+    return [p if n == 0 else " " + p for n, p in enumerate(pieces)]
+
+
+def _sentences(words: list[str], turn: int) -> list[str]:
+    out: list[str] = []
+    for i in range(len(_SENTENCES) * 2):
         w = words[i % len(words)]
         v = words[(i + 1) % len(words)]
-        sentences.append(_SENTENCES[(i + turn) % len(_SENTENCES)].format(w=w, v=v))
-        i += 1
-    pieces = " ".join(sentences).split(" ")[:tokens]
-    return [p if n == 0 else " " + p for n, p in enumerate(pieces)]
+        out.append(_SENTENCES[(i + turn) % len(_SENTENCES)].format(w=w, v=v))
+    return out
 
 
 class DemoProvider:
