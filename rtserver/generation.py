@@ -108,6 +108,7 @@ class Generation:
         self._first_token: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._begun = False
+        self._ending = False
 
     @property
     def text(self) -> str:
@@ -126,7 +127,9 @@ class Generation:
 
     def stop(self, reason: StopReason) -> None:
         """End the stream with ``reason``; the provider's request is closed at once."""
-        if self._stop_reason is not None or self._task is None:
+        if self._stop_reason is not None or self._task is None or self._ending:
+            # Once the reply is being finalised it has its reason; cancelling the task then
+            # would cut _end short, and stream_end would never be published.
             return
         self._stop_reason = reason
         # A task cancelled before its first step never runs its body, and so would never
@@ -211,6 +214,7 @@ class Generation:
                 saved = len(text)
 
     async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
+        self._ending = True
         ended = self._clock()
         text = self.text
         usage = self._final_usage(text)

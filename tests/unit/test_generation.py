@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 from rtserver.catalog import Model
 from rtserver.config import ModelSpec
@@ -144,4 +145,36 @@ async def test_unexpected_exception_becomes_internal_without_its_text(tmp_path: 
     assert end.error is not None
     assert end.error.code == "internal"
     assert "secret" not in end.error.message
+    await store.close()
+
+
+async def test_stop_while_the_reply_is_being_finalised_still_publishes_stream_end(
+    tmp_path: Path,
+) -> None:
+    """A cancel that lands while a finished reply is being saved must not swallow its end.
+
+    Otherwise the stream stays running in its room for good: every later prompt is ``busy``.
+    """
+    generation, sink, store = await _generation(tmp_path, Scripted("a", "b"))
+    saving = asyncio.Event()
+    release = asyncio.Event()
+    finish = store.finish_reply
+
+    async def slow_finish(message_id: str, **fields: Any) -> None:
+        saving.set()
+        await release.wait()
+        await finish(message_id, **fields)
+
+    store.finish_reply = slow_finish  # type: ignore[method-assign]
+    generation.start()
+    await asyncio.wait_for(saving.wait(), 5)
+    generation.stop("cancelled")
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.wait_for(generation.wait(), 5)
+    end = _end(sink)
+    assert end.reason == "complete"
+    assert [m.status for m in sink.finished] == ["complete"]
+    stored = await store.recent("room", 5)
+    assert (stored[-1].text, stored[-1].status) == ("ab", "complete")
     await store.close()
