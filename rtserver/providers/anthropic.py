@@ -34,6 +34,7 @@ from rtserver.providers.base import (
     UsageDelta,
 )
 from rtserver.providers.params import CallParams, call_params, conversation
+from rtserver.providers.vendor_stream import Vendor, stream_deltas
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 #: The Messages API requires ``max_tokens``; this applies when neither config nor prompt sets it.
@@ -64,26 +65,15 @@ class AnthropicProvider:
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
-        reader = _EventReader()
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         params = call_params(self._params, request)
-        try:
-            events = await self._create(request, params)
-            async with events:
-                async for event in events:
-                    reader.started = True
-                    for delta in reader.read(event):
-                        yield delta
-            yield reader.finish()
-        except ProviderError as exc:
-            errors.log_failure("anthropic", self._model, exc, "stream ended without message_stop")
-            raise
-        except Exception as exc:
-            mapped = map_anthropic_error(
-                exc, model=self._model, key_env=self._key_env, started=reader.started
-            )
-            errors.log_failure("anthropic", self._model, mapped, _describe(exc))
-            raise mapped from None
+        return stream_deltas(
+            _VENDOR,
+            model=self._model,
+            key_env=self._key_env,
+            open_stream=lambda: self._create(request, params),
+            reader=_EventReader(),
+        )
 
     async def _create(
         self, request: GenerationRequest, params: CallParams
@@ -94,25 +84,13 @@ class AnthropicProvider:
                 messages.append({"role": "user", "content": turn.content})
             else:
                 messages.append({"role": "assistant", "content": turn.content})
-        body = dict(params.extra)
-        if params.temperature is not None:
-            body["temperature"] = params.temperature
-        max_tokens = params.max_tokens or DEFAULT_MAX_TOKENS
-        if params.system:
-            return await self._client.messages.create(
-                model=self._model,
-                max_tokens=max_tokens,
-                messages=messages,
-                system=params.system,
-                stream=True,
-                extra_body=body,
-            )
         return await self._client.messages.create(
             model=self._model,
-            max_tokens=max_tokens,
+            max_tokens=params.max_tokens or DEFAULT_MAX_TOKENS,
             messages=messages,
+            system=params.system or anthropic.omit,
             stream=True,
-            extra_body=body,
+            extra_body=params.body(),
         )
 
     async def aclose(self) -> None:
@@ -123,7 +101,6 @@ class _EventReader:
     """Turns raw Messages stream events into deltas."""
 
     def __init__(self) -> None:
-        self.started = False
         self._tool_calls: dict[int, str] = {}
         self._input_tokens = 0
         self._stop_reason: str | None = None
@@ -217,3 +194,11 @@ def _describe(exc: Exception) -> str:
             f"request_id={exc.request_id}"
         )
     return type(exc).__name__
+
+
+_VENDOR = Vendor(
+    name="anthropic",
+    map_error=map_anthropic_error,
+    describe=_describe,
+    incomplete="stream ended without message_stop",
+)

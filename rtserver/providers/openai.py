@@ -26,6 +26,7 @@ from rtserver.providers.base import (
     UsageDelta,
 )
 from rtserver.providers.params import CallParams, call_params, conversation
+from rtserver.providers.vendor_stream import Vendor, stream_deltas
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -58,37 +59,29 @@ class OpenAIProvider:
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
-        reader = _ChunkReader()
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         params = call_params(self._params, request)
-        try:
-            chunks = await self._client.chat.completions.create(
-                model=self._model,
-                messages=_messages(request, params),
-                stream=True,
-                stream_options={"include_usage": True},
-                extra_body=self._body(params),
-            )
-            async with chunks:
-                async for chunk in chunks:
-                    reader.started = True
-                    for delta in reader.read(chunk):
-                        yield delta
-            yield reader.finish()
-        except ProviderError as exc:
-            errors.log_failure("openai", self._model, exc, "stream ended without finish_reason")
-            raise
-        except Exception as exc:
-            mapped = map_openai_error(
-                exc, model=self._model, key_env=self._key_env, started=reader.started
-            )
-            errors.log_failure("openai", self._model, mapped, _describe(exc))
-            raise mapped from None
+        return stream_deltas(
+            _VENDOR,
+            model=self._model,
+            key_env=self._key_env,
+            open_stream=lambda: self._create(request, params),
+            reader=_ChunkReader(),
+        )
+
+    async def _create(
+        self, request: GenerationRequest, params: CallParams
+    ) -> openai.AsyncStream[ChatCompletionChunk]:
+        return await self._client.chat.completions.create(
+            model=self._model,
+            messages=_messages(request, params),
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=self._body(params),
+        )
 
     def _body(self, params: CallParams) -> dict[str, object]:
-        body = dict(params.extra)
-        if params.temperature is not None:
-            body["temperature"] = params.temperature
+        body = params.body()
         if params.max_tokens is not None:
             body[self._max_tokens_field] = params.max_tokens
         return body
@@ -113,7 +106,6 @@ class _ChunkReader:
     """Turns ``chat.completion.chunk`` objects into deltas, keeping tool calls apart by index."""
 
     def __init__(self) -> None:
-        self.started = False
         self._calls: dict[int, str] = {}
         self._finish: str | None = None
 
@@ -198,3 +190,11 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, openai.APIError):
         return f"{type(exc).__name__} type={exc.type} code={exc.code}"
     return type(exc).__name__
+
+
+_VENDOR = Vendor(
+    name="openai",
+    map_error=map_openai_error,
+    describe=_describe,
+    incomplete="stream ended without finish_reason",
+)

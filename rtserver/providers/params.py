@@ -26,6 +26,16 @@ class CallParams:
     system: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
+    def body(self) -> dict[str, object]:
+        """The request body fields sent as they are: the extra keys and the temperature.
+
+        Each vendor adds ``max_tokens`` and ``system`` itself, as their names and places differ.
+        """
+        body = dict(self.extra)
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        return body
+
 
 def call_params(defaults: Mapping[str, object], request: GenerationRequest) -> CallParams:
     """The defaults of a model, overridden by the request's own values."""

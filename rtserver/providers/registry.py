@@ -65,16 +65,11 @@ def build_provider(spec: ModelSpec, env: Mapping[str, str]) -> Provider:
         return UnavailableProvider(kind=spec.provider, error=errors.key_missing(key_env))
     base_url = base_url_of(spec, env)
     assert base_url is not None
-    if spec.provider == "openai":
-        return OpenAIProvider(
-            model=spec.model,
-            api_key=key,
-            base_url=base_url,
-            timeout_s=spec.timeout_s,
-            params=spec.params,
-            key_env=key_env,
-        )
-    return AnthropicProvider(
+    # Both SDK providers take the same settings; only the vendor differs.
+    vendor: type[OpenAIProvider | AnthropicProvider] = (
+        OpenAIProvider if spec.provider == "openai" else AnthropicProvider
+    )
+    return vendor(
         model=spec.model,
         api_key=key,
         base_url=base_url,
