@@ -55,7 +55,7 @@ def _keywords(request: GenerationRequest) -> list[str]:
 
 
 def compose_reply(request: GenerationRequest, *, tokens: int = ANSWER_TOKENS) -> list[str]:
-    """The reply's tokens, about ``tokens`` of them, each but the first with its leading space.
+    """The reply's tokens, at most ``tokens``, each but the first with its leading space.
 
     The reply is a little markdown (a paragraph, a list with bold terms, another paragraph),
     so that clients show incremental rendering with the demo model too.
@@ -68,6 +68,10 @@ def compose_reply(request: GenerationRequest, *, tokens: int = ANSWER_TOKENS) ->
     points = "\n".join(f"- **{words[n % len(words)]}**: {sentences[n]}" for n in range(2, 5))
     text = "\n\n".join([intro, points, " ".join(sentences[5:])])
     pieces = text.split(" ")[:tokens]
+    # End on a full stop rather than mid-sentence, unless that would cut the reply short.
+    last_stop = max((n for n, p in enumerate(pieces) if p.endswith(".")), default=-1)
+    if last_stop >= tokens * 3 // 4:
+        pieces = pieces[: last_stop + 1]
     return [p if n == 0 else " " + p for n, p in enumerate(pieces)]
 
 

@@ -62,7 +62,8 @@ async def test_a_json_chat_answers_the_reply_and_its_numbers(
     assert reply["model"] == "quick"
     assert reply["reason"] == "complete"
     assert "harbours" in reply["text"]
-    assert reply["usage"]["output_tokens"] == 150
+    # The demo model's tokens are its words: one token per space-separated piece.
+    assert reply["usage"]["output_tokens"] == len(reply["text"].split(" "))
     assert reply["duration_ms"] >= reply["ttft_ms"] >= 0
     # Unknown fields are ignored, as in every frame.
     status, other = await _chat(

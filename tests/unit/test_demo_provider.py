@@ -28,10 +28,11 @@ async def test_answer_responds_to_the_prompt_and_reports_usage() -> None:
         DemoProvider(tokens_per_s=10_000, first_token_s=0), _ask("Why do glaciers move?")
     )
     texts = [d.text for d in deltas if isinstance(d, TextDelta)]
-    assert len(texts) == ANSWER_TOKENS
+    assert ANSWER_TOKENS * 3 // 4 <= len(texts) <= ANSWER_TOKENS
     assert "glaciers" in "".join(texts)
+    assert texts[-1].endswith(".")
     usage = next(d for d in deltas if isinstance(d, UsageDelta))
-    assert usage.output_tokens == ANSWER_TOKENS
+    assert usage.output_tokens == len(texts)
     assert usage.input_tokens == 4
     assert deltas[-1] == FinishDelta("complete")
 
