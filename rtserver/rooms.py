@@ -335,7 +335,8 @@ class Room:
             )
 
     def _resolve_models(self, requested: list[str] | None) -> list[Model]:
-        ids = list(dict.fromkeys(requested)) if requested else list(self._catalog.defaults)
+        # Absent means the defaults; an empty list is a mistake, not a request for them.
+        ids = list(self._catalog.defaults) if requested is None else list(dict.fromkeys(requested))
         if not ids:
             raise PeerError("bad_frame", "`models` must name at least one model")
         models = []

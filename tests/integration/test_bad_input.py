@@ -50,6 +50,8 @@ async def client(server: TestServer, http: aiohttp.ClientSession) -> RoomClient:
             "bad_frame",
             "temperature",
         ),
+        ({"type": "prompt", "id": "f11", "text": "hi", "models": []}, "bad_frame", "models"),
+        ({"type": "interrupt", "id": "f12", "text": "hi", "models": []}, "bad_frame", "models"),
     ],
 )
 async def test_bad_frames_get_named_errors(
@@ -58,6 +60,7 @@ async def test_bad_frames_get_named_errors(
     error = await _error_for(client, frame)
     assert error["code"] == code
     assert words in str(error["message"])
+    assert error.get("ref") == frame["id"]
     assert error["ref"] == frame["id"]
 
 
