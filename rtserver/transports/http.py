@@ -31,6 +31,11 @@ def error_response(error: PeerError) -> web.Response:
     return response
 
 
+def ascii_digits(text: str) -> bool:
+    """True when ``text`` is only 0-9 (``str.isdigit`` also takes "²", which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def room_id_or_400(request: web.Request) -> str:
     """The request's room id; a bad one raises ``bad_frame``, which answers 400."""
     return check_room_id(request.match_info["room"])
@@ -79,7 +84,7 @@ async def messages_handler(request: web.Request) -> web.Response:
     """``GET /v1/rooms/{room}/messages?limit=N&before=<message id>``."""
     room_id = room_id_or_400(request)
     raw_limit = request.query.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+    if not ascii_digits(raw_limit) or not 1 <= int(raw_limit) <= MAX_PAGE:
         raise PeerError("bad_frame", f"limit must be a whole number from 1 to {MAX_PAGE}")
     before = request.query.get("before") or None
     messages, next_before = await request.app[STORE].page(

@@ -23,6 +23,7 @@ from rtserver.keys import DIRECTORY, SETTINGS
 from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.transports.http import (
     allow_any_origin,
+    ascii_digits,
     error_response,
     json_response,
     room_id_or_400,
@@ -163,7 +164,7 @@ def _parse_since(value: str | None) -> Since | None:
     if not value:
         return None
     epoch, _, seq = value.rpartition(":")
-    if not epoch or len(epoch) > 128 or not seq.isdigit() or len(seq) > 15:
+    if not epoch or len(epoch) > 128 or not ascii_digits(seq) or len(seq) > 15:
         return None
     return Since(epoch=epoch, seq=int(seq))
 

@@ -136,6 +136,8 @@ async def test_history_paging_and_bad_queries(
         ("limit=0", 400),
         ("limit=abc", 400),
         ("limit=999", 400),
+        ("limit=%C2%B2", 400),
+        ("limit=%D9%A3", 400),
         ("before=m_x", 404),
     ):
         async with http.get(server.make_url(f"{base}?{query}")) as response:

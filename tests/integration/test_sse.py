@@ -102,6 +102,16 @@ async def test_unusable_since_gets_a_snapshot(
     sse.close()
 
 
+async def test_since_with_non_ascii_digits_gets_a_snapshot(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    # "²" and "٣" are digits to str.isdigit(); int() refuses the first.
+    for since in ("e:\u00b2", "e:\u0663"):
+        sse = await SseClient.connect(http, server.make_url("/"), since=since)
+        assert sse.welcome["resumed"] is False
+        sse.close()
+
+
 @pytest.mark.parametrize(
     ("path", "words"),
     [
