@@ -4,16 +4,20 @@ Each request is kept as a :class:`RecordedRequest`, which also tells whether and
 closed the connection while the server was still streaming. aiohttp is run with
 ``handler_cancellation`` so that a client's disconnect cancels the handler at once; that moment
 is what the cancel tests measure.
+
+:class:`ScriptedServer` answers each request with the reply a test scripted: a JSON error
+(:class:`ErrorReply`) or a stream the vendor module writes in its own wire format.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from aiohttp import web
 
@@ -50,6 +54,15 @@ class Raw:
 
 
 ControlStep = Pause | Hang | WaitFor | Abort | Raw
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """A non-200 answer with the vendor's JSON error body."""
+
+    status: int
+    body: object
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -212,6 +225,82 @@ class LoopbackServer:
             record.finished.set()
 
 
+class StreamScript(Protocol):
+    """A vendor's scripted 200 answer: what it streams is the vendor module's business."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers."""
+        ...
+
+
+StreamReplyT = TypeVar("StreamReplyT", bound=StreamScript)
+
+
+class ScriptedServer(LoopbackServer, Generic[StreamReplyT]):
+    """A fake vendor that answers ``path`` with scripted replies, for every model or for one.
+
+    A subclass says how the vendor refuses a request and writes a streaming reply.
+    """
+
+    #: The endpoint the vendor's SDK posts to.
+    path: str
+    #: The response header that carries the request id.
+    request_id_header: str
+
+    def __init__(self, *, api_key: str | None, default: StreamReplyT) -> None:
+        super().__init__()
+        #: When set, requests with another key get the vendor's 401.
+        self.api_key = api_key
+        self.default: StreamReplyT | ErrorReply = default
+        self.by_model: dict[str, StreamReplyT | ErrorReply] = {}
+        self._ids = itertools.count(1)
+
+    def script(self, reply: StreamReplyT | ErrorReply, *, model: str | None = None) -> None:
+        """Answer every request (or those for ``model``) with ``reply``."""
+        if model is None:
+            self.default = reply
+        else:
+            self.by_model[model] = reply
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(self.path, self._post)]
+
+    def key_rejected(self) -> ErrorReply:
+        """The vendor's answer to a wrong key."""
+        raise NotImplementedError
+
+    def malformed(self, record: RecordedRequest) -> ErrorReply | None:
+        """The vendor's answer to a request missing what it requires, if it is."""
+        raise NotImplementedError
+
+    async def write_stream(self, stream: Streaming, reply: StreamReplyT, request_id: str) -> None:
+        """Write ``reply`` in the vendor's wire format; the body is ended afterwards."""
+        raise NotImplementedError
+
+    async def _post(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve(request, self._answer)
+
+    def _reply_for(self, record: RecordedRequest) -> StreamReplyT | ErrorReply:
+        if self.api_key is not None and record.credential != self.api_key:
+            return self.key_rejected()
+        rejection = self.malformed(record)
+        if rejection is not None:
+            return rejection
+        return self.by_model.get(record.model or "", self.default)
+
+    async def _answer(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        reply = self._reply_for(record)
+        request_id = f"req_{next(self._ids):06d}"
+        headers = {self.request_id_header: request_id}
+        if isinstance(reply, ErrorReply):
+            return json_response(reply.status, reply.body, headers | reply.headers)
+        response = await start_sse(request, headers | reply.headers)
+        await self.write_stream(Streaming(request, response, record), reply, request_id)
+        await response.write_eof()
+        return response
+
+
 async def start_sse(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
     """Open a ``text/event-stream`` response as the vendors send it."""
     response = web.StreamResponse(
@@ -221,6 +310,13 @@ async def start_sse(request: web.Request, headers: dict[str, str]) -> web.Stream
     )
     await response.prepare(request)
     return response
+
+
+def sse_event(payload: object, *, name: str | None = None) -> bytes:
+    """One server-sent event of compact JSON, named when the vendor names its events."""
+    data = json.dumps(payload, separators=(",", ":"))
+    prefix = f"event: {name}\n" if name is not None else ""
+    return f"{prefix}data: {data}\n\n".encode()
 
 
 def json_response(status: int, body: object, headers: dict[str, str]) -> web.Response:

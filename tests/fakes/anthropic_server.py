@@ -14,25 +14,21 @@ content block indexes and their start and stop events are kept by the server.
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from aiohttp import web
 
 from tests.fakes._loopback import (
     Abort,
     ControlStep,
+    ErrorReply,
     Hang,
-    LoopbackServer,
     Pause,
     Raw,
     RecordedRequest,
+    ScriptedServer,
     Streaming,
     WaitFor,
-    json_response,
-    start_sse,
+    sse_event,
 )
 
 __all__ = [
@@ -115,15 +111,6 @@ class StreamReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorReply:
-    """A non-200 answer with Anthropic's error body."""
-
-    status: int
-    body: object
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 Reply = StreamReply | ErrorReply
 
 
@@ -199,51 +186,31 @@ def invalid_api_key() -> ErrorReply:
     return error_reply(401, "authentication_error", "invalid x-api-key")
 
 
-class AnthropicServer(LoopbackServer):
+class AnthropicServer(ScriptedServer[StreamReply]):
     """The fake: ``base_url`` is what the SDK is pointed at."""
 
+    path = "/v1/messages"
+    request_id_header = "request-id"
+
     def __init__(self, *, api_key: str | None = None) -> None:
-        super().__init__()
-        #: When set, requests with another key get Anthropic's 401.
-        self.api_key = api_key
-        self.default: Reply = text_reply("Hello", " from", " Claude")
-        self.by_model: dict[str, Reply] = {}
-        self._ids = itertools.count(1)
+        super().__init__(api_key=api_key, default=text_reply("Hello", " from", " Claude"))
 
     @property
     def base_url(self) -> str:
         return self.origin
 
-    def script(self, reply: Reply, *, model: str | None = None) -> None:
-        """Answer every request (or those for ``model``) with ``reply``."""
-        if model is None:
-            self.default = reply
-        else:
-            self.by_model[model] = reply
+    def key_rejected(self) -> ErrorReply:
+        return invalid_api_key()
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post("/v1/messages", self._messages)]
-
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        return await self.serve(request, self._answer)
-
-    async def _answer(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+    def malformed(self, record: RecordedRequest) -> ErrorReply | None:
         body = record.body
-        if self.api_key is not None and record.credential != self.api_key:
-            reply: Reply = invalid_api_key()
-        elif not isinstance(body.get("max_tokens"), int):
-            reply = error_reply(400, "invalid_request_error", "max_tokens: Field required")
-        elif not record.model or not isinstance(body.get("messages"), list):
-            reply = error_reply(400, "invalid_request_error", "model: Field required")
-        else:
-            reply = self.by_model.get(record.model, self.default)
-        request_id = f"req_{next(self._ids):06d}"
-        if isinstance(reply, ErrorReply):
-            return json_response(
-                reply.status, reply.body, {"request-id": request_id} | reply.headers
-            )
-        response = await start_sse(request, {"request-id": request_id} | reply.headers)
-        stream = Streaming(request, response, record)
+        if not isinstance(body.get("max_tokens"), int):
+            return error_reply(400, "invalid_request_error", "max_tokens: Field required")
+        if not record.model or not isinstance(body.get("messages"), list):
+            return error_reply(400, "invalid_request_error", "model: Field required")
+        return None
+
+    async def write_stream(self, stream: Streaming, reply: StreamReply, request_id: str) -> None:
         events = _EventWriter(stream)
         await events.send(
             "message_start",
@@ -254,7 +221,7 @@ class AnthropicServer(LoopbackServer):
                     "type": "message",
                     "role": "assistant",
                     "content": [],
-                    "model": record.model,
+                    "model": stream.record.model,
                     "stop_reason": None,
                     "stop_sequence": None,
                     "usage": {
@@ -283,8 +250,6 @@ class AnthropicServer(LoopbackServer):
                 await events.send("error", {"type": "error", "error": error})
             else:
                 await stream.control(step)
-        await response.write_eof()
-        return response
 
 
 class _EventWriter:
@@ -296,8 +261,7 @@ class _EventWriter:
         self._open: tuple[int, str] | None = None
 
     async def send(self, name: str, payload: object) -> None:
-        data = json.dumps(payload, separators=(",", ":"))
-        await self._stream.send(f"event: {name}\ndata: {data}\n\n".encode())
+        await self._stream.send(sse_event(payload, name=name))
 
     async def _start(self, block: dict[str, object]) -> None:
         await self._close_block()

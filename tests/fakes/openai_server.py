@@ -16,26 +16,22 @@ for every model or for one model name (``server.script(reply, model=...)``).
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from tests.fakes._loopback import (
     Abort,
     ControlStep,
+    ErrorReply,
     Hang,
-    LoopbackServer,
     Pause,
     Raw,
     RecordedRequest,
+    ScriptedServer,
     Streaming,
     WaitFor,
-    json_response,
-    start_sse,
+    sse_event,
 )
 
 __all__ = [
@@ -138,15 +134,6 @@ class StreamReply:
     role_chunk: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorReply:
-    """A non-200 answer with a JSON error body."""
-
-    status: int
-    body: object
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 Reply = StreamReply | ErrorReply
 
 
@@ -236,49 +223,29 @@ def context_length_exceeded() -> ErrorReply:
     )
 
 
-class OpenAIServer(LoopbackServer):
+class OpenAIServer(ScriptedServer[StreamReply]):
     """The fake: ``base_url`` is what the SDK is pointed at."""
 
+    path = "/v1/chat/completions"
+    request_id_header = "x-request-id"
+
     def __init__(self, *, api_key: str | None = None) -> None:
-        super().__init__()
-        #: When set, requests with another key get OpenAI's 401.
-        self.api_key = api_key
-        self.default: Reply = text_reply("Hello", " from", " the", " fake")
-        self.by_model: dict[str, Reply] = {}
-        self._ids = itertools.count(1)
+        super().__init__(api_key=api_key, default=text_reply("Hello", " from", " the", " fake"))
 
     @property
     def base_url(self) -> str:
         return f"{self.origin}/v1"
 
-    def script(self, reply: Reply, *, model: str | None = None) -> None:
-        """Answer every request (or those for ``model``) with ``reply``."""
-        if model is None:
-            self.default = reply
-        else:
-            self.by_model[model] = reply
+    def key_rejected(self) -> ErrorReply:
+        return invalid_api_key()
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post("/v1/chat/completions", self._chat_completions)]
+    def malformed(self, record: RecordedRequest) -> ErrorReply | None:
+        if not record.model or not isinstance(record.body.get("messages"), list):
+            return error_reply(400, message="you must provide a model parameter", param="model")
+        return None
 
-    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        return await self.serve(request, self._answer)
-
-    async def _answer(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
-        if self.api_key is not None and record.credential != self.api_key:
-            reply: Reply = invalid_api_key()
-        elif not record.model or not isinstance(record.body.get("messages"), list):
-            reply = error_reply(400, message="you must provide a model parameter", param="model")
-        else:
-            reply = self.by_model.get(record.model, self.default)
-        request_id = f"req_{next(self._ids):06d}"
-        if isinstance(reply, ErrorReply):
-            return json_response(
-                reply.status, reply.body, {"x-request-id": request_id} | reply.headers
-            )
-        response = await start_sse(request, {"x-request-id": request_id} | reply.headers)
-        stream = Streaming(request, response, record)
-        chunks = _ChunkWriter(record, chat_id=f"chatcmpl-{request_id}")
+    async def write_stream(self, stream: Streaming, reply: StreamReply, request_id: str) -> None:
+        chunks = _ChunkWriter(stream.record, chat_id=f"chatcmpl-{request_id}")
         if reply.role_chunk:
             await stream.send(chunks.choice({"role": "assistant", "content": "", "refusal": None}))
         for step in reply.steps:
@@ -309,13 +276,11 @@ class OpenAIServer(LoopbackServer):
                     "param": None,
                     "code": step.code,
                 }
-                await stream.send(_event({"error": error}))
+                await stream.send(sse_event({"error": error}))
             elif isinstance(step, Done):
                 await stream.send(b"data: [DONE]\n\n")
             else:
                 await stream.control(step)
-        await response.write_eof()
-        return response
 
 
 class _ChunkWriter:
@@ -341,7 +306,7 @@ class _ChunkWriter:
         }
         if self.include_usage:
             chunk["usage"] = None
-        return _event(chunk)
+        return sse_event(chunk)
 
     def usage(self, usage: Usage) -> bytes:
         counts = {
@@ -356,8 +321,4 @@ class _ChunkWriter:
                 "rejected_prediction_tokens": 0,
             },
         }
-        return _event(self._base | {"choices": [], "usage": counts})
-
-
-def _event(payload: object) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+        return sse_event(self._base | {"choices": [], "usage": counts})
