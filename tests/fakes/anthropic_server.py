@@ -39,6 +39,7 @@ __all__ = [
     "Pause",
     "Ping",
     "Raw",
+    "Step",
     "Stop",
     "StreamError",
     "StreamReply",

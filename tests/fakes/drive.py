@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -74,3 +76,40 @@ async def collect(provider: Provider, request: GenerationRequest | None = None) 
     except ProviderError as exc:
         outcome.error = exc
     return outcome
+
+
+async def collect_and_close(
+    provider: Provider, request: GenerationRequest | None = None
+) -> Outcome:
+    """:func:`collect` with a provider made for one test, closing it however the stream ends."""
+    try:
+        return await collect(provider, request)
+    finally:
+        await provider.aclose()
+
+
+async def cancel_after_first_delta(provider: Provider) -> tuple[asyncio.Task[None], float]:
+    """Stream in a task as the generation task does and cancel it once a delta has arrived.
+
+    Returns the cancelled task (not yet awaited) and the loop time of the cancel.
+    """
+    first_delta = asyncio.Event()
+
+    async def consume() -> None:
+        async with aclosing(provider.stream(ask())) as deltas:
+            async for _ in deltas:
+                first_delta.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first_delta.wait(), 5)
+    cancelled_at = asyncio.get_running_loop().time()
+    task.cancel()
+    return task, cancelled_at
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

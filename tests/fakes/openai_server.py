@@ -44,6 +44,7 @@ __all__ = [
     "Pause",
     "Raw",
     "Refusal",
+    "Step",
     "StreamError",
     "StreamReply",
     "Text",

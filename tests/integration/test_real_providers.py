@@ -7,7 +7,6 @@ vendors' exact streaming formats; participants are real WebSocket clients.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from rtserver.config import ModelSpec
 from tests.conftest import ServerFactory, ws_url
 from tests.fakes import anthropic_server as anth
 from tests.fakes import openai_server as oai
+from tests.fakes.drive import closed_port
 from tests.support import Frame, RoomClient, fast_settings, is_type
 
 OPENAI_KEY = "sk-loopback-openai-000"
@@ -40,13 +40,6 @@ async def vendors() -> AsyncIterator[Vendors]:
         anth.AnthropicServer(api_key=ANTHROPIC_KEY) as anthropic,
     ):
         yield Vendors(openai, anthropic)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -77,7 +70,7 @@ async def server(start_server: ServerFactory, db_path: str, vendors: Vendors) ->
         ),
         ModelSpec(id="demo", provider="demo", tokens_per_s=1500, first_token_s=0.01),
         openai("gpt-impatient", timeout_s=0.3),
-        openai("gpt-offline", base_url=f"http://127.0.0.1:{_closed_port()}/v1"),
+        openai("gpt-offline", base_url=f"http://127.0.0.1:{closed_port()}/v1"),
         openai("gpt-keyless", api_key_env="TEST_UNSET_KEY"),
     )
     return await start_server(fast_settings(db_path, models=models), env=ENV)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -18,6 +16,7 @@ from tests.fakes.anthropic_server import (
     Hang,
     Ping,
     Raw,
+    Step,
     Stop,
     StreamError,
     StreamReply,
@@ -31,7 +30,13 @@ from tests.fakes.anthropic_server import (
     text_reply,
     tool_use_reply,
 )
-from tests.fakes.drive import ask, collect
+from tests.fakes.drive import (
+    ask,
+    cancel_after_first_delta,
+    closed_port,
+    collect,
+    collect_and_close,
+)
 
 KEY = "sk-ant-test-0123456789"
 
@@ -246,10 +251,7 @@ async def test_a_rejected_key_names_the_variable_but_never_the_key(
         base_url=fake.base_url,
         key_env="ANTHROPIC_API_KEY",
     )
-    try:
-        outcome = await collect(provider)
-    finally:
-        await provider.aclose()
+    outcome = await collect_and_close(provider)
 
     assert outcome.error is not None
     assert outcome.error.code == "provider_error"
@@ -277,52 +279,38 @@ async def test_an_error_event_mid_stream_keeps_the_text_so_far(
     assert "vendor" not in outcome.error.message
 
 
-async def test_a_stream_that_breaks_keeps_the_text_so_far(
-    fake: AnthropicServer, provider: AnthropicProvider
+@pytest.mark.parametrize(
+    ("ending", "message"),
+    [
+        pytest.param([Abort()], "the connection to the provider broke mid-stream", id="broke"),
+        pytest.param(
+            [],
+            "the provider's stream ended before the reply was complete",
+            id="no-message-stop",
+        ),
+        pytest.param(
+            [Raw(b"event: content_block_delta\ndata: {oops\n\n")],
+            "the provider sent a reply rtserver could not read",
+            id="unreadable-event",
+        ),
+    ],
+)
+async def test_a_stream_that_fails_midway_keeps_the_text_so_far(
+    fake: AnthropicServer, provider: AnthropicProvider, ending: Sequence[Step], message: str
 ) -> None:
-    fake.script(StreamReply([Text("partial"), Text(" answer"), Abort()]))
+    fake.script(StreamReply([Text("partial"), Text(" answer"), *ending]))
 
     outcome = await collect(provider)
 
     assert outcome.text == "partial answer"
     assert outcome.error is not None
-    assert (outcome.error.code, outcome.error.message) == (
-        "provider_error",
-        "the connection to the provider broke mid-stream",
-    )
-
-
-async def test_a_stream_without_message_stop_is_an_error(
-    fake: AnthropicServer, provider: AnthropicProvider
-) -> None:
-    fake.script(StreamReply([Text("cut")]))
-
-    outcome = await collect(provider)
-
-    assert outcome.text == "cut"
-    assert outcome.error is not None
-    assert outcome.error.message == "the provider's stream ended before the reply was complete"
-
-
-async def test_an_unreadable_event_is_an_error(
-    fake: AnthropicServer, provider: AnthropicProvider
-) -> None:
-    fake.script(StreamReply([Text("ok"), Raw(b"event: content_block_delta\ndata: {oops\n\n")]))
-
-    outcome = await collect(provider)
-
-    assert outcome.text == "ok"
-    assert outcome.error is not None
-    assert outcome.error.message == "the provider sent a reply rtserver could not read"
+    assert (outcome.error.code, outcome.error.message) == ("provider_error", message)
 
 
 async def test_a_stalled_server_times_out(fake: AnthropicServer) -> None:
     fake.script(StreamReply([Text("slow"), Hang()]))
     provider = AnthropicProvider(model="m", api_key=KEY, base_url=fake.base_url, timeout_s=0.2)
-    try:
-        outcome = await collect(provider)
-    finally:
-        await provider.aclose()
+    outcome = await collect_and_close(provider)
 
     assert outcome.text == "slow"
     assert outcome.error is not None
@@ -333,14 +321,8 @@ async def test_a_stalled_server_times_out(fake: AnthropicServer) -> None:
 
 
 async def test_an_unreachable_server_is_an_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    provider = AnthropicProvider(model="m", api_key=KEY, base_url=f"http://127.0.0.1:{port}")
-    try:
-        outcome = await collect(provider)
-    finally:
-        await provider.aclose()
+    base_url = f"http://127.0.0.1:{closed_port()}"
+    outcome = await collect_and_close(AnthropicProvider(model="m", api_key=KEY, base_url=base_url))
 
     assert outcome.error is not None
     assert outcome.error.message == "could not reach the provider"
@@ -350,17 +332,8 @@ async def test_cancel_closes_the_upstream_connection_within_200_ms(
     fake: AnthropicServer, provider: AnthropicProvider
 ) -> None:
     fake.script(StreamReply([Text("thinking"), Hang()]))
-    first_token = asyncio.Event()
 
-    async def consume() -> None:
-        async with aclosing(provider.stream(ask())) as deltas:
-            async for _ in deltas:
-                first_token.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first_token.wait(), 5)
-    cancelled_at = asyncio.get_running_loop().time()
-    task.cancel()
+    task, cancelled_at = await cancel_after_first_delta(provider)
 
     [request] = fake.requests
     await asyncio.wait_for(request.disconnected.wait(), 1)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from rtserver.providers.base import ChatTurn, FinishDelta, TextDelta, ToolCallDelta, UsageDelta
 from rtserver.providers.openai import OpenAIProvider
-from tests.fakes.drive import ask, collect
+from tests.fakes.drive import (
+    ask,
+    cancel_after_first_delta,
+    closed_port,
+    collect,
+    collect_and_close,
+)
 from tests.fakes.openai_server import (
     Abort,
     Done,
@@ -23,6 +27,7 @@ from tests.fakes.openai_server import (
     OpenAIServer,
     Raw,
     Refusal,
+    Step,
     StreamError,
     StreamReply,
     Text,
@@ -317,28 +322,12 @@ async def test_a_rejected_key_names_the_variable_but_never_the_key(
     provider = OpenAIProvider(
         model="gpt-test", api_key=wrong, base_url=fake.base_url, key_env="OPENAI_API_KEY"
     )
-    try:
-        outcome = await collect(provider)
-    finally:
-        await provider.aclose()
+    outcome = await collect_and_close(provider)
 
     assert outcome.error is not None
     assert outcome.error.code == "provider_error"
     assert outcome.error.message == "the provider rejected the API key (check OPENAI_API_KEY)"
     assert "sk-" not in str(outcome.error)
-
-
-async def test_a_stream_that_breaks_keeps_the_text_so_far(
-    fake: OpenAIServer, provider: OpenAIProvider
-) -> None:
-    fake.script(StreamReply([Text("partial"), Text(" answer"), Abort()]))
-
-    outcome = await collect(provider)
-
-    assert outcome.text == "partial answer"
-    assert outcome.error is not None
-    assert outcome.error.code == "provider_error"
-    assert outcome.error.message == "the connection to the provider broke mid-stream"
 
 
 async def test_an_error_event_mid_stream_ends_it(
@@ -354,38 +343,39 @@ async def test_an_error_event_mid_stream_ends_it(
     assert "Internal failure" not in outcome.error.message
 
 
-async def test_a_stream_that_ends_without_finish_reason_is_an_error(
-    fake: OpenAIServer, provider: OpenAIProvider
+@pytest.mark.parametrize(
+    ("ending", "message"),
+    [
+        pytest.param([Abort()], "the connection to the provider broke mid-stream", id="broke"),
+        # The server closed the body cleanly, but the reply never finished.
+        pytest.param(
+            [],
+            "the provider's stream ended before the reply was complete",
+            id="no-finish-reason",
+        ),
+        pytest.param(
+            [Raw(b"data: {not json\n\n")],
+            "the provider sent a reply rtserver could not read",
+            id="unreadable-chunk",
+        ),
+    ],
+)
+async def test_a_stream_that_fails_midway_keeps_the_text_so_far(
+    fake: OpenAIServer, provider: OpenAIProvider, ending: Sequence[Step], message: str
 ) -> None:
-    # The server closed the body cleanly, but the reply never finished.
-    fake.script(StreamReply([Text("cut")]))
+    fake.script(StreamReply([Text("partial"), Text(" answer"), *ending]))
 
     outcome = await collect(provider)
 
-    assert outcome.text == "cut"
+    assert outcome.text == "partial answer"
     assert outcome.error is not None
-    assert outcome.error.message == "the provider's stream ended before the reply was complete"
-
-
-async def test_an_unreadable_chunk_is_an_error(
-    fake: OpenAIServer, provider: OpenAIProvider
-) -> None:
-    fake.script(StreamReply([Text("ok"), Raw(b"data: {not json\n\n")]))
-
-    outcome = await collect(provider)
-
-    assert outcome.text == "ok"
-    assert outcome.error is not None
-    assert outcome.error.message == "the provider sent a reply rtserver could not read"
+    assert (outcome.error.code, outcome.error.message) == ("provider_error", message)
 
 
 async def test_a_stalled_server_times_out(fake: OpenAIServer) -> None:
     fake.script(StreamReply([Text("slow"), Hang()]))
     provider = OpenAIProvider(model="m", api_key=KEY, base_url=fake.base_url, timeout_s=0.2)
-    try:
-        outcome = await collect(provider)
-    finally:
-        await provider.aclose()
+    outcome = await collect_and_close(provider)
 
     assert outcome.text == "slow"
     assert outcome.error is not None
@@ -396,14 +386,8 @@ async def test_a_stalled_server_times_out(fake: OpenAIServer) -> None:
 
 
 async def test_an_unreachable_server_is_an_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    provider = OpenAIProvider(model="m", api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1")
-    try:
-        outcome = await collect(provider)
-    finally:
-        await provider.aclose()
+    base_url = f"http://127.0.0.1:{closed_port()}/v1"
+    outcome = await collect_and_close(OpenAIProvider(model="m", api_key=KEY, base_url=base_url))
 
     assert outcome.error is not None
     assert (outcome.error.code, outcome.error.message) == (
@@ -416,17 +400,8 @@ async def test_cancel_closes_the_upstream_connection_within_200_ms(
     fake: OpenAIServer, provider: OpenAIProvider
 ) -> None:
     fake.script(StreamReply([Text("thinking"), Hang()]))
-    first_token = asyncio.Event()
 
-    async def consume() -> None:
-        async with aclosing(provider.stream(ask())) as deltas:
-            async for _ in deltas:
-                first_token.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first_token.wait(), 5)
-    cancelled_at = asyncio.get_running_loop().time()
-    task.cancel()
+    task, cancelled_at = await cancel_after_first_delta(provider)
 
     [request] = fake.requests
     await asyncio.wait_for(request.disconnected.wait(), 1)
