@@ -31,6 +31,7 @@ from rtserver.frames import (
     HistoryMessage,
     Interrupt,
     MessageEvent,
+    MessageStatus,
     ModelInfo,
     Params,
     Participant,
@@ -70,6 +71,11 @@ ESCAPES: Final = 'line 1\nline 2\t"quoted" \\ back\u2028sep \u0001 end'
 
 ALICE: Final = Participant(id="u-alice", name="Alice")
 BOB: Final = Participant(id="u-bob", name="بوب")
+
+#: The failure of stream s-3: in the history snapshot and in that stream's ``stream_end``.
+OVERLOADED: Final = ErrorInfo(
+    code="provider_error", message="the provider is overloaded", retry_after=30.0
+)
 
 
 def client_frames() -> list[tuple[str, ClientFrame]]:
@@ -120,20 +126,51 @@ def client_frames() -> list[tuple[str, ClientFrame]]:
     ]
 
 
+def _prompt_message(
+    *, id: str, text: str, ts: int, author: Participant, prompt_id: str
+) -> HistoryMessage:
+    """A participant's prompt as the history keeps it."""
+    return HistoryMessage(
+        id=id, role="user", text=text, status="complete", ts=ts, author=author, prompt_id=prompt_id
+    )
+
+
+def _reply_message(
+    *,
+    id: str,
+    text: str,
+    status: MessageStatus,
+    ts: int,
+    model: str,
+    reply_to: str,
+    stream: str,
+    usage: Usage | None = None,
+    tool_calls: list[ToolCallRecord] | None = None,
+    error: ErrorInfo | None = None,
+) -> HistoryMessage:
+    """A model's reply as the history keeps it."""
+    return HistoryMessage(
+        id=id,
+        role="assistant",
+        text=text,
+        status=status,
+        ts=ts,
+        model=model,
+        reply_to=reply_to,
+        usage=usage,
+        stream=stream,
+        tool_calls=tool_calls,
+        error=error,
+    )
+
+
 def _history() -> list[HistoryMessage]:
     return [
-        HistoryMessage(
-            id="m-1",
-            role="user",
-            text=f"Say hi in three scripts {EMOJI}",
-            status="complete",
-            ts=TS,
-            author=ALICE,
-            prompt_id="p-1",
+        _prompt_message(
+            id="m-1", text=f"Say hi in three scripts {EMOJI}", ts=TS, author=ALICE, prompt_id="p-1"
         ),
-        HistoryMessage(
+        _reply_message(
             id="m-2",
-            role="assistant",
             text=f"{CJK} {RTL}",
             status="complete",
             ts=TS + 12,
@@ -142,9 +179,8 @@ def _history() -> list[HistoryMessage]:
             usage=Usage(input_tokens=12, output_tokens=34),
             stream="s-1",
         ),
-        HistoryMessage(
+        _reply_message(
             id="m-3",
-            role="assistant",
             text="",
             status="complete",
             ts=TS + 13,
@@ -157,31 +193,19 @@ def _history() -> list[HistoryMessage]:
                 ToolCallRecord(call="call-2"),
             ],
         ),
-        HistoryMessage(
+        _reply_message(
             id="m-4",
-            role="assistant",
             text="Part",
             status="error",
             ts=TS + 14,
             model="claude",
             reply_to="m-1",
             stream="s-3",
-            error=ErrorInfo(
-                code="provider_error", message="the provider is overloaded", retry_after=30.0
-            ),
+            error=OVERLOADED,
         ),
-        HistoryMessage(
-            id="m-5",
-            role="user",
-            text=ESCAPES,
-            status="complete",
-            ts=TS + 5_000,
-            author=BOB,
-            prompt_id="b-9",
-        ),
-        HistoryMessage(
+        _prompt_message(id="m-5", text=ESCAPES, ts=TS + 5_000, author=BOB, prompt_id="b-9"),
+        _reply_message(
             id="m-6",
-            role="assistant",
             text="Cut sh",
             status="cancelled",
             ts=TS + 5_010,
@@ -189,9 +213,8 @@ def _history() -> list[HistoryMessage]:
             reply_to="m-5",
             stream="s-4",
         ),
-        HistoryMessage(
+        _reply_message(
             id="m-7",
-            role="assistant",
             text="Stopped",
             status="interrupted",
             ts=TS + 5_011,
@@ -199,18 +222,9 @@ def _history() -> list[HistoryMessage]:
             reply_to="m-5",
             stream="s-5",
         ),
-        HistoryMessage(
-            id="m-8",
-            role="user",
-            text="And now?",
-            status="complete",
-            ts=TS + 9_000,
-            author=ALICE,
-            prompt_id="p-2",
-        ),
-        HistoryMessage(
+        _prompt_message(id="m-8", text="And now?", ts=TS + 9_000, author=ALICE, prompt_id="p-2"),
+        _reply_message(
             id="m-9",
-            role="assistant",
             text="Working on",
             status="streaming",
             ts=TS + 9_010,
@@ -221,25 +235,28 @@ def _history() -> list[HistoryMessage]:
     ]
 
 
+def _present(participant: Participant, *, typing: bool) -> PresenceEntry:
+    return PresenceEntry(id=participant.id, name=participant.name, typing=typing)
+
+
 def server_frames() -> list[tuple[str, ServerFrame]]:
     """Every server frame type, with optional fields absent and present, nulls where allowed."""
     demo = ModelInfo(id="demo", label="Demo", provider="demo", simulated=True, default=True)
+    both_present = [_present(ALICE, typing=True), _present(BOB, typing=False)]
+    empty_room = Welcome(
+        session="sess-1",
+        participant=ALICE,
+        room="lobby",
+        epoch="ep-1",
+        seq=0,
+        resumed=False,
+        models=[demo],
+        participants=[_present(ALICE, typing=False)],
+        messages=[],
+        streams=[],
+    )
     return [
-        (
-            "welcome-empty-room",
-            Welcome(
-                session="sess-1",
-                participant=ALICE,
-                room="lobby",
-                epoch="ep-1",
-                seq=0,
-                resumed=False,
-                models=[demo],
-                participants=[PresenceEntry(id=ALICE.id, name=ALICE.name, typing=False)],
-                messages=[],
-                streams=[],
-            ),
-        ),
+        ("welcome-empty-room", empty_room),
         (
             "welcome-snapshot",
             Welcome(
@@ -254,10 +271,7 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
                     ModelInfo(id="gpt-4o-mini", label="GPT-4o mini", provider="openai"),
                     ModelInfo(id="claude", label="Claude", provider="anthropic", default=True),
                 ],
-                participants=[
-                    PresenceEntry(id=ALICE.id, name=ALICE.name, typing=True),
-                    PresenceEntry(id=BOB.id, name=BOB.name, typing=False),
-                ],
+                participants=both_present,
                 messages=_history(),
                 streams=[
                     RunningStream(
@@ -266,20 +280,10 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
                 ],
             ),
         ),
+        # The same room for a client that resumed: the snapshot is empty, ``seq`` moved on.
         (
             "welcome-resumed",
-            Welcome(
-                session="sess-3",
-                participant=ALICE,
-                room="lobby",
-                epoch="ep-1",
-                seq=57,
-                resumed=True,
-                models=[demo],
-                participants=[PresenceEntry(id=ALICE.id, name=ALICE.name, typing=False)],
-                messages=[],
-                streams=[],
-            ),
+            msgspec.structs.replace(empty_room, session="sess-3", seq=57, resumed=True),
         ),
         (
             "message",
@@ -368,9 +372,7 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
                 ttft_ms=210,
                 duration_ms=2_000,
                 tokens_per_s=None,
-                error=ErrorInfo(
-                    code="provider_error", message="the provider is overloaded", retry_after=30.0
-                ),
+                error=OVERLOADED,
             ),
         ),
         (
@@ -387,15 +389,7 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
             ),
         ),
         ("presence-empty", Presence(participants=[])),
-        (
-            "presence",
-            Presence(
-                participants=[
-                    PresenceEntry(id=ALICE.id, name=ALICE.name, typing=True),
-                    PresenceEntry(id=BOB.id, name=BOB.name, typing=False),
-                ]
-            ),
-        ),
+        ("presence", Presence(participants=both_present)),
         ("error-minimal", ErrorFrame(code="internal", message="something went wrong")),
         (
             "error-with-ref",
