@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rtserver.codec import Codec, Outgoing
-from rtserver.errors import PeerError
 from rtserver.frames import Participant, PresenceEntry
 from rtserver.outbox import Outbox
 from rtserver.ratelimit import TokenBucket
@@ -30,14 +29,10 @@ class Member:
     def presence(self) -> PresenceEntry:
         return PresenceEntry(id=self.id, name=self.name, typing=self.typing)
 
-    def send(self, frame: Outgoing, *, force: bool = False) -> bool:
+    def send(self, frame: Outgoing) -> bool:
         """Queue a frame; False when the outbox is full or closed."""
-        return self.outbox.put(frame.data(self.codec), force=force)
+        return self.outbox.put(frame.data(self.codec))
 
     def preload(self, frame: Outgoing) -> None:
         """Queue a frame of the catch-up a joiner gets (welcome, replay), outside the bound."""
         self.outbox.preload(frame.data(self.codec))
-
-    def send_error(self, error: PeerError) -> None:
-        """Tell this participant what was wrong with its frame."""
-        self.outbox.put(self.codec.render(error.to_frame(), None), force=True)

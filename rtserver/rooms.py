@@ -36,6 +36,7 @@ from rtserver.frames import (
     Prompt,
     RoomEvent,
     RunningStream,
+    ServerFrame,
     Since,
     StreamStart,
     Typing,
@@ -204,9 +205,19 @@ class Room:
             self._drop_slow(member)
 
     def _drop_slow(self, member: Member) -> None:
-        log.info("room %s: participant %s is too slow, closing it", self.id, member.id)
-        member.outbox.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")
+        if not member.outbox.closed:  # else its connection is already on its way out
+            log.info("room %s: participant %s is too slow, closing it", self.id, member.id)
+            member.outbox.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")
         self.leave(member)
+
+    def tell(self, member: Member, frame: ServerFrame) -> None:
+        """Queue a non-room frame (error, pong) for one participant.
+
+        It counts toward the outbox bound like any frame: a client that sends frames but
+        reads none of the answers is a slow consumer too, not a reason to queue without end.
+        """
+        if not member.send(Outgoing(frame)):
+            self._drop_slow(member)
 
     def _broadcast_presence(self) -> None:
         self._fan_out(
@@ -230,7 +241,7 @@ class Room:
         try:
             await self.act(member, frame)
         except PeerError as exc:
-            member.send_error(exc.with_ref(frame.id))
+            self.tell(member, exc.with_ref(frame.id).to_frame())
 
     async def act(self, member: Member, frame: ClientFrame) -> None:
         """Act on one client frame; a PeerError is raised to the caller, which answers it.
@@ -252,7 +263,7 @@ class Room:
                     member.typing = active
                     self._broadcast_presence()
             case Ping(id=ping_id):
-                member.send(Outgoing(Pong(id=ping_id)), force=True)
+                self.tell(member, Pong(id=ping_id))
             case Hello():
                 raise PeerError("bad_frame", "hello was already received on this connection")
 

@@ -94,7 +94,7 @@ async def _read(ws: web.WebSocketResponse, room: Room, member: Member, codec: Co
         try:
             frame = codec.decode(msg.data)
         except PeerError as exc:
-            member.send_error(exc)
+            room.tell(member, exc.to_frame())
             continue
         await room.handle(member, frame)
 

@@ -129,3 +129,37 @@ async def test_an_event_stream_that_stops_reading_is_ended_then_resumes_by_last_
     assert view.seq == reference.seq
     assert view.texts == reference.texts
     assert len(reference.texts[end["stream"]]) > 50 * 16_384
+
+
+async def test_a_client_that_sends_pings_but_never_reads_is_closed_4000(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    """Answers to one participant (pong, error) count toward its outbox bound like room events.
+
+    Otherwise a client that sends frames and reads nothing makes the server queue their
+    answers without limit.
+    """
+    server = await start_server(fast_settings(db_path, limits=Limits(outbox_bytes=4096)))
+    url = ws_url(server)
+    watcher = await RoomClient.connect(http, url, name="watcher")
+    pinger = await RoomClient.connect(http, url, name="pinger", hello=False)
+    await pinger.send({"type": "hello", "name": "pinger"})
+    pinger.welcome = await pinger.receive()
+    joined = await _presence_becomes(watcher, {"watcher", "pinger"}, after=0)
+    # From here on nobody reads the pinger's socket: its pongs pile up on the server.
+    ping = {"type": "ping", "id": "p" * 128}
+    bad = {"type": "shout", "id": "b" * 128}
+
+    def dropped() -> bool:
+        return any(
+            f["type"] == "presence" and _names(f) == {"watcher"} for f in watcher.frames[joined:]
+        )
+
+    for _ in range(200):
+        if dropped():
+            break
+        for n in range(1_000):
+            await pinger.send(bad if n % 2 else ping)
+    await _presence_becomes(watcher, {"watcher"}, after=joined)
+    pinger.start_reading()
+    assert await pinger.wait_closed() == 4000
