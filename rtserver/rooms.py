@@ -247,8 +247,16 @@ class Room:
         """Act on one client frame; a PeerError is raised to the caller, which answers it.
 
         The SSE transport answers a frame's error in its HTTP response, not on the stream.
+        A fault inside the server (the database failing, say) is logged and answered
+        ``internal``, without its text, and the connection carries on.
         """
-        await self._dispatch(member, frame)
+        try:
+            await self._dispatch(member, frame)
+        except PeerError:
+            raise
+        except Exception:
+            log.exception("room %s: failed to act on a %s frame", self.id, frame.__class__.__name__)
+            raise PeerError("internal", "the server failed to act on this frame") from None
 
     async def _dispatch(self, member: Member, frame: ClientFrame) -> None:
         match frame:

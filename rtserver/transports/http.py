@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 
@@ -12,6 +13,7 @@ from rtserver.directory import check_room_id
 from rtserver.errors import HTTP_STATUS, PeerError
 from rtserver.keys import CATALOG, STORE
 
+log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 MAX_PAGE = 200
 
@@ -62,6 +64,14 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             response = await handler(request)
         except PeerError as exc:
             response = error_response(exc)
+        except web.HTTPException:
+            raise
+        except Exception:
+            if request.writer.output_size > 0:
+                raise  # a stream already under way: aiohttp can only cut it
+            # Answered like every other error, as JSON with CORS, never with its text.
+            log.exception("%s %s failed", request.method, request.path)
+            response = error_response(PeerError("internal", "the server failed on this request"))
     if shared and not response.prepared:
         allow_any_origin(response)
     return response

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from rtserver.config import Limits
+from rtserver.keys import STORE
 from tests.conftest import ServerFactory, ws_url
+from tests.integration.sse_client import SseClient
 from tests.support import RoomClient, fast_settings, is_type
 
 
@@ -156,3 +161,45 @@ async def test_unicode_and_control_characters_survive(
     async with http.get(server.make_url("/v1/rooms/lobby/messages")) as response:
         stored = (await response.json())["messages"]
     assert stored[0]["text"] == text
+
+
+async def test_a_server_fault_is_answered_internal_and_the_connection_carries_on(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    """A failure inside the server (here the database) answers ``internal``, not a dropped
+    connection or a plain-text 500, and never shows the exception's text."""
+    store = server.app[STORE]
+    start_turn, page = store.start_turn, store.page
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error at /secret/path/rooms.db")
+
+    client = await RoomClient.connect(http, ws_url(server))
+    sse = await SseClient.connect(http, server.make_url("/"))
+    store.start_turn = broken  # type: ignore[method-assign]
+    store.page = broken  # type: ignore[method-assign]
+
+    error = await _error_for(client, {"type": "prompt", "id": "doomed", "text": "hello"})
+    assert (error["code"], error.get("ref")) == ("internal", "doomed")
+    assert "secret" not in str(error["message"])
+
+    status, body, _ = await sse.post({"type": "prompt", "id": "doomed2", "text": "hello"})
+    assert (status, body["type"], body["code"], body.get("ref")) == (
+        500,
+        "error",
+        "internal",
+        "doomed2",
+    )
+    assert "secret" not in str(body["message"])
+
+    async with http.get(server.make_url("/v1/rooms/lobby/messages")) as response:
+        assert response.status == 500
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        body = await response.json()
+    assert (body["type"], body["code"]) == ("error", "internal")
+    assert "secret" not in str(body["message"])
+
+    store.start_turn, store.page = start_turn, page  # type: ignore[method-assign]
+    await client.send({"type": "prompt", "id": "fine", "text": "hello", "models": ["quick"]})
+    await client.wait_for(is_type("message", prompt_id="fine"))
+    sse.close()
