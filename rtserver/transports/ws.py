@@ -84,7 +84,7 @@ async def _refuse(
 ) -> None:
     with suppress(ConnectionError):
         await _send(ws, codec, codec.render(error.to_frame(), None))
-        await ws.close(code=code, message=error.message[:120].encode())
+        await ws.close(code=code, message=_close_reason(error.message))
 
 
 async def _read(ws: web.WebSocketResponse, room: Room, member: Member, codec: Codec) -> None:
@@ -105,10 +105,19 @@ async def _write(ws: web.WebSocketResponse, outbox: Outbox, codec: Codec) -> Non
             await _send(ws, codec, await outbox.get())
     except OutboxClosed as closed:
         with suppress(ConnectionError):
-            await ws.close(code=closed.code, message=closed.reason.encode())
+            await ws.close(code=closed.code, message=_close_reason(closed.reason))
     except ConnectionError:
         outbox.close(1006, "connection lost")
 
 
 async def _send(ws: web.WebSocketResponse, codec: Codec, data: bytes) -> None:
     await ws.send_frame(data, WSMsgType.BINARY if codec.binary else WSMsgType.TEXT)
+
+
+def _close_reason(text: str) -> bytes:
+    """``text`` cut to the 123 bytes a close frame holds, on a character boundary.
+
+    Cut by characters instead, a reason quoting a client's non-ASCII text would make a close
+    frame that every client must refuse as a protocol error.
+    """
+    return text.encode()[:123].decode(errors="ignore").encode()
