@@ -33,6 +33,7 @@ class Outbox:
         self._preloaded = 0
         self._waiter: asyncio.Future[None] | None = None
         self._closed: OutboxClosed | None = None
+        self._closed_event = asyncio.Event()
 
     @property
     def queued_bytes(self) -> int:
@@ -73,11 +74,16 @@ class Outbox:
         if self._closed is not None:
             return
         self._closed = OutboxClosed(code, reason)
+        self._closed_event.set()
         if not flush:
             self._items.clear()
             self._bytes = 0
             self._preloaded = 0
         self._wake()
+
+    async def wait_closed(self) -> None:
+        """Return once the outbox is closed."""
+        await self._closed_event.wait()
 
     async def get(self) -> bytes:
         """The next frame; raises :class:`OutboxClosed` once closed and drained."""

@@ -20,6 +20,7 @@ from rtserver.transports.http import room_id_or_400
 log = logging.getLogger(__name__)
 
 PROTOCOL_ERROR = 1002
+INTERNAL_ERROR = 1011
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
@@ -44,8 +45,16 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     except PeerError as exc:
         await _refuse(ws, codec, exc, code=1001)
         return ws
+    except Exception:
+        log.exception("room %s could not be opened", room_id)
+        failure = PeerError("internal", "the room could not be opened; try again")
+        await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
+        return ws
     member = room.join(name=hello.name, since=hello.since, codec=codec)
     writer = asyncio.create_task(_write(ws, member.outbox, codec))
+    watchdog = asyncio.create_task(
+        _cut_if_stuck(request, member.outbox, writer, grace_s=limits.hello_timeout)
+    )
     try:
         await _read(ws, room, member, codec)
     finally:
@@ -54,7 +63,22 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             member.outbox.close(1000, "")
         with suppress(asyncio.CancelledError):
             await writer
+        watchdog.cancel()
     return ws
+
+
+async def _cut_if_stuck(
+    request: web.Request, outbox: Outbox, writer: asyncio.Task[None], *, grace_s: float
+) -> None:
+    """Abort the connection if the writer cannot finish after its outbox closed.
+
+    A peer that stopped reading leaves the writer waiting for the socket to drain, where it
+    would never get to send its close frame: the peer is gone for us, so is its connection.
+    """
+    await outbox.wait_closed()
+    done, _ = await asyncio.wait({writer}, timeout=grace_s)
+    if not done and request.transport is not None:
+        request.transport.abort()
 
 
 async def _read_hello(ws: web.WebSocketResponse, codec: Codec, wait_s: float) -> Hello | None:
@@ -89,7 +113,8 @@ async def _refuse(
 
 async def _read(ws: web.WebSocketResponse, room: Room, member: Member, codec: Codec) -> None:
     async for msg in ws:
-        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY) or member.outbox.closed:
+            # A participant the room let go (slow consumer) acts no more.
             break
         try:
             frame = codec.decode(msg.data)

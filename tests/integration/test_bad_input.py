@@ -203,3 +203,26 @@ async def test_a_server_fault_is_answered_internal_and_the_connection_carries_on
     await client.send({"type": "prompt", "id": "fine", "text": "hello", "models": ["quick"]})
     await client.wait_for(is_type("message", prompt_id="fine"))
     sse.close()
+
+
+async def test_a_room_that_cannot_be_opened_is_answered_internal_and_1011(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    store = server.app[STORE]
+    recent = store.recent
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked at /secret/path")
+
+    store.recent = broken  # type: ignore[method-assign]
+    client = await RoomClient.connect(http, ws_url(server, "fresh"), hello=False)
+    await client.send({"type": "hello", "id": "h"})
+    error = await client.receive()
+    assert (error["type"], error["code"]) == ("error", "internal")
+    assert "secret" not in error["message"]
+    client.start_reading()
+    assert await client.wait_closed() == 1011
+
+    store.recent = recent  # type: ignore[method-assign]
+    again = await RoomClient.connect(http, ws_url(server, "fresh"))
+    assert again.welcome["room"] == "fresh"

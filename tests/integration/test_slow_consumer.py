@@ -7,6 +7,8 @@ overflows.
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from aiohttp.test_utils import TestServer
 
@@ -163,3 +165,33 @@ async def test_a_client_that_sends_pings_but_never_reads_is_closed_4000(
     await _presence_becomes(watcher, {"watcher"}, after=joined)
     pinger.start_reading()
     assert await pinger.wait_closed() == 4000
+
+
+async def test_a_websocket_that_never_reads_again_is_cut_after_a_grace(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    hose = Firehose()
+    settings = fast_settings(
+        db_path,
+        models=(ModelSpec(id="hose", provider="demo", default=True),),
+        limits=Limits(outbox_bytes=OUTBOX, hello_timeout=0.5, heartbeat=60),
+    )
+    server = await start_server(settings, providers={"hose": hose})
+    steady = await RoomClient.connect(http, ws_url(server), name="steady")
+    stalled = await RoomClient.connect(http, ws_url(server), name="stalled", hello=False)
+    await stalled.send({"type": "hello", "name": "stalled"})
+    stalled.welcome = await stalled.receive()
+    runner = server.runner
+    assert runner is not None
+    assert runner.server is not None
+    http_server = runner.server
+    open_before = len(http_server.connections)
+
+    await _drop_while_steady_flows(steady, hose)
+    # Its writer is stuck on a full socket and can never send the close frame: the server
+    # cuts the connection itself instead of waiting for a heartbeat a minute away.
+    async with asyncio.timeout(5):
+        while len(http_server.connections) >= open_before:  # noqa: ASYNC110 - aiohttp's state
+            await asyncio.sleep(0.05)
+    hose.stop.set()
+    await steady.wait_for(is_type("stream_end"))
