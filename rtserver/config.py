@@ -38,6 +38,8 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_prompt_chars: Annotated[int, msgspec.Meta(ge=1)] = 32_000
     #: Prompts a participant may send per minute (a burst of this many, refilled steadily).
     prompts_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    #: Typing on/off changes a participant may make per minute (each is sent to everyone).
+    typing_changes_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     #: Messages of history in ``welcome.messages``.
     history_messages: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
     #: Bytes queued for one participant before it is closed with 4000 (slow consumer).

@@ -209,9 +209,15 @@ class Generation:
         while True:
             await asyncio.sleep(self._checkpoint_interval)
             text = self.text
-            if len(text) != saved:
+            if len(text) == saved:
+                continue
+            try:
                 await self._store.checkpoint(self.reply.id, text)
-                saved = len(text)
+            except Exception:
+                # A failed checkpoint is retried at the next one; the stream goes on.
+                log.exception("could not checkpoint reply %s", self.reply.id)
+                continue
+            saved = len(text)
 
     async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
         self._ending = True

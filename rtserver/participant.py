@@ -20,6 +20,7 @@ class Member:
     codec: Codec
     outbox: Outbox
     prompts: TokenBucket
+    typing_changes: TokenBucket
     typing: bool = False
     identity: Participant = field(init=False)
 

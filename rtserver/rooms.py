@@ -122,6 +122,11 @@ class Room:
             prompts=TokenBucket(
                 capacity=self._limits.prompts_per_minute, per_seconds=60.0, clock=self._clock
             ),
+            typing_changes=TokenBucket(
+                capacity=self._limits.typing_changes_per_minute,
+                per_seconds=60.0,
+                clock=self._clock,
+            ),
         )
         replay = self._replay_for(since, codec)
         self._members[member.id] = member
@@ -268,8 +273,7 @@ class Room:
                 await self._interrupt(member, frame)
             case Typing(active=active):
                 if member.typing != active:
-                    member.typing = active
-                    self._broadcast_presence()
+                    self._change_typing(member, active)
             case Ping(id=ping_id):
                 self.tell(member, Pong(id=ping_id))
             case Hello():
@@ -342,6 +346,18 @@ class Room:
                 f"prompt is {len(text)} characters; the limit is {self._limits.max_prompt_chars}",
             )
         return self._resolve_models(request.models)
+
+    def _change_typing(self, member: Member, active: bool) -> None:
+        # Every change goes to everyone: unbounded, one client could fill every outbox.
+        wait = member.typing_changes.take()
+        if wait > 0:
+            raise PeerError(
+                "rate_limited",
+                f"more than {self._limits.typing_changes_per_minute} typing changes a minute",
+                retry_after=round(wait, 3),
+            )
+        member.typing = active
+        self._broadcast_presence()
 
     def _spend_prompt(self, member: Member) -> None:
         """Count an accepted prompt against the sender's rate, or refuse it."""

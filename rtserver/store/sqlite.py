@@ -7,6 +7,7 @@ moved forward by the migrations below, in order.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -95,6 +96,9 @@ class SqliteStore:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        # One connection serves every room: without this, one room's commit could commit
+        # another room's half-written turn, and one room's rollback undo another's write.
+        self._writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -114,45 +118,61 @@ class SqliteStore:
         await self._db.close()
 
     async def recover(self) -> int:
-        cursor = await self._db.execute(
-            "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
-        )
-        await self._db.commit()
+        async with self._writing:
+            cursor = await self._db.execute(
+                "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
+            )
+            await self._db.commit()
         return cursor.rowcount
 
     async def start_turn(
         self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
     ) -> bool:
-        db = self._db
-        try:
-            await db.execute(
-                "INSERT OR IGNORE INTO rooms (id, created_ts) VALUES (?, ?)", (room, user.ts)
-            )
-            await db.execute(
-                "INSERT INTO messages (id, room, role, author_id, author_name, prompt_id, text,"
-                " status, ts) VALUES (?, ?, 'user', ?, ?, ?, ?, 'complete', ?)",
-                (
-                    user.id,
-                    room,
-                    _author_id(user),
-                    _author_name(user),
-                    prompt_id,
-                    user.text,
-                    user.ts,
-                ),
-            )
-            await db.executemany(
-                "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts)"
-                " VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?)",
-                [(r.id, room, r.model, r.stream, r.reply_to, r.ts) for r in replies],
-            )
-        except aiosqlite.IntegrityError:
-            await db.rollback()
-            if await self.has_prompt(room, prompt_id):
-                return False
-            raise
-        await db.commit()
+        # Shielded: a cancelled caller must not leave half a turn in an open transaction.
+        return await asyncio.shield(self._start_turn(room, user, prompt_id, replies))
+
+    async def _start_turn(
+        self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
+    ) -> bool:
+        async with self._writing:
+            try:
+                await self._insert_turn(room, user, prompt_id, replies)
+            except aiosqlite.IntegrityError:
+                await self._db.rollback()
+                if await self.has_prompt(room, prompt_id):
+                    return False
+                raise
+            except Exception:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
         return True
+
+    async def _insert_turn(
+        self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
+    ) -> None:
+        db = self._db
+        await db.execute(
+            "INSERT OR IGNORE INTO rooms (id, created_ts) VALUES (?, ?)", (room, user.ts)
+        )
+        await db.execute(
+            "INSERT INTO messages (id, room, role, author_id, author_name, prompt_id, text,"
+            " status, ts) VALUES (?, ?, 'user', ?, ?, ?, ?, 'complete', ?)",
+            (
+                user.id,
+                room,
+                _author_id(user),
+                _author_name(user),
+                prompt_id,
+                user.text,
+                user.ts,
+            ),
+        )
+        await db.executemany(
+            "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts)"
+            " VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?)",
+            [(r.id, room, r.model, r.stream, r.reply_to, r.ts) for r in replies],
+        )
 
     async def has_prompt(self, room: str, prompt_id: str) -> bool:
         async with self._db.execute(
@@ -161,10 +181,9 @@ class SqliteStore:
             return await cursor.fetchone() is not None
 
     async def checkpoint(self, message_id: str, text: str) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE messages SET text = ? WHERE id = ? AND status = 'streaming'", (text, message_id)
         )
-        await self._db.commit()
 
     async def finish_reply(
         self,
@@ -176,7 +195,7 @@ class SqliteStore:
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
     ) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE messages SET text = ?, status = ?, usage = ?, tool_calls = ?, error = ?"
             " WHERE id = ?",
             (
@@ -188,7 +207,19 @@ class SqliteStore:
                 message_id,
             ),
         )
-        await self._db.commit()
+
+    async def _write(self, sql: str, parameters: Sequence[object]) -> None:
+        """One statement in its own transaction, committed before returning."""
+        await asyncio.shield(self._write_now(sql, parameters))
+
+    async def _write_now(self, sql: str, parameters: Sequence[object]) -> None:
+        async with self._writing:
+            try:
+                await self._db.execute(sql, parameters)
+            except Exception:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
 
     async def recent(self, room: str, limit: int) -> list[HistoryMessage]:
         rows = await self._db.execute_fetchall(

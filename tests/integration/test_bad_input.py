@@ -226,3 +226,24 @@ async def test_a_room_that_cannot_be_opened_is_answered_internal_and_1011(
     store.recent = recent  # type: ignore[method-assign]
     again = await RoomClient.connect(http, ws_url(server, "fresh"))
     assert again.welcome["room"] == "fresh"
+
+
+async def test_typing_changes_are_rate_limited(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await start_server(fast_settings(db_path, limits=Limits(typing_changes_per_minute=4)))
+    typist = await RoomClient.connect(http, ws_url(server), name="typist")
+    watcher = await RoomClient.connect(http, ws_url(server), name="watcher")
+    await typist.wait_count("presence", 2)
+    for n in range(6):
+        await typist.send({"type": "typing", "id": f"t{n}", "active": n % 2 == 0})
+    error = await typist.wait_for(is_type("error", ref="t4"))
+    assert error["code"] == "rate_limited"
+    assert error["retry_after"] > 0
+    await typist.send({"type": "ping", "id": "sync"})
+    await typist.wait_for(is_type("pong", id="sync"))
+    # Four changes reached the others, the refused ones did not.
+    typing = [p for p in watcher.of_type("presence") if any(e["typing"] for e in p["participants"])]
+    assert len(typing) == 2
+    # t5 (not typing) changes nothing, since the refused t4 never made it typing.
+    assert [e["ref"] for e in typist.of_type("error")] == ["t4"]

@@ -178,3 +178,28 @@ async def test_stop_while_the_reply_is_being_finalised_still_publishes_stream_en
     stored = await store.recent("room", 5)
     assert (stored[-1].text, stored[-1].status) == ("ab", "complete")
     await store.close()
+
+
+async def test_a_failed_checkpoint_is_retried_and_the_stream_goes_on(tmp_path: Path) -> None:
+    provider = Scripted("a", "b", hang=True)
+    generation, sink, store = await _generation(tmp_path, provider)
+    real = store.checkpoint
+    failures = 0
+
+    async def flaky(message_id: str, text: str) -> None:
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise OSError("disk full")
+        await real(message_id, text)
+
+    store.checkpoint = flaky  # type: ignore[method-assign]
+    generation.start()
+    async with asyncio.timeout(5):
+        while (await store.recent("room", 5))[-1].text != "ab":  # noqa: ASYNC110 - polls the DB
+            await asyncio.sleep(0.01)
+    assert failures == 2
+    generation.stop("cancelled")
+    await generation.wait()
+    assert _end(sink).reason == "cancelled"
+    await store.close()
