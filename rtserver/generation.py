@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing, suppress
-from typing import Protocol
+from typing import Literal, Protocol
 
 from rtserver.catalog import Model
 from rtserver.errors import ProviderError
@@ -38,7 +38,8 @@ from rtserver.providers.base import (
 
 log = logging.getLogger(__name__)
 
-StopReason = StreamReason  # only "cancelled" and "interrupted" are passed to stop()
+#: Why a stream is stopped from outside: a cancel, or an interrupt (and shutdown).
+StopReason = Literal["cancelled", "interrupted"]
 _STATUS_OF_REASON: dict[StreamReason, MessageStatus] = {
     "complete": "complete",
     "length": "complete",

@@ -42,7 +42,7 @@ from rtserver.frames import (
     Typing,
     Welcome,
 )
-from rtserver.generation import Generation
+from rtserver.generation import Generation, StopReason
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member
 from rtserver.providers.base import ChatTurn, GenerationRequest
@@ -327,11 +327,11 @@ class Room:
             for generation in list(self._generations.values()):
                 generation.stop("cancelled")
 
-    async def stop_all(self, reason: str) -> None:
+    async def stop_all(self, reason: StopReason) -> None:
         """Stop every running stream with ``reason`` and wait until each has ended."""
         running = list(self._generations.values())
         for generation in running:
-            generation.stop("interrupted" if reason == "interrupted" else "cancelled")
+            generation.stop(reason)
         await asyncio.gather(*(g.wait() for g in running), return_exceptions=True)
 
     # --- turns ------------------------------------------------------------------------------
