@@ -94,7 +94,7 @@ async def main() -> None:
             per_event, per_frame = await publish_cost(participants, store)
             print(f"{participants:>12} {per_event:>10.2f} {per_frame:>10.3f}")
         await store.close()
-        print("\nloopback WebSockets, one stream of 150 tokens at 2000 tokens/s")
+        print("\nloopback WebSockets, one reply of about 150 tokens at 2000 tokens/s")
         print(f"{'clients':>12} {'frames/s':>10} {'p50 s':>8} {'max s':>8}")
         for clients in (1, 10, 50, 200):
             rate, p50, worst = await socket_fanout(clients, Path(tmp) / f"ws{clients}.db")
