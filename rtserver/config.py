@@ -281,12 +281,12 @@ def env_models(configured: list[ModelSpec], env: Mapping[str, str]) -> list[Mode
     ``OPENAI_BASE_URL`` if set); ``ANTHROPIC_API_KEY`` adds ``anthropic``
     (``RTSERVER_ANTHROPIC_MODEL``, else claude-haiku-4-5, at ``ANTHROPIC_BASE_URL`` if set).
     A configured model that uses the same key, or has the same id, takes the detected one's
-    place. Detected models are the room's defaults unless a configured model is marked
-    ``default``.
+    place. Detected models are never defaults: as the protocol says, a room's defaults are the
+    models marked ``default`` in the file, or ``demo`` when none is, so a key in the environment
+    never sends prompts (and money) somewhere nobody chose.
     """
     used_keys = {spec.key_env for spec in configured}
     ids = {spec.id for spec in configured}
-    as_default = not any(spec.default for spec in configured)
     found: list[ModelSpec] = []
     for rule in _DETECTED:
         if not env.get(rule.key_env) or rule.key_env in used_keys or rule.id in ids:
@@ -303,7 +303,6 @@ def env_models(configured: list[ModelSpec], env: Mapping[str, str]) -> list[Mode
                 base_url=base_url,
                 api_key_env=rule.key_env,
                 label=f"{rule.vendor} {model}",
-                default=as_default,
             )
         )
     return found

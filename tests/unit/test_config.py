@@ -193,7 +193,8 @@ def test_keys_in_the_environment_add_default_models() -> None:
         ANTHROPIC_ENV_MODEL,
         "ANTHROPIC_API_KEY",
     )
-    assert settings.default_model_ids() == ("openai", "anthropic")
+    # Detected models are offered, never defaults: prompts go to demo unless a file says so.
+    assert settings.default_model_ids() == ("demo",)
 
 
 def test_base_url_and_model_of_detected_models_come_from_the_environment() -> None:
@@ -226,8 +227,8 @@ def test_a_configured_model_with_the_same_key_replaces_the_detected_one(tmp_path
     settings = build_settings(config, env=env)
 
     assert [m.id for m in settings.models] == ["demo", "demo-fast", "gpt5", "anthropic"]
-    # Nothing was marked default in the file, so the detected model is a default.
-    assert settings.default_model_ids() == ("anthropic",)
+    # Nothing was marked default in the file: demo stays the default.
+    assert settings.default_model_ids() == ("demo",)
 
 
 def test_defaults_marked_in_the_file_win_over_detected_models(tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def test_rtserver_models_never_prints_a_key(
     assert ANTHROPIC_KEY not in out
 
 
-def test_detected_models_are_listed_as_defaults() -> None:
+def test_detected_models_are_listed_but_not_as_defaults() -> None:
     env = {"ANTHROPIC_API_KEY": ANTHROPIC_KEY}
     text = describe_models(build_settings(None, env=env), env)
     [row] = [line for line in text.splitlines() if line.startswith("anthropic ")]
@@ -169,7 +169,8 @@ def test_detected_models_are_listed_as_defaults() -> None:
         "anthropic",
         "anthropic",
         "claude-haiku-4-5",
-        "yes",
+        "no",
         "ANTHROPIC_API_KEY",
         "set",
     ]
+    assert [line.split()[0] for line in text.splitlines() if " yes " in line] == ["demo"]
