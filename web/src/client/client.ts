@@ -33,7 +33,9 @@ import {
   type WelcomeFrame,
   type ClientFrame,
 } from "./frames.js";
+import { type HistoryPage, type HistoryQuery, fetchHistoryPage } from "./history.js";
 import { newId } from "./ids.js";
+import { Liveness } from "./liveness.js";
 import { SseTransport } from "./sse.js";
 import type { CloseInfo, Transport, TransportFactory, TransportKind } from "./transport.js";
 import { WebSocketTransport } from "./websocket.js";
@@ -87,6 +89,15 @@ export interface ClientOptions {
   backoff?: BackoffOptions;
   /** A connection that brings no `welcome` within this time counts as failed. */
   welcomeTimeoutMs?: number;
+  /**
+   * While connected, a `ping` goes out this often (25 s by default; 0 sends none), so that a
+   * connection that died without closing is noticed. See {@link Liveness}.
+   */
+  pingIntervalMs?: number;
+  /** Silence after a ping, in ms, that counts as a dead connection (10 s by default). */
+  pingTimeoutMs?: number;
+  /** For {@link RtClient.history}; tests pass a fake. */
+  fetch?: typeof fetch;
   /** Makes transports; tests pass fakes. */
   createTransport?: TransportFactory;
   clock?: Clock;
@@ -98,6 +109,12 @@ const POLICY_VIOLATION = 1008;
 const SLOW_CONSUMER = 4000;
 /** How long an unanswered prompt is resent on reconnect before it is given up. */
 const PENDING_PROMPT_MS = 5 * 60_000;
+/**
+ * Under most NAT and proxy idle timeouts (often 30 to 60 s), so the pings also keep such a
+ * path open; and cheap: one small frame each way.
+ */
+const PING_INTERVAL_MS = 25_000;
+const PING_TIMEOUT_MS = 10_000;
 
 const realClock: Clock = {
   setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
@@ -117,6 +134,7 @@ export class RtClient {
   readonly #backoff: Backoff;
   readonly #clock: Clock;
   readonly #createTransport: TransportFactory;
+  readonly #liveness: Liveness;
 
   #state: ConnectionState = "idle";
   #transport: Transport | null = null;
@@ -143,6 +161,13 @@ export class RtClient {
     this.#backoff = new Backoff(options.backoff);
     this.#clock = options.clock ?? realClock;
     this.#createTransport = options.createTransport ?? defaultTransportFactory(options.codec);
+    this.#liveness = new Liveness({
+      intervalMs: options.pingIntervalMs ?? PING_INTERVAL_MS,
+      timeoutMs: options.pingTimeoutMs ?? PING_TIMEOUT_MS,
+      clock: this.#clock,
+      ping: () => this.#transport?.send({ type: "ping", id: newId() }),
+      dead: () => this.#dead(),
+    });
   }
 
   /** Adds a listener; the returned function removes it. */
@@ -253,6 +278,20 @@ export class RtClient {
     return id;
   }
 
+  /**
+   * One page of the room's stored messages, oldest first: those before the message `before`
+   * (the newest ones without it), at most `limit` (50 by default, up to 200). `next` is the
+   * `before` of the page preceding this one, or null when this page starts the room. Needs no
+   * connection. Rejects with a {@link HistoryError} whose message is fit to show.
+   */
+  history(query: HistoryQuery = {}): Promise<HistoryPage> {
+    return fetchHistoryPage(
+      { server: this.#options.server ?? "", room: this.room, clock: this.#clock },
+      query,
+      this.#options.fetch ?? globalThis.fetch.bind(globalThis),
+    );
+  }
+
   // --- connection lifecycle ----------------------------------------------------------------
 
   #open(): void {
@@ -272,6 +311,7 @@ export class RtClient {
       {
         onFrame: (wire) => {
           if (!isCurrent()) return;
+          this.#liveness.heard();
           const frame = asServerFrame(wire);
           if (frame) this.#receive(frame);
           // A room event of a later protocol version: ignored, but its seq still counts.
@@ -326,6 +366,18 @@ export class RtClient {
     }, delay);
   }
 
+  /** The connection went silent after a ping: it is gone, though nothing closed it. */
+  #dead(): void {
+    const transport = this.#detach();
+    if (!transport) return;
+    transport.close();
+    this.#lost(transport.kind, {
+      code: null,
+      reason: "the server stopped answering",
+      opened: true,
+    });
+  }
+
   #detach(): Transport | null {
     const transport = this.#transport;
     this.#transport = null;
@@ -333,6 +385,7 @@ export class RtClient {
   }
 
   #clearTimers(): void {
+    this.#liveness.stop();
     if (this.#welcomeTimer !== null) this.#clock.clearTimeout(this.#welcomeTimer);
     if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
     this.#welcomeTimer = this.#retryTimer = null;
@@ -390,6 +443,7 @@ export class RtClient {
     this.#welcomed = this.#everWelcomed = true;
     this.#reason = undefined;
     this.#backoff.reset();
+    this.#liveness.start();
     this.#setState("open", this.#transport?.kind ?? null);
     this.#emitter.emit("welcome", this.#welcome);
     this.#flush();

@@ -21,9 +21,24 @@ export {
   msgpackCodec,
   type WireFrame,
 } from "./codec.js";
+export { EarlierMessages, type PageSource } from "./earlier.js";
 export type * from "./frames.js";
 export { asServerFrame, isRoomEvent, ROOM_ID } from "./frames.js";
-export { type Change, type Reply, RoomState, type Turn } from "./room-state.js";
+export {
+  HISTORY_TIMEOUT_MS,
+  HistoryError,
+  type HistoryPage,
+  type HistoryQuery,
+} from "./history.js";
+export { Liveness, type LivenessOptions } from "./liveness.js";
+export {
+  type Change,
+  type EarlierPage,
+  type EarlierStatus,
+  type Reply,
+  RoomState,
+  type Turn,
+} from "./room-state.js";
 export type {
   CloseInfo,
   ConnectRequest,

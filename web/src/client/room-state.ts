@@ -58,10 +58,24 @@ export interface Turn {
 export type Change =
   | { kind: "reset" }
   | { kind: "turn"; turn: Turn }
+  /** Turns from earlier history, put before every other turn; oldest first. */
+  | { kind: "earlier"; turns: Turn[] }
   | { kind: "reply"; reply: Reply }
   | { kind: "presence" };
 
 export type Now = () => number;
+
+/**
+ * Whether the room holds messages before the oldest one known here: `unknown` until someone
+ * asks the server (after each snapshot), `none` once the start of the room is known.
+ */
+export type EarlierStatus = "unknown" | "more" | "none";
+
+/** A page of earlier history, as `RtClient.history` answers it. */
+export interface EarlierPage {
+  messages: HistoryMessage[];
+  next: string | null;
+}
 
 export class RoomState {
   models: ModelInfo[] = [];
@@ -74,6 +88,15 @@ export class RoomState {
   /** Streams running now, by the server's word (welcome.streams, stream_start, stream_end). */
   readonly #running = new Set<string>();
   readonly #now: Now;
+  #earlier: EarlierStatus = "unknown";
+  #snapshots = 0;
+  /** The oldest message id of every snapshot and page so far, kept or not. */
+  #oldest: string | null = null;
+  /**
+   * Replies whose user message is older than anything known: history starts mid-conversation.
+   * They are kept until a page of earlier history brings their turn.
+   */
+  #orphans: HistoryMessage[] = [];
 
   constructor(now: Now = () => performance.now()) {
     this.#now = now;
@@ -102,6 +125,59 @@ export class RoomState {
     return this.models.find((model) => model.id === id);
   }
 
+  get earlier(): EarlierStatus {
+    return this.#earlier;
+  }
+
+  /**
+   * How many snapshots have replaced the conversation. A page asked for under one snapshot
+   * means nothing under the next: pass the count taken when asking to {@link prependHistory}.
+   */
+  get snapshots(): number {
+    return this.#snapshots;
+  }
+
+  /** The `before` of the next page of earlier history; null when nothing is known yet. */
+  get oldestMessageId(): string | null {
+    return this.#oldest ?? this.turns[0]?.id ?? null;
+  }
+
+  /** Records whether there is history before the oldest message, when a probe has told. */
+  noteEarlier(more: boolean, snapshots: number): void {
+    if (snapshots === this.#snapshots) this.#earlier = more ? "more" : "none";
+  }
+
+  /**
+   * Puts a page of earlier history (asked for with `before` = {@link oldestMessageId}) before
+   * the conversation. Messages already here are skipped, by id; replies kept waiting for their
+   * user message join it now. Nothing happens when a snapshot came after the page was asked for.
+   */
+  prependHistory(page: EarlierPage, snapshots: number): Change[] {
+    if (snapshots !== this.#snapshots) return [];
+    const added: Turn[] = [];
+    const repliesToKnownTurns: Reply[] = [];
+    const waiting = this.#orphans;
+    this.#orphans = [];
+    for (const message of [...page.messages, ...waiting]) {
+      if (message.role === "user") {
+        if (this.#turns.has(message.id)) continue;
+        added.push(this.#newTurn(message));
+        continue;
+      }
+      if (this.#replies.has(message.id)) continue;
+      const reply = this.#addHistoryReply(message);
+      if (reply && !added.some((turn) => turn.id === reply.replyTo)) {
+        repliesToKnownTurns.push(reply);
+      }
+    }
+    this.turns.unshift(...added);
+    this.#oldest = page.messages[0]?.id ?? this.#oldest;
+    this.#earlier = page.next === null ? "none" : "more";
+    const changes: Change[] = repliesToKnownTurns.map((reply) => ({ kind: "reply", reply }));
+    if (added.length > 0) changes.unshift({ kind: "earlier", turns: added });
+    return changes;
+  }
+
   /** Folds a welcome in; a snapshot (not resumed) replaces everything known before. */
   applyWelcome(welcome: WelcomeFrame): Change[] {
     this.models = welcome.models;
@@ -113,6 +189,10 @@ export class RoomState {
     this.#replies.clear();
     this.#byStream.clear();
     this.#running.clear();
+    this.#orphans = [];
+    this.#snapshots += 1;
+    this.#earlier = "unknown";
+    this.#oldest = welcome.messages[0]?.id ?? null;
     for (const message of welcome.messages) this.#addHistory(message);
     for (const running of welcome.streams) {
       const reply =
@@ -194,19 +274,32 @@ export class RoomState {
   }
 
   #addHistory(message: HistoryMessage): void {
-    if (message.role === "user") {
-      this.#addTurn(
-        message.id,
-        message.author ?? null,
-        message.text,
-        message.ts,
-        message.prompt_id ?? null,
-      );
-      return;
-    }
-    if (!message.model || !message.reply_to) return;
+    if (message.role === "user") this.turns.push(this.#newTurn(message));
+    else this.#addHistoryReply(message);
+  }
+
+  /** A user message of history as a turn, known by id but not yet placed in `turns`. */
+  #newTurn(message: HistoryMessage): Turn {
+    const turn: Turn = {
+      id: message.id,
+      author: message.author ?? null,
+      text: message.text,
+      ts: message.ts,
+      promptId: message.prompt_id ?? null,
+      replies: [],
+    };
+    this.#turns.set(turn.id, turn);
+    return turn;
+  }
+
+  /** An assistant message of history as a reply; one whose turn is unknown waits for it. */
+  #addHistoryReply(message: HistoryMessage): Reply | null {
+    if (!message.model || !message.reply_to) return null;
     const reply = this.#addReply(message.id, message.model, message.reply_to, message.ts);
-    if (!reply) return;
+    if (!reply) {
+      this.#orphans.push(message);
+      return null;
+    }
     reply.text = message.text;
     reply.status = message.status;
     reply.usage = message.usage ?? null;
@@ -219,6 +312,7 @@ export class RoomState {
       reply.stream = message.stream;
       this.#byStream.set(message.stream, reply);
     }
+    return reply;
   }
 
   #addTurn(
