@@ -19,7 +19,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Locator, Page, Playwright, async_playwright
 
 from rtserver.app import create_app
-from rtserver.config import ModelSpec, Settings
+from rtserver.config import Limits, ModelSpec, Settings
 from rtserver.providers.base import Provider
 
 CHROMIUM: Final = "/usr/bin/chromium"
@@ -84,10 +84,31 @@ async def serve(app: web.Application) -> Running:
 
 @asynccontextmanager
 async def rtserver(
-    db_path: str, models: tuple[ModelSpec, ...], providers: Mapping[str, Provider] | None = None
+    db_path: str,
+    models: tuple[ModelSpec, ...],
+    providers: Mapping[str, Provider] | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> AsyncIterator[Running]:
     """The real server with these models and a SQLite file of its own."""
-    app = create_app(Settings(db_path=db_path, models=models), providers=providers)
+    settings = Settings(db_path=db_path, models=models, limits=limits or Limits())
+    app = create_app(settings, providers=providers)
+    running = await serve(app)
+    try:
+        yield running
+    finally:
+        await running.runner.cleanup()
+
+
+@asynccontextmanager
+async def host_page(html: str) -> AsyncIterator[Running]:
+    """Another origin serving ``html`` at ``/``: a page that embeds the widget."""
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
     running = await serve(app)
     try:
         yield running
@@ -232,7 +253,8 @@ class Proxy:
 
     With ``websockets=False`` it stands for a network that blocks WebSockets: every upgrade gets
     HTTP 403, as from a corporate proxy. With ``True`` it relays them, and :meth:`drop_all` cuts
-    every relayed connection at once, as a network blip does.
+    every relayed connection at once, as a network blip does, while :meth:`black_hole` silences
+    them without closing, as a NAT that forgot them or a laptop that slept does.
     """
 
     upstream: str
@@ -240,6 +262,7 @@ class Proxy:
     refused_upgrades: int = 0
     relayed_upgrades: int = 0
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    _silenced: set[web.WebSocketResponse] = field(default_factory=set)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -249,6 +272,13 @@ class Proxy:
     async def drop_all(self) -> None:
         for ws in list(self._sockets):
             await ws.close(code=1001, message=b"proxy dropped the connection")
+
+    def black_hole(self) -> int:
+        """From now on, relay nothing from the server on the connections open now, and close
+        nothing: the browser's side stays open. Later connections relay as usual. Returns how
+        many connections were silenced."""
+        self._silenced.update(self._sockets)
+        return len(self._sockets)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -294,23 +324,31 @@ class Proxy:
                 self.relayed_upgrades += 1
                 self._sockets.add(browser)
                 try:
-                    await _pump_both(browser, upstream)
+                    await _pump_both(browser, upstream, lambda: browser in self._silenced)
                 finally:
                     self._sockets.discard(browser)
+                    self._silenced.discard(browser)
                     await upstream.close()
                     await browser.close()
                 return browser
 
 
 async def _pump_both(
-    browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
+    browser: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse,
+    silenced: Callable[[], bool],
 ) -> None:
+    """Relay both ways until either side ends; server frames are dropped while ``silenced``."""
+
     async def pump(
         source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
         send_str: Callable[[str], Awaitable[None]],
         send_bytes: Callable[[bytes], Awaitable[None]],
+        muted: Callable[[], bool] = lambda: False,
     ) -> None:
         async for message in source:
+            if muted():
+                continue
             if message.type == aiohttp.WSMsgType.TEXT:
                 await send_str(message.data)
             elif message.type == aiohttp.WSMsgType.BINARY:
@@ -318,7 +356,7 @@ async def _pump_both(
 
     tasks = [
         asyncio.create_task(pump(browser, upstream.send_str, upstream.send_bytes)),
-        asyncio.create_task(pump(upstream, browser.send_str, browser.send_bytes)),
+        asyncio.create_task(pump(upstream, browser.send_str, browser.send_bytes, silenced)),
     ]
     _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:

@@ -11,7 +11,8 @@ export type PageSource = (query: HistoryQuery) => Promise<HistoryPage>;
 export class EarlierMessages {
   readonly #state: RoomState;
   readonly #source: PageSource;
-  readonly #limit: number | undefined;
+  /** Messages per page; the server's default when undefined. */
+  limit: number | undefined;
   #loading = false;
   #error: string | null = null;
 
@@ -19,7 +20,7 @@ export class EarlierMessages {
   constructor(state: RoomState, source: PageSource, limit?: number) {
     this.#state = state;
     this.#source = source;
-    this.#limit = limit;
+    this.limit = limit;
   }
 
   /** True while a page is on its way. */
@@ -27,7 +28,7 @@ export class EarlierMessages {
     return this.#loading;
   }
 
-  /** Why the last request failed, in words fit to show; null after one that worked. */
+  /** Why the last load failed, in words fit to show; null once one has worked. */
   get error(): string | null {
     return this.#error;
   }
@@ -58,10 +59,11 @@ export class EarlierMessages {
   async load(): Promise<Change[]> {
     if (this.#loading) return [];
     this.#loading = true;
-    this.#error = null;
     const snapshots = this.#state.snapshots;
     try {
-      const page = await this.#source(this.#query(this.#limit));
+      const page = await this.#source(this.#query(this.limit));
+      // The last error stays until now: taking it away at the start would move the view.
+      this.#error = null;
       return this.#state.prependHistory(page, snapshots);
     } catch (error) {
       this.#error = error instanceof Error ? error.message : String(error);

@@ -2,23 +2,35 @@
  * <rt-chat>: a room of rtserver in any page, with one lane per model.
  *
  * Attributes: server, room, token, name, models, theme (light | dark | auto), and for special
- * cases transport (auto | websocket | sse) and codec (msgpack | json). The element owns its
+ * cases transport (auto | websocket | sse), codec (msgpack | json), ping-interval and
+ * ping-timeout (seconds) and history-page-size (messages). The element owns its
  * RtClient: it connects when it is in the document and has a room, and closes when it leaves.
  * Frames update a RoomState at once; the DOM follows at most once per animation frame.
  */
 
 import { type ConnectionInfo, RtClient, type TransportChoice } from "../client/client.js";
 import type { CodecName } from "../client/codec.js";
+import { EarlierMessages } from "../client/earlier.js";
 import type { ErrorFrame, PresenceEntry, RoomEvent, WelcomeFrame } from "../client/frames.js";
 import { ROOM_ID } from "../client/frames.js";
 import { type Change, type Reply, RoomState, type Turn } from "../client/room-state.js";
 import { type RtChatEventDetails, rtEvent } from "./events.js";
 import { formatRate } from "./format.js";
 import { laneOrder, parseModelList } from "./lanes.js";
+import { EarlierView } from "./earlier-view.js";
 import { STYLES } from "./styles.js";
 import { el, laneColor, modelLabel, ReplyView, TurnView } from "./views.js";
 
-const CONNECTION_ATTRIBUTES = ["server", "room", "token", "name", "transport", "codec"];
+const CONNECTION_ATTRIBUTES = [
+  "server",
+  "room",
+  "token",
+  "name",
+  "transport",
+  "codec",
+  "ping-interval",
+  "ping-timeout",
+];
 /** Distance from the bottom, in pixels, within which the log keeps following new text. */
 const STICK_PX = 48;
 /** A participant who stops typing for this long is shown as not typing any more. */
@@ -33,6 +45,7 @@ interface Ui {
   people: HTMLUListElement;
   log: HTMLElement;
   lanes: HTMLElement;
+  earlier: EarlierView;
   turns: HTMLElement;
   empty: HTMLElement;
   jump: HTMLButtonElement;
@@ -49,7 +62,7 @@ interface Ui {
 }
 
 export class RtChatElement extends HTMLElement {
-  static readonly observedAttributes = [...CONNECTION_ATTRIBUTES, "models"];
+  static readonly observedAttributes = [...CONNECTION_ATTRIBUTES, "models", "history-page-size"];
   /** The server a `server`-less element talks to: where its script came from (set by define). */
   static defaultServer = "";
 
@@ -57,6 +70,9 @@ export class RtChatElement extends HTMLElement {
   #ui: Ui | null = null;
   #client: RtClient | null = null;
   #state = new RoomState();
+  #earlier: EarlierMessages | null = null;
+  /** Pages of earlier history loaded since the last snapshot. */
+  #earlierPages = 0;
   #connection: ConnectionInfo = { state: "idle", transport: null, attempt: 0 };
   /** Set between connectedCallback and disconnectedCallback: the DOM listeners' lifetime. */
   #listeners: AbortController | null = null;
@@ -67,6 +83,7 @@ export class RtChatElement extends HTMLElement {
   #resetPending = true;
   #chromePending = true;
   readonly #newTurns: Turn[] = [];
+  readonly #earlierTurns: Turn[] = [];
   readonly #dirtyReplies = new Set<Reply>();
   #turnViews = new Map<string, TurnView>();
   #replyViews = new Map<string, ReplyView>();
@@ -163,6 +180,30 @@ export class RtChatElement extends HTMLElement {
     this.#client?.cancel();
   }
 
+  /**
+   * Loads the page of history before the oldest message shown and puts it above, keeping what
+   * is on screen where it is. Resolves when it is shown (or has failed, which is shown too).
+   */
+  async loadEarlier(): Promise<void> {
+    const earlier = this.#earlier;
+    if (!earlier || earlier.loading) return;
+    earlier.limit = pageSize(this.getAttribute("history-page-size"));
+    const load = earlier.load();
+    this.#invalidateChrome();
+    const changes = await load;
+    if (earlier !== this.#earlier) return;
+    if (changes.length > 0) this.#earlierPages += 1;
+    this.#track(changes);
+    this.#invalidateChrome();
+    if (earlier.error === null) {
+      this.#announce(
+        this.#state.earlier === "none"
+          ? "Earlier messages loaded. This is the start of the conversation."
+          : "Earlier messages loaded.",
+      );
+    }
+  }
+
   // --- lifecycle ---------------------------------------------------------------------------
 
   connectedCallback(): void {
@@ -208,6 +249,7 @@ export class RtChatElement extends HTMLElement {
   #connect(): void {
     const room = this.getAttribute("room") ?? "";
     this.#state = new RoomState();
+    this.#earlier = null;
     this.#resetPending = true;
     this.#queuedPrompt = this.#inflight = null;
     if (!ROOM_ID.test(room)) {
@@ -227,8 +269,11 @@ export class RtChatElement extends HTMLElement {
       token: this.getAttribute("token") ?? undefined,
       transport: transportChoice(this.getAttribute("transport")),
       codec: codecChoice(this.getAttribute("codec")),
+      pingIntervalMs: seconds(this.getAttribute("ping-interval")),
+      pingTimeoutMs: seconds(this.getAttribute("ping-timeout")),
     });
     this.#client = client;
+    this.#earlier = new EarlierMessages(this.#state, (query) => client.history(query));
     this.#offClient = [
       client.on("state", (info) => this.#onConnection(info)),
       client.on("welcome", (welcome) => this.#onWelcome(welcome)),
@@ -260,6 +305,10 @@ export class RtChatElement extends HTMLElement {
 
   #onWelcome(welcome: WelcomeFrame): void {
     this.#track(this.#state.applyWelcome(welcome));
+    if (!welcome.resumed) {
+      this.#earlierPages = 0;
+      void this.#checkEarlier();
+    }
     // A snapshot may already hold our prompt: the server took it before the connection dropped.
     if (
       this.#state.turns.some((turn) => turn.promptId !== null && turn.promptId === this.#inflight)
@@ -320,6 +369,14 @@ export class RtChatElement extends HTMLElement {
     this.#invalidateChrome();
   }
 
+  /** Finds out whether to offer earlier messages at all: a room may start in the snapshot. */
+  async #checkEarlier(): Promise<void> {
+    const earlier = this.#earlier;
+    if (!earlier) return;
+    await earlier.check();
+    if (earlier === this.#earlier) this.#invalidateChrome();
+  }
+
   #sendQueuedWhenIdle(): void {
     if (this.#busy || this.#queuedPrompt === null) return;
     const text = this.#queuedPrompt;
@@ -337,6 +394,7 @@ export class RtChatElement extends HTMLElement {
     for (const change of changes) {
       if (change.kind === "reset") this.#resetPending = true;
       else if (change.kind === "turn") this.#newTurns.push(change.turn);
+      else if (change.kind === "earlier") this.#earlierTurns.unshift(...change.turns);
       else if (change.kind === "reply") this.#dirtyReplies.add(change.reply);
     }
     this.#schedule();
@@ -365,6 +423,7 @@ export class RtChatElement extends HTMLElement {
       this.#turnViews = new Map();
       this.#replyViews = new Map();
       this.#newTurns.length = 0;
+      this.#earlierTurns.length = 0;
       ui.turns.replaceChildren();
       for (const turn of this.#state.turns) this.#newTurns.push(turn);
       for (const turn of this.#state.turns)
@@ -377,6 +436,7 @@ export class RtChatElement extends HTMLElement {
       this.#turnViews.set(turn.id, view);
       ui.turns.append(view.element);
     }
+    const anchor = this.#prependEarlier(ui);
     const lanes = laneOrder(this.selectedModels, models, this.#state.turns);
     if (lanes.join("\n") !== this.#lanes.join("\n")) {
       this.#lanes = lanes;
@@ -402,10 +462,38 @@ export class RtChatElement extends HTMLElement {
       this.#chromePending = false;
       this.#renderChrome(ui);
     }
+    if (anchor) this.#keepInPlace(ui, anchor);
     this.#followBottom(ui);
     if (this.#announcements.length > 0) {
       ui.announcer.textContent = this.#announcements.splice(0).join(" ");
     }
+  }
+
+  /**
+   * Puts the views of earlier turns above the others. Returns the turn that was first before,
+   * with where it was on screen, so that {@link keepInPlace} can scroll it back there.
+   */
+  #prependEarlier(ui: Ui): { element: Element; top: number } | null {
+    if (this.#earlierTurns.length === 0) return null;
+    const first = ui.turns.firstElementChild;
+    const anchor = first ? { element: first, top: first.getBoundingClientRect().top } : null;
+    const views: HTMLElement[] = [];
+    for (const turn of this.#earlierTurns.splice(0)) {
+      if (this.#turnViews.has(turn.id)) continue;
+      const view = new TurnView(this.ownerDocument, turn, this.#state.me?.id ?? null);
+      this.#turnViews.set(turn.id, view);
+      views.push(view.element);
+      for (const reply of turn.replies) this.#dirtyReplies.add(reply);
+    }
+    ui.turns.prepend(...views);
+    return anchor;
+  }
+
+  /** Scrolls so that `anchor` is where it was: what someone was reading does not move. */
+  #keepInPlace(ui: Ui, anchor: { element: Element; top: number }): void {
+    ui.log.scrollTop += anchor.element.getBoundingClientRect().top - anchor.top;
+    const { scrollTop, scrollHeight, clientHeight } = ui.log;
+    this.#stick = scrollHeight - scrollTop - clientHeight < STICK_PX;
   }
 
   #column(reply: Reply): number {
@@ -439,6 +527,18 @@ export class RtChatElement extends HTMLElement {
       if (stop) stop.disabled = !streaming;
     }
     ui.empty.hidden = this.#state.turns.length > 0;
+    const earlier = this.#earlier;
+    const hadFocus = this.#shadow.activeElement === ui.earlier.button;
+    ui.earlier.render({
+      status: this.#state.earlier,
+      loading: earlier?.loading ?? false,
+      error: earlier?.error ?? null,
+      loadedAny: this.#earlierPages > 0,
+      hasTurns: this.#state.turns.length > 0,
+    });
+    ui.log.setAttribute("aria-busy", String(earlier?.loading ?? false));
+    // The button goes once the start is shown; the keyboard focus goes to the conversation.
+    if (hadFocus && ui.earlier.button.hidden) ui.log.focus({ preventScroll: true });
 
     const busy = this.#busy;
     const open = info.state === "open";
@@ -541,7 +641,9 @@ export class RtChatElement extends HTMLElement {
       "No messages yet. Ask something and watch the models answer side by side.",
     );
     const turns = el(doc, "div", "turns");
-    log.append(lanes, empty, turns);
+    turns.id = "rt-turns";
+    const earlier = new EarlierView(doc, turns.id);
+    log.append(lanes, earlier.element, empty, turns);
 
     const jump = el(doc, "button", "jump", "Jump to latest ↓");
     jump.type = "button";
@@ -596,6 +698,7 @@ export class RtChatElement extends HTMLElement {
       people,
       log,
       lanes,
+      earlier,
       turns,
       empty,
       jump,
@@ -642,6 +745,7 @@ export class RtChatElement extends HTMLElement {
       { signal },
     );
     ui.interrupt.addEventListener("click", () => this.#submit(ui, "interrupt"), { signal });
+    ui.earlier.button.addEventListener("click", () => void this.loadEarlier(), { signal });
     ui.stopAll.addEventListener("click", () => this.cancelAll(), { signal });
     ui.lanes.addEventListener(
       "click",
@@ -744,6 +848,18 @@ function transportChoice(value: string | null): TransportChoice {
 
 function codecChoice(value: string | null): CodecName | undefined {
   return value === "json" || value === "msgpack" ? value : undefined;
+}
+
+/** An attribute in seconds as milliseconds; undefined (the default) unless a number ≥ 0. */
+function seconds(value: string | null): number | undefined {
+  const number = value === null || value.trim() === "" ? NaN : Number(value);
+  return Number.isFinite(number) && number >= 0 ? number * 1000 : undefined;
+}
+
+/** The history-page-size attribute: 1 to 200 messages, else the server's default. */
+function pageSize(value: string | null): number | undefined {
+  const number = Number(value ?? "");
+  return Number.isInteger(number) && number >= 1 && number <= 200 ? number : undefined;
 }
 
 function statusText(info: ConnectionInfo): string {

@@ -100,6 +100,9 @@ button, textarea { font: inherit; color: inherit; }
 .log {
   flex: 1; overflow: auto; overscroll-behavior: contain; position: relative;
   padding: 0 .85rem .85rem;
+  /* The element keeps the reader's place itself when earlier turns go in above; the browser's
+     own scroll anchoring would move it a second time. */
+  overflow-anchor: none;
 }
 .log:focus-visible { outline: 2px solid var(--_accent); outline-offset: -2px; }
 .grid {
@@ -189,6 +192,13 @@ button, textarea { font: inherit; color: inherit; }
 .reply[data-status="error"] .reason { color: var(--_danger); }
 .reason:empty { display: none; }
 .empty { color: var(--_muted); text-align: center; padding: 2rem 1rem; grid-column: 1 / -1; }
+.earlier {
+  display: flex; flex-direction: column; align-items: center; gap: .35rem; margin-bottom: .75rem;
+}
+.earlier-button[aria-disabled="true"] { cursor: progress; opacity: .7; }
+.earlier-start { margin: 0; font-size: .85em; color: var(--_muted); }
+.earlier-error { margin: 0; font-size: .85em; color: var(--_danger); }
+.earlier-error:empty { display: none; }
 
 .jump {
   position: absolute; right: 1rem; bottom: calc(var(--composer-height, 8rem) + .75rem); z-index: 3;
