@@ -262,7 +262,9 @@ class Proxy:
     refused_upgrades: int = 0
     relayed_upgrades: int = 0
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
-    _silenced: set[web.WebSocketResponse] = field(default_factory=set)
+    #: Forwarded HTTP responses still being written: event streams, in practice.
+    _streams: set[web.StreamResponse] = field(default_factory=set)
+    _silenced: set[web.StreamResponse] = field(default_factory=set)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -274,11 +276,11 @@ class Proxy:
             await ws.close(code=1001, message=b"proxy dropped the connection")
 
     def black_hole(self) -> int:
-        """From now on, relay nothing from the server on the connections open now, and close
-        nothing: the browser's side stays open. Later connections relay as usual. Returns how
-        many connections were silenced."""
-        self._silenced.update(self._sockets)
-        return len(self._sockets)
+        """From now on, relay nothing from the server on the connections open now (WebSockets
+        and event streams), and close nothing: the browser's side stays open. Later connections
+        relay as usual. Returns how many connections were silenced."""
+        self._silenced.update(self._sockets, self._streams)
+        return len(self._sockets) + len(self._streams)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -306,10 +308,18 @@ class Proxy:
                 if key.lower() not in _HOP_BY_HOP:
                     response.headers.add(key, value)
             await response.prepare(request)
-            # Chunk by chunk, so that an event stream reaches the browser as it is written.
-            with suppress(ConnectionResetError):
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
+            self._streams.add(response)
+            try:
+                # Chunk by chunk, so that an event stream reaches the browser as it is written.
+                with suppress(ConnectionResetError):
+                    async for chunk in upstream.content.iter_any():
+                        if response not in self._silenced:
+                            await response.write(chunk)
+                        elif request.transport is None or request.transport.is_closing():
+                            break
+            finally:
+                self._streams.discard(response)
+                self._silenced.discard(response)
             return response
 
     async def _relay(self, request: web.Request) -> web.WebSocketResponse:

@@ -11,6 +11,7 @@ from playwright.async_api import Browser, expect
 from tests.e2e.harness import (
     Proxy,
     demo_model,
+    host_page,
     open_page,
     page_errors,
     reply,
@@ -170,3 +171,50 @@ async def test_the_widget_embedded_in_a_page_of_another_origin_works(
             assert page_errors(page) == []
         finally:
             await host.runner.cleanup()
+
+
+HOLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A quiet network</title>
+<script src="{server}/static/rt-chat.js" defer></script>
+</head><body>
+<rt-chat room="hole" models="quick" transport="{transport}" ping-interval="0.5" ping-timeout="1">
+</rt-chat>
+<script>
+  window.rtStates = [];
+  document.addEventListener("rt-connection", (e) => window.rtStates.push(e.detail));
+</script>
+</body></html>"""
+
+
+@pytest.mark.parametrize(("transport", "label"), [("websocket", "WebSocket"), ("sse", "SSE")])
+async def test_a_connection_that_goes_silent_is_found_dead_and_resumed(
+    browser: Browser, db_path: str, transport: str, label: str
+) -> None:
+    async with rtserver(db_path, (QUICK,)) as server:
+        proxy = Proxy(upstream=server.url, websockets=True)
+        front = await serve(proxy.app())
+        try:
+            async with host_page(HOLE_PAGE.format(server=front.url, transport=transport)) as host:
+                page = await open_page(browser, host.url + "/")
+                await wait_connected(page, transport=label)
+                await send_prompt(page, "Tell me about quiet networks")
+                await wait_reply(page, "quick", min_chars=40, status="streaming")
+
+                # Nothing more reaches the page, and nothing tells it so: no close, no error.
+                assert proxy.black_hole() >= 1
+                await page.wait_for_function(
+                    """() => window.rtStates.some(
+                        (s) => s.state === "reconnecting"
+                            && s.reason === "the server stopped answering")"""
+                )
+                await page.wait_for_function("() => window.rtStates.at(-1).state === 'open'")
+
+                state = await wait_reply(page, "quick", status="complete")
+                stored = await stored_reply(server.url, "hole", "quick")
+                assert state["text"] == stored["text"]
+                assert words(await reply(page, "quick").locator(".md").inner_text()) == words(
+                    stored["text"]
+                )
+                assert page_errors(page) == []
+        finally:
+            await front.runner.cleanup()
