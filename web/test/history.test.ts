@@ -129,7 +129,9 @@ describe("RtClient.history", () => {
     const odd = fakeFetch(() => json({ messages: [{ id: 3 }], next: null }));
     await assert.rejects(client(odd.fetch).history(), /not a page of messages/);
     const html = fakeFetch(() => new Response("<html>", { status: 502 }));
-    await assert.rejects(client(html.fetch).history(), /could not reach the server/);
+    await assert.rejects(client(html.fetch).history(), /the server answered HTTP 502/);
+    const garbled = fakeFetch(() => new Response("{", { status: 200 }));
+    await assert.rejects(client(garbled.fetch).history(), /not a page of messages/);
   });
 
   test("a request that hangs is given up after the timeout", async () => {

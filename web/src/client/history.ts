@@ -55,16 +55,24 @@ export async function fetchHistoryPage(
   if (query.before !== undefined) url.searchParams.set("before", query.before);
   const abort = new AbortController();
   const timer = clock.setTimeout(() => abort.abort(), HISTORY_TIMEOUT_MS);
+  const failed = () =>
+    new HistoryError(
+      abort.signal.aborted ? "the server took too long to answer" : "could not reach the server",
+    );
   try {
     let response: Response;
-    let body: unknown;
     try {
       response = await fetchImpl(url.href, { signal: abort.signal });
+    } catch {
+      throw failed();
+    }
+    let body: unknown;
+    try {
       body = await response.json();
     } catch {
-      throw new HistoryError(
-        abort.signal.aborted ? "the server took too long to answer" : "could not reach the server",
-      );
+      // Not JSON: a proxy's error page, say. Its status still tells what went wrong.
+      if (abort.signal.aborted) throw failed();
+      body = undefined;
     }
     if (!response.ok) throw new HistoryError(errorMessage(body, response.status), response.status);
     const page = asHistoryPage(body);
