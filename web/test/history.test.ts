@@ -11,7 +11,8 @@ import { FakeClock, FakeNetwork } from "./fakes.js";
 const ada = { id: "u-1", name: "Ada" };
 
 function user(n: number): HistoryMessage {
-  return { id: `m-${n}`, role: "user", text: `prompt ${n}`, status: "complete", ts: n, author: ada };
+  const text = `prompt ${n}`;
+  return { id: `m-${n}`, role: "user", text, status: "complete", ts: n, author: ada };
 }
 
 function answer(n: number, model = "a"): HistoryMessage {
@@ -100,7 +101,7 @@ describe("RtClient.history", () => {
     assert.deepEqual(page, { messages: [user(1)], next: null });
     assert.equal(calls.length, 1);
     const url = calls[0]?.url;
-    assert.equal(url?.origin + (url?.pathname ?? ""), "http://rt.test/prefix/v1/rooms/lobby/messages");
+    assert.equal(`${url?.origin}${url?.pathname}`, "http://rt.test/prefix/v1/rooms/lobby/messages");
     assert.equal(url?.searchParams.get("before"), "m-2");
     assert.equal(url?.searchParams.get("limit"), "10");
   });
@@ -236,7 +237,7 @@ describe("EarlierMessages", () => {
     for (let pages = 0; status() !== "none" && pages < 10; pages++) await earlier.load();
     assert.deepEqual(ids(state), all.map((m) => m.id));
     assert.deepEqual(
-      calls.map((call) => [call.url.searchParams.get("before"), call.url.searchParams.get("limit")]),
+      calls.map(({ url }) => [url.searchParams.get("before"), url.searchParams.get("limit")]),
       [
         ["m-9", "1"],
         ["m-9", "6"],
