@@ -8,29 +8,18 @@
  * Frames update a RoomState at once; the DOM follows at most once per animation frame.
  */
 
-import { type ConnectionInfo, RtClient, type TransportChoice } from "../client/client.js";
-import type { CodecName } from "../client/codec.js";
+import { type ConnectionInfo, RtClient } from "../client/client.js";
 import { EarlierMessages } from "../client/earlier.js";
 import type { ErrorFrame, PresenceEntry, RoomEvent, WelcomeFrame } from "../client/frames.js";
-import { ROOM_ID } from "../client/frames.js";
 import { type Change, type Reply, RoomState, type Turn } from "../client/room-state.js";
 import { type RtChatEventDetails, rtEvent } from "./events.js";
-import { formatRate } from "./format.js";
+import { CONNECTION_ATTRIBUTES, clientOptions, pageSize } from "./connection-attributes.js";
 import { laneOrder, parseModelList } from "./lanes.js";
 import { EarlierView } from "./earlier-view.js";
 import { STYLES } from "./styles.js";
 import { el, laneColor, modelLabel, ReplyView, TurnView } from "./views.js";
+import { earlierLoadedText, errorText, statusText, streamEndedText } from "./wording.js";
 
-const CONNECTION_ATTRIBUTES = [
-  "server",
-  "room",
-  "token",
-  "name",
-  "transport",
-  "codec",
-  "ping-interval",
-  "ping-timeout",
-];
 /** Distance from the bottom, in pixels, within which the log keeps following new text. */
 const STICK_PX = 48;
 /** A participant who stops typing for this long is shown as not typing any more. */
@@ -196,11 +185,7 @@ export class RtChatElement extends HTMLElement {
     this.#track(changes);
     this.#invalidateChrome();
     if (earlier.error === null) {
-      this.#announce(
-        this.#state.earlier === "none"
-          ? "Earlier messages loaded. This is the start of the conversation."
-          : "Earlier messages loaded.",
-      );
+      this.#announce(earlierLoadedText(this.#state.earlier === "none"));
     }
   }
 
@@ -247,12 +232,12 @@ export class RtChatElement extends HTMLElement {
   }
 
   #connect(): void {
-    const room = this.getAttribute("room") ?? "";
     this.#state = new RoomState();
     this.#earlier = null;
     this.#resetPending = true;
     this.#queuedPrompt = this.#inflight = null;
-    if (!ROOM_ID.test(room)) {
+    const options = clientOptions((name) => this.getAttribute(name), RtChatElement.defaultServer);
+    if (!options) {
       this.#connection = {
         state: "closed",
         transport: null,
@@ -262,16 +247,7 @@ export class RtChatElement extends HTMLElement {
       this.#invalidateChrome();
       return;
     }
-    const client = new RtClient({
-      server: this.getAttribute("server") ?? RtChatElement.defaultServer,
-      room,
-      name: this.getAttribute("name") ?? undefined,
-      token: this.getAttribute("token") ?? undefined,
-      transport: transportChoice(this.getAttribute("transport")),
-      codec: codecChoice(this.getAttribute("codec")),
-      pingIntervalMs: seconds(this.getAttribute("ping-interval")),
-      pingTimeoutMs: seconds(this.getAttribute("ping-timeout")),
-    });
+    const client = new RtClient(options);
     this.#client = client;
     this.#earlier = new EarlierMessages(this.#state, (query) => client.history(query));
     this.#offClient = [
@@ -355,9 +331,7 @@ export class RtChatElement extends HTMLElement {
       case "stream_end": {
         const reply = this.#state.replyOfStream(event.stream);
         const model = reply?.model ?? "";
-        const label = modelLabel(model, this.#state.models);
-        const rate = event.tokens_per_s === null ? "" : `, ${formatRate(event.tokens_per_s)}`;
-        this.#announce(`${label} ${endedWords(event.reason)}${rate}.`);
+        this.#announce(streamEndedText(modelLabel(model, this.#state.models), event));
         this.#dispatch("rt-stream-end", { ...event, model, text: reply?.text ?? "" });
         this.#sendQueuedWhenIdle();
         break;
@@ -839,64 +813,5 @@ export class RtChatElement extends HTMLElement {
 
   #dispatch<K extends keyof RtChatEventDetails>(type: K, detail: RtChatEventDetails[K]): void {
     this.dispatchEvent(rtEvent(type, detail));
-  }
-}
-
-function transportChoice(value: string | null): TransportChoice {
-  return value === "websocket" || value === "sse" ? value : "auto";
-}
-
-function codecChoice(value: string | null): CodecName | undefined {
-  return value === "json" || value === "msgpack" ? value : undefined;
-}
-
-/** An attribute in seconds as milliseconds; undefined (the default) unless a number ≥ 0. */
-function seconds(value: string | null): number | undefined {
-  const number = value === null || value.trim() === "" ? NaN : Number(value);
-  return Number.isFinite(number) && number >= 0 ? number * 1000 : undefined;
-}
-
-/** The history-page-size attribute: 1 to 200 messages, else the server's default. */
-function pageSize(value: string | null): number | undefined {
-  const number = Number(value ?? "");
-  return Number.isInteger(number) && number >= 1 && number <= 200 ? number : undefined;
-}
-
-function statusText(info: ConnectionInfo): string {
-  switch (info.state) {
-    case "open":
-      return `Live · ${info.transport === "sse" ? "SSE" : "WebSocket"}`;
-    case "connecting":
-    case "idle":
-      return "Connecting…";
-    case "reconnecting":
-      return info.retryInMs !== undefined
-        ? `Reconnecting in ${Math.max(1, Math.ceil(info.retryInMs / 1000))} s…`
-        : "Reconnecting…";
-    case "closed":
-      return info.reason ? `Disconnected: ${info.reason}` : "Disconnected";
-  }
-}
-
-function endedWords(reason: string): string {
-  switch (reason) {
-    case "complete":
-      return "finished";
-    case "length":
-      return "stopped at the token limit";
-    case "error":
-      return "failed";
-    default:
-      return `was ${reason}`;
-  }
-}
-
-function errorText(frame: ErrorFrame): string {
-  const retry = frame.retry_after ? ` Try again in ${Math.ceil(frame.retry_after)} s.` : "";
-  switch (frame.code) {
-    case "busy":
-      return "Replies are still streaming: wait, or use Interrupt & send.";
-    default:
-      return `${frame.message.replace(/\.$/, "")}.${retry}`;
   }
 }
