@@ -11,17 +11,18 @@
 import { type ConnectionInfo, RtClient } from "../client/client.js";
 import { EarlierMessages } from "../client/earlier.js";
 import type { ErrorFrame, PresenceEntry, RoomEvent, WelcomeFrame } from "../client/frames.js";
-import { type Change, type Reply, RoomState, type Turn } from "../client/room-state.js";
-import { type RtChatEventDetails, rtEvent } from "./events.js";
+import { type Change, RoomState } from "../client/room-state.js";
 import { CONNECTION_ATTRIBUTES, clientOptions, pageSize } from "./connection-attributes.js";
-import { laneOrder, parseModelList } from "./lanes.js";
+import { Conversation } from "./conversation.js";
 import { EarlierView } from "./earlier-view.js";
+import { type RtChatEventDetails, rtEvent } from "./events.js";
+import { FrameScheduler } from "./frame-scheduler.js";
+import { parseModelList } from "./lanes.js";
+import { LogScroll } from "./log-scroll.js";
 import { STYLES } from "./styles.js";
-import { el, laneColor, modelLabel, ReplyView, TurnView } from "./views.js";
+import { el, laneColor, modelLabel } from "./views.js";
 import { earlierLoadedText, errorText, statusText, streamEndedText } from "./wording.js";
 
-/** Distance from the bottom, in pixels, within which the log keeps following new text. */
-const STICK_PX = 48;
 /** A participant who stops typing for this long is shown as not typing any more. */
 const TYPING_IDLE_MS = 3000;
 /** How long a refused action's message stays up. */
@@ -37,7 +38,8 @@ interface Ui {
   earlier: EarlierView;
   turns: HTMLElement;
   empty: HTMLElement;
-  jump: HTMLButtonElement;
+  conversation: Conversation;
+  scroll: LogScroll;
   announcer: HTMLElement;
   form: HTMLFormElement;
   input: HTMLTextAreaElement;
@@ -68,18 +70,10 @@ export class RtChatElement extends HTMLElement {
   #reconnecting = false;
   #offClient: (() => void)[] = [];
 
-  #frame: number | null = null;
-  #resetPending = true;
+  readonly #frames = new FrameScheduler(() => this.#render());
   #chromePending = true;
-  readonly #newTurns: Turn[] = [];
-  readonly #earlierTurns: Turn[] = [];
-  readonly #dirtyReplies = new Set<Reply>();
-  #turnViews = new Map<string, TurnView>();
-  #replyViews = new Map<string, ReplyView>();
-  #lanes: string[] = [];
   #lanesPending = true;
   #peoplePending = true;
-  #stick = true;
   #announcements: string[] = [];
 
   /** A prompt typed while replies stream, sent when they end. */
@@ -206,8 +200,7 @@ export class RtChatElement extends HTMLElement {
     this.#listeners = null;
     this.#reconnecting = false;
     this.#disconnect();
-    if (this.#frame !== null) cancelAnimationFrame(this.#frame);
-    this.#frame = null;
+    this.#frames.cancel();
     for (const timer of [this.#typingTimer, this.#alertTimer]) if (timer) clearTimeout(timer);
     this.#typingTimer = this.#alertTimer = null;
   }
@@ -234,7 +227,7 @@ export class RtChatElement extends HTMLElement {
   #connect(): void {
     this.#state = new RoomState();
     this.#earlier = null;
-    this.#resetPending = true;
+    this.#ui?.conversation.reset();
     this.#queuedPrompt = this.#inflight = null;
     const options = clientOptions((name) => this.getAttribute(name), RtChatElement.defaultServer);
     if (!options) {
@@ -365,12 +358,7 @@ export class RtChatElement extends HTMLElement {
   // --- rendering ---------------------------------------------------------------------------
 
   #track(changes: Change[]): void {
-    for (const change of changes) {
-      if (change.kind === "reset") this.#resetPending = true;
-      else if (change.kind === "turn") this.#newTurns.push(change.turn);
-      else if (change.kind === "earlier") this.#earlierTurns.unshift(...change.turns);
-      else if (change.kind === "reply") this.#dirtyReplies.add(change.reply);
-    }
+    this.#ui?.conversation.track(changes);
     this.#schedule();
   }
 
@@ -380,98 +368,24 @@ export class RtChatElement extends HTMLElement {
   }
 
   #schedule(): void {
-    if (this.#frame !== null || !this.isConnected) return;
-    this.#frame = requestAnimationFrame(() => {
-      this.#frame = null;
-      this.#render();
-    });
+    if (this.isConnected) this.#frames.request();
   }
 
   #render(): void {
     const ui = this.#ui;
     if (!ui) return;
-    const doc = this.ownerDocument;
-    const models = this.#state.models;
-    if (this.#resetPending) {
-      this.#resetPending = false;
-      this.#turnViews = new Map();
-      this.#replyViews = new Map();
-      this.#newTurns.length = 0;
-      this.#earlierTurns.length = 0;
-      ui.turns.replaceChildren();
-      for (const turn of this.#state.turns) this.#newTurns.push(turn);
-      for (const turn of this.#state.turns)
-        for (const reply of turn.replies) this.#dirtyReplies.add(reply);
-      this.#chromePending = true;
-    }
-    for (const turn of this.#newTurns.splice(0)) {
-      if (this.#turnViews.has(turn.id)) continue;
-      const view = new TurnView(doc, turn, this.#state.me?.id ?? null);
-      this.#turnViews.set(turn.id, view);
-      ui.turns.append(view.element);
-    }
-    const anchor = this.#prependEarlier(ui);
-    const lanes = laneOrder(this.selectedModels, models, this.#state.turns);
-    if (lanes.join("\n") !== this.#lanes.join("\n")) {
-      this.#lanes = lanes;
-      // A new column order moves every reply.
-      for (const turn of this.#state.turns)
-        for (const reply of turn.replies) this.#dirtyReplies.add(reply);
-      this.#lanesPending = this.#chromePending = true;
-    }
-    for (const reply of this.#state.running()) this.#dirtyReplies.add(reply);
-    for (const reply of this.#dirtyReplies) {
-      let view = this.#replyViews.get(reply.id);
-      if (!view) {
-        const turnView = this.#turnViews.get(reply.replyTo);
-        if (!turnView) continue;
-        view = new ReplyView(doc, reply);
-        this.#replyViews.set(reply.id, view);
-        turnView.replies.append(view.element);
-      }
-      view.update(models, this.#column(reply), this.#state.liveRate(reply));
-    }
-    this.#dirtyReplies.clear();
+    const drawn = ui.conversation.draw(this.#state, this.selectedModels);
+    if (drawn.reset) this.#chromePending = true;
+    if (drawn.lanesChanged) this.#lanesPending = this.#chromePending = true;
     if (this.#chromePending) {
       this.#chromePending = false;
       this.#renderChrome(ui);
     }
-    if (anchor) this.#keepInPlace(ui, anchor);
-    this.#followBottom(ui);
+    if (drawn.anchor) ui.scroll.keepInPlace(drawn.anchor);
+    ui.scroll.follow();
     if (this.#announcements.length > 0) {
       ui.announcer.textContent = this.#announcements.splice(0).join(" ");
     }
-  }
-
-  /**
-   * Puts the views of earlier turns above the others. Returns the turn that was first before,
-   * with where it was on screen, so that {@link keepInPlace} can scroll it back there.
-   */
-  #prependEarlier(ui: Ui): { element: Element; top: number } | null {
-    if (this.#earlierTurns.length === 0) return null;
-    const first = ui.turns.firstElementChild;
-    const anchor = first ? { element: first, top: first.getBoundingClientRect().top } : null;
-    const views: HTMLElement[] = [];
-    for (const turn of this.#earlierTurns.splice(0)) {
-      if (this.#turnViews.has(turn.id)) continue;
-      const view = new TurnView(this.ownerDocument, turn, this.#state.me?.id ?? null);
-      this.#turnViews.set(turn.id, view);
-      views.push(view.element);
-      for (const reply of turn.replies) this.#dirtyReplies.add(reply);
-    }
-    ui.turns.prepend(...views);
-    return anchor;
-  }
-
-  /** Scrolls so that `anchor` is where it was: what someone was reading does not move. */
-  #keepInPlace(ui: Ui, anchor: { element: Element; top: number }): void {
-    ui.log.scrollTop += anchor.element.getBoundingClientRect().top - anchor.top;
-    const { scrollTop, scrollHeight, clientHeight } = ui.log;
-    this.#stick = scrollHeight - scrollTop - clientHeight < STICK_PX;
-  }
-
-  #column(reply: Reply): number {
-    return this.#lanes.indexOf(reply.model) + 1 || this.#lanes.length + 1;
   }
 
   #renderChrome(ui: Ui): void {
@@ -480,7 +394,7 @@ export class RtChatElement extends HTMLElement {
     ui.status.dataset["state"] = info.state;
     ui.status.textContent = statusText(info);
     ui.room.textContent = this.getAttribute("room") ?? "";
-    ui.root.style.setProperty("--lanes", String(Math.max(1, this.#lanes.length)));
+    ui.root.style.setProperty("--lanes", String(Math.max(1, ui.conversation.lanes.length)));
 
     if (this.#peoplePending) {
       this.#peoplePending = false;
@@ -488,7 +402,7 @@ export class RtChatElement extends HTMLElement {
     }
     if (this.#lanesPending) {
       this.#lanesPending = false;
-      ui.lanes.replaceChildren(...this.#lanes.map((model) => this.#laneHead(model)));
+      ui.lanes.replaceChildren(...ui.conversation.lanes.map((model) => this.#laneHead(model)));
     }
     for (const lane of ui.lanes.children) {
       if (!(lane instanceof HTMLElement)) continue;
@@ -573,15 +487,6 @@ export class RtChatElement extends HTMLElement {
     return lane;
   }
 
-  #followBottom(ui: Ui): void {
-    if (this.#stick) {
-      ui.log.scrollTop = ui.log.scrollHeight;
-      ui.jump.hidden = true;
-    } else {
-      ui.jump.hidden = false;
-    }
-  }
-
   // --- UI ----------------------------------------------------------------------------------
 
   #build(): Ui {
@@ -619,9 +524,8 @@ export class RtChatElement extends HTMLElement {
     const earlier = new EarlierView(doc, turns.id);
     log.append(lanes, earlier.element, empty, turns);
 
-    const jump = el(doc, "button", "jump", "Jump to latest ↓");
-    jump.type = "button";
-    jump.hidden = true;
+    const conversation = new Conversation(turns);
+    const scroll = new LogScroll(log);
 
     // Token text is not live: a screen reader would read every token. This region says
     // when a model starts and stops instead; the finished reply is there to read.
@@ -663,7 +567,7 @@ export class RtChatElement extends HTMLElement {
     alert.setAttribute("role", "alert");
     form.append(label, row, hint, queued, alert);
 
-    root.append(bar, log, jump, form, announcer);
+    root.append(bar, log, scroll.jump, form, announcer);
     this.#shadow.replaceChildren(style, root);
     return {
       root,
@@ -675,7 +579,8 @@ export class RtChatElement extends HTMLElement {
       earlier,
       turns,
       empty,
-      jump,
+      conversation,
+      scroll,
       announcer,
       form,
       input,
@@ -744,24 +649,7 @@ export class RtChatElement extends HTMLElement {
       },
       { signal },
     );
-    ui.log.addEventListener(
-      "scroll",
-      () => {
-        const { scrollTop, scrollHeight, clientHeight } = ui.log;
-        this.#stick = scrollHeight - scrollTop - clientHeight < STICK_PX;
-        ui.jump.hidden = this.#stick;
-      },
-      { signal, passive: true },
-    );
-    ui.jump.addEventListener(
-      "click",
-      () => {
-        this.#stick = true;
-        this.#followBottom(ui);
-        ui.log.focus();
-      },
-      { signal },
-    );
+    ui.scroll.wire(signal);
     // Back online: reconnect now rather than when the backoff timer says.
     window.addEventListener("online", () => this.#client?.reconnectNow(), { signal });
   }
