@@ -12,16 +12,19 @@ import { type ConnectionInfo, RtClient } from "../client/client.js";
 import { EarlierMessages } from "../client/earlier.js";
 import type { ErrorFrame, PresenceEntry, RoomEvent, WelcomeFrame } from "../client/frames.js";
 import { type Change, RoomState } from "../client/room-state.js";
+import { Announcer } from "./announcer.js";
 import { CONNECTION_ATTRIBUTES, clientOptions, pageSize } from "./connection-attributes.js";
 import { Conversation } from "./conversation.js";
 import { EarlierView } from "./earlier-view.js";
 import { type RtChatEventDetails, rtEvent } from "./events.js";
 import { FrameScheduler } from "./frame-scheduler.js";
+import { LaneHeads } from "./lane-heads.js";
 import { parseModelList } from "./lanes.js";
 import { LogScroll } from "./log-scroll.js";
+import { StatusBar } from "./status-bar.js";
 import { STYLES } from "./styles.js";
-import { el, laneColor, modelLabel } from "./views.js";
-import { earlierLoadedText, errorText, statusText, streamEndedText } from "./wording.js";
+import { el, modelLabel } from "./views.js";
+import { earlierLoadedText, errorText, streamEndedText } from "./wording.js";
 
 /** A participant who stops typing for this long is shown as not typing any more. */
 const TYPING_IDLE_MS = 3000;
@@ -30,17 +33,15 @@ const ALERT_MS = 8000;
 
 interface Ui {
   root: HTMLElement;
-  status: HTMLElement;
-  room: HTMLElement;
-  people: HTMLUListElement;
+  bar: StatusBar;
   log: HTMLElement;
-  lanes: HTMLElement;
+  lanes: LaneHeads;
   earlier: EarlierView;
   turns: HTMLElement;
   empty: HTMLElement;
   conversation: Conversation;
   scroll: LogScroll;
-  announcer: HTMLElement;
+  announcer: Announcer;
   form: HTMLFormElement;
   input: HTMLTextAreaElement;
   send: HTMLButtonElement;
@@ -74,7 +75,6 @@ export class RtChatElement extends HTMLElement {
   #chromePending = true;
   #lanesPending = true;
   #peoplePending = true;
-  #announcements: string[] = [];
 
   /** A prompt typed while replies stream, sent when they end. */
   #queuedPrompt: string | null = null;
@@ -383,37 +383,24 @@ export class RtChatElement extends HTMLElement {
     }
     if (drawn.anchor) ui.scroll.keepInPlace(drawn.anchor);
     ui.scroll.follow();
-    if (this.#announcements.length > 0) {
-      ui.announcer.textContent = this.#announcements.splice(0).join(" ");
-    }
+    ui.announcer.flush();
   }
 
   #renderChrome(ui: Ui): void {
     const running = this.#state.running();
     const info = this.#connection;
-    ui.status.dataset["state"] = info.state;
-    ui.status.textContent = statusText(info);
-    ui.room.textContent = this.getAttribute("room") ?? "";
+    ui.bar.renderConnection(info, this.getAttribute("room") ?? "");
     ui.root.style.setProperty("--lanes", String(Math.max(1, ui.conversation.lanes.length)));
 
     if (this.#peoplePending) {
       this.#peoplePending = false;
-      this.#renderPeople(ui);
+      ui.bar.renderPeople(this.#state.participants, this.#state.me?.id);
     }
     if (this.#lanesPending) {
       this.#lanesPending = false;
-      ui.lanes.replaceChildren(...ui.conversation.lanes.map((model) => this.#laneHead(model)));
+      ui.lanes.render(ui.conversation.lanes, this.#state.models);
     }
-    for (const lane of ui.lanes.children) {
-      if (!(lane instanceof HTMLElement)) continue;
-      const model = lane.dataset["model"] ?? "";
-      const streaming = running.some((reply) => reply.model === model);
-      lane.toggleAttribute("data-streaming", streaming);
-      const state = lane.querySelector(".lane-state");
-      if (state) state.textContent = streaming ? "streaming" : "idle";
-      const stop = lane.querySelector("button");
-      if (stop) stop.disabled = !streaming;
-    }
+    ui.lanes.showStreaming(running);
     ui.empty.hidden = this.#state.turns.length > 0;
     const earlier = this.#earlier;
     const hadFocus = this.#shadow.activeElement === ui.earlier.button;
@@ -448,45 +435,6 @@ export class RtChatElement extends HTMLElement {
     ui.queuedText.textContent = this.#queuedPrompt ?? "";
   }
 
-  #renderPeople(ui: Ui): void {
-    const doc = this.ownerDocument;
-    const me = this.#state.me?.id;
-    ui.people.replaceChildren(
-      ...this.#state.participants.map((person) => {
-        const item = el(
-          doc,
-          "li",
-          undefined,
-          person.id === me ? `${person.name} (you)` : person.name,
-        );
-        if (person.id === me) item.dataset["me"] = "";
-        if (person.typing && person.id !== me) item.dataset["typing"] = "";
-        return item;
-      }),
-    );
-    const others = this.#state.participants.length - 1;
-    ui.people.setAttribute(
-      "aria-label",
-      `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`,
-    );
-  }
-
-  #laneHead(model: string): HTMLElement {
-    const doc = this.ownerDocument;
-    const models = this.#state.models;
-    const label = modelLabel(model, models);
-    const lane = el(doc, "div", "lane");
-    lane.dataset["model"] = model;
-    lane.style.setProperty("--lane-color", laneColor(model, models));
-    const stop = el(doc, "button", "cancel", "Stop");
-    stop.type = "button";
-    stop.setAttribute("aria-label", `Stop ${label}`);
-    stop.dataset["action"] = "cancel";
-    stop.dataset["model"] = model;
-    lane.append(el(doc, "span", "lane-label", label), el(doc, "span", "lane-state"), stop);
-    return lane;
-  }
-
   // --- UI ----------------------------------------------------------------------------------
 
   #build(): Ui {
@@ -495,24 +443,14 @@ export class RtChatElement extends HTMLElement {
     const root = el(doc, "div", "root");
     root.setAttribute("part", "root");
 
-    const bar = el(doc, "div", "bar");
-    bar.setAttribute("part", "bar");
-    const status = el(doc, "span", "status", "Connecting…");
-    status.setAttribute("role", "status");
-    const room = el(doc, "span", "room");
-    room.setAttribute("title", "Room");
-    const people = el(doc, "ul", "people");
-    bar.append(status, room, people);
+    const bar = new StatusBar(doc);
 
     const log = el(doc, "div", "log");
     log.setAttribute("part", "log");
     log.tabIndex = 0;
     log.setAttribute("role", "region");
     log.setAttribute("aria-label", "Conversation");
-    const lanes = el(doc, "div", "grid lanes");
-    lanes.setAttribute("part", "lanes");
-    lanes.setAttribute("aria-label", "Models");
-    lanes.setAttribute("role", "group");
+    const lanes = new LaneHeads(doc);
     const empty = el(
       doc,
       "p",
@@ -522,15 +460,12 @@ export class RtChatElement extends HTMLElement {
     const turns = el(doc, "div", "turns");
     turns.id = "rt-turns";
     const earlier = new EarlierView(doc, turns.id);
-    log.append(lanes, earlier.element, empty, turns);
+    log.append(lanes.element, earlier.element, empty, turns);
 
     const conversation = new Conversation(turns);
     const scroll = new LogScroll(log);
 
-    // Token text is not live: a screen reader would read every token. This region says
-    // when a model starts and stops instead; the finished reply is there to read.
-    const announcer = el(doc, "div", "sr-only");
-    announcer.setAttribute("aria-live", "polite");
+    const announcer = new Announcer(doc);
 
     const form = el(doc, "form", "composer");
     form.setAttribute("part", "composer");
@@ -567,13 +502,11 @@ export class RtChatElement extends HTMLElement {
     alert.setAttribute("role", "alert");
     form.append(label, row, hint, queued, alert);
 
-    root.append(bar, log, scroll.jump, form, announcer);
+    root.append(bar.element, log, scroll.jump, form, announcer.element);
     this.#shadow.replaceChildren(style, root);
     return {
       root,
-      status,
-      room,
-      people,
+      bar,
       log,
       lanes,
       earlier,
@@ -626,16 +559,7 @@ export class RtChatElement extends HTMLElement {
     ui.interrupt.addEventListener("click", () => this.#submit(ui, "interrupt"), { signal });
     ui.earlier.button.addEventListener("click", () => void this.loadEarlier(), { signal });
     ui.stopAll.addEventListener("click", () => this.cancelAll(), { signal });
-    ui.lanes.addEventListener(
-      "click",
-      (event) => {
-        const button = event.target instanceof Element ? event.target.closest("button") : null;
-        if (button?.dataset["action"] === "cancel" && button.dataset["model"]) {
-          this.cancel(button.dataset["model"]);
-        }
-      },
-      { signal },
-    );
+    ui.lanes.wire(signal, (model) => this.cancel(model));
     ui.queued.addEventListener(
       "click",
       (event) => {
@@ -685,7 +609,7 @@ export class RtChatElement extends HTMLElement {
 
   /** Queues words for the live region; those of one frame are said together, once. */
   #announce(text: string): void {
-    this.#announcements.push(text);
+    this.#ui?.announcer.say(text);
     this.#schedule();
   }
 

@@ -1,0 +1,49 @@
+/** The bar above the conversation: the connection's status, the room, and who is in it. */
+
+import type { ConnectionInfo } from "../client/client.js";
+import type { PresenceEntry } from "../client/frames.js";
+import { el } from "./views.js";
+import { statusText } from "./wording.js";
+
+export class StatusBar {
+  readonly element: HTMLElement;
+  readonly #status: HTMLElement;
+  readonly #room: HTMLElement;
+  readonly #people: HTMLUListElement;
+
+  constructor(doc: Document) {
+    this.element = el(doc, "div", "bar");
+    this.element.setAttribute("part", "bar");
+    this.#status = el(doc, "span", "status", "Connecting…");
+    this.#status.setAttribute("role", "status");
+    this.#room = el(doc, "span", "room");
+    this.#room.setAttribute("title", "Room");
+    this.#people = el(doc, "ul", "people");
+    this.element.append(this.#status, this.#room, this.#people);
+  }
+
+  renderConnection(info: ConnectionInfo, room: string): void {
+    this.#status.dataset["state"] = info.state;
+    this.#status.textContent = statusText(info);
+    this.#room.textContent = room;
+  }
+
+  /** `me` is this person's participant id, marked "(you)" and never shown as typing. */
+  renderPeople(participants: readonly PresenceEntry[], me: string | undefined): void {
+    const doc = this.element.ownerDocument;
+    this.#people.replaceChildren(
+      ...participants.map((person) => {
+        const name = person.id === me ? `${person.name} (you)` : person.name;
+        const item = el(doc, "li", undefined, name);
+        if (person.id === me) item.dataset["me"] = "";
+        if (person.typing && person.id !== me) item.dataset["typing"] = "";
+        return item;
+      }),
+    );
+    const others = participants.length - 1;
+    this.#people.setAttribute(
+      "aria-label",
+      `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`,
+    );
+  }
+}
