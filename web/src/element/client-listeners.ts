@@ -1,0 +1,31 @@
+/** Which of the element's handlers hear which of its RtClient's events. */
+
+import type { ConnectionInfo, RtClient } from "../client/client.js";
+import type { ErrorFrame, PresenceEntry, RoomEvent, WelcomeFrame } from "../client/frames.js";
+
+export interface ClientListeners {
+  connection(info: ConnectionInfo): void;
+  welcome(welcome: WelcomeFrame): void;
+  presence(participants: PresenceEntry[]): void;
+  error(frame: ErrorFrame): void;
+  /** Every event of the conversation: messages, stream starts, tokens, tool calls, ends. */
+  roomEvent(event: RoomEvent): void;
+}
+
+/** Listens to `client`; the returned function stops listening. */
+export function listenTo(client: RtClient, listeners: ClientListeners): () => void {
+  const offs = [
+    client.on("state", (info) => listeners.connection(info)),
+    client.on("welcome", (welcome) => listeners.welcome(welcome)),
+    client.on("presence", (frame) => listeners.presence(frame.participants)),
+    client.on("error", (frame) => listeners.error(frame)),
+    client.on("message", (event) => listeners.roomEvent(event)),
+    client.on("stream_start", (event) => listeners.roomEvent(event)),
+    client.on("token", (event) => listeners.roomEvent(event)),
+    client.on("tool_call", (event) => listeners.roomEvent(event)),
+    client.on("stream_end", (event) => listeners.roomEvent(event)),
+  ];
+  return () => {
+    for (const off of offs) off();
+  };
+}

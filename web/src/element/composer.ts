@@ -1,0 +1,190 @@
+/**
+ * The composer: the prompt box, its buttons, the queued prompt and the alert of a refusal, and
+ * the keyboard: Enter sends (or queues while replies stream), Shift+Enter adds a new line,
+ * Ctrl+Enter interrupts and sends now, Esc stops every stream. What those do is the element's:
+ * the composer asks through {@link ComposerActions}.
+ */
+
+import { el } from "./views.js";
+
+/** How long a refused action's message stays up. */
+const ALERT_MS = 8000;
+
+export type SubmitHow = "send" | "interrupt";
+
+export interface ComposerActions {
+  /** Sends or queues `text`; true when it was taken, so that the box is emptied. */
+  submit(text: string, how: SubmitHow): boolean;
+  /** The box's text changed. */
+  typed(text: string): void;
+  stopAll(): void;
+  discardQueued(): void;
+  /** Whether anything streams, for Esc to stop. */
+  streaming(): boolean;
+}
+
+export interface ComposerState {
+  /** Replies stream or our prompt is on its way: a new one is queued. */
+  busy: boolean;
+  /** Connected. */
+  open: boolean;
+  /** Something streams that Stop all can stop. */
+  canStop: boolean;
+  queued: string | null;
+}
+
+export class Composer {
+  readonly element: HTMLFormElement;
+  readonly #input: HTMLTextAreaElement;
+  readonly #send: HTMLButtonElement;
+  readonly #interrupt: HTMLButtonElement;
+  readonly #stopAll: HTMLButtonElement;
+  readonly #hint: HTMLElement;
+  readonly #queued: HTMLElement;
+  readonly #queuedText: HTMLElement;
+  readonly #alert: HTMLElement;
+  #alertTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(doc: Document) {
+    this.element = el(doc, "form", "composer");
+    this.element.setAttribute("part", "composer");
+    this.#input = promptBox(doc);
+    this.#send = button(doc, "Send", "primary", "submit");
+    this.#interrupt = button(doc, "Interrupt & send");
+    this.#stopAll = button(doc, "Stop all", "danger");
+    this.#interrupt.hidden = this.#stopAll.hidden = true;
+    this.#hint = el(doc, "p", "hint");
+    this.#hint.id = "rt-hint";
+    this.#queued = el(doc, "div", "queued");
+    this.#queued.hidden = true;
+    this.#queuedText = el(doc, "q");
+    this.#alert = el(doc, "p", "alert");
+    this.#alert.setAttribute("role", "alert");
+    this.#assemble(doc);
+  }
+
+  /** Listens until `signal` aborts; Esc is heard anywhere in `keyScope` (the shadow root). */
+  wire(signal: AbortSignal, keyScope: Node, actions: ComposerActions): void {
+    const on = { signal };
+    this.element.addEventListener("submit", (event) => this.#onSubmit(event, actions), on);
+    this.#input.addEventListener("keydown", (event) => this.#onEnter(event, actions), on);
+    this.#input.addEventListener("input", () => actions.typed(this.#input.value), on);
+    keyScope.addEventListener("keydown", (event) => onEscape(event, actions), on);
+    this.#interrupt.addEventListener("click", () => this.#submit(actions, "interrupt"), on);
+    this.#stopAll.addEventListener("click", () => actions.stopAll(), on);
+    this.#queued.addEventListener("click", (event) => onDiscard(event, actions), on);
+  }
+
+  render({ busy, open, canStop, queued }: ComposerState): void {
+    this.#send.textContent = busy ? "Queue" : "Send";
+    this.#send.setAttribute(
+      "aria-label",
+      busy ? "Queue this prompt until the replies finish" : "Send",
+    );
+    this.#interrupt.hidden = !busy;
+    this.#stopAll.hidden = !busy;
+    this.#stopAll.disabled = !canStop;
+    this.#hint.textContent = hintText(busy, open);
+    this.#queued.hidden = queued === null;
+    this.#queuedText.textContent = queued ?? "";
+  }
+
+  /** Gives a refused prompt back rather than lose what was typed, unless more was typed. */
+  restore(text: string): void {
+    if (!this.#input.value) this.#input.value = text;
+  }
+
+  /** Shows why the server refused something, for a while. */
+  showAlert(text: string): void {
+    this.#alert.textContent = text;
+    if (this.#alertTimer) clearTimeout(this.#alertTimer);
+    this.#alertTimer = setTimeout(() => {
+      this.#alert.textContent = "";
+    }, ALERT_MS);
+  }
+
+  /** Stops the alert's timer (the element left the document). */
+  dispose(): void {
+    if (this.#alertTimer) clearTimeout(this.#alertTimer);
+    this.#alertTimer = null;
+  }
+
+  #onSubmit(event: SubmitEvent, actions: ComposerActions): void {
+    event.preventDefault();
+    this.#submit(actions, "send");
+  }
+
+  /** Enter sends, Ctrl+Enter (⌘+Enter) interrupts; Shift+Enter and IME input are typing. */
+  #onEnter(event: KeyboardEvent, actions: ComposerActions): void {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    this.#submit(actions, event.ctrlKey || event.metaKey ? "interrupt" : "send");
+  }
+
+  #submit(actions: ComposerActions, how: SubmitHow): void {
+    const text = this.#input.value;
+    if (!text.trim()) return;
+    if (actions.submit(text, how)) this.#input.value = "";
+    this.#input.focus();
+  }
+
+  #assemble(doc: Document): void {
+    const label = el(doc, "label", "sr-only", "Message");
+    label.htmlFor = this.#input.id;
+    const actions = el(doc, "div", "actions");
+    actions.append(this.#send, this.#interrupt, this.#stopAll);
+    const row = el(doc, "div", "composer-row");
+    row.append(this.#input, actions);
+    const discard = button(doc, "Discard");
+    discard.dataset["action"] = "discard";
+    discard.setAttribute("aria-label", "Discard the queued prompt");
+    this.#queued.append(el(doc, "span", undefined, "Queued:"), this.#queuedText, discard);
+    this.element.append(label, row, this.#hint, this.#queued, this.#alert);
+  }
+}
+
+/** Esc anywhere in the element stops every stream, when there is one to stop. */
+function onEscape(event: Event, actions: ComposerActions): void {
+  if (!(event instanceof KeyboardEvent) || event.key !== "Escape" || !actions.streaming()) return;
+  event.preventDefault();
+  actions.stopAll();
+}
+
+function onDiscard(event: Event, actions: ComposerActions): void {
+  const target = event.target;
+  if (target instanceof HTMLButtonElement && target.dataset["action"] === "discard") {
+    actions.discardQueued();
+  }
+}
+
+function promptBox(doc: Document): HTMLTextAreaElement {
+  const input = el(doc, "textarea");
+  input.id = "rt-input";
+  input.rows = 2;
+  input.placeholder = "Ask the models…";
+  input.setAttribute("aria-describedby", "rt-hint");
+  return input;
+}
+
+function button(
+  doc: Document,
+  text: string,
+  className?: string,
+  type: "button" | "submit" = "button",
+): HTMLButtonElement {
+  const node = el(doc, "button", className, text);
+  node.type = type;
+  return node;
+}
+
+function hintText(busy: boolean, open: boolean): string {
+  if (busy) {
+    return (
+      "Replies are streaming. Enter queues your prompt, Ctrl+Enter interrupts and sends it " +
+      "now, Esc stops all."
+    );
+  }
+  return open
+    ? "Enter sends, Shift+Enter adds a new line."
+    : "Not connected: a prompt you send now goes out when the connection is back.";
+}

@@ -1,0 +1,61 @@
+/** The element's shadow DOM: its parts, made once and put together in their places. */
+
+import { Announcer } from "./announcer.js";
+import { Composer } from "./composer.js";
+import { Conversation } from "./conversation.js";
+import { EarlierView } from "./earlier-view.js";
+import { LaneHeads } from "./lane-heads.js";
+import { LogScroll } from "./log-scroll.js";
+import { StatusBar } from "./status-bar.js";
+import { STYLES } from "./styles.js";
+import { el } from "./views.js";
+
+export interface Ui {
+  root: HTMLElement;
+  bar: StatusBar;
+  /** The scrolling conversation: lane heads, earlier messages, the turns. */
+  log: HTMLElement;
+  lanes: LaneHeads;
+  earlier: EarlierView;
+  empty: HTMLElement;
+  conversation: Conversation;
+  scroll: LogScroll;
+  composer: Composer;
+  announcer: Announcer;
+}
+
+/** Builds the parts into `shadow`, replacing whatever it held. */
+export function buildUi(shadow: ShadowRoot): Ui {
+  const doc = shadow.ownerDocument;
+  const root = el(doc, "div", "root");
+  root.setAttribute("part", "root");
+  const bar = new StatusBar(doc);
+  const log = logRegion(doc);
+  const lanes = new LaneHeads(doc);
+  const empty = el(
+    doc,
+    "p",
+    "empty",
+    "No messages yet. Ask something and watch the models answer side by side.",
+  );
+  const turns = el(doc, "div", "turns");
+  turns.id = "rt-turns";
+  const earlier = new EarlierView(doc, turns.id);
+  log.append(lanes.element, earlier.element, empty, turns);
+  const scroll = new LogScroll(log);
+  const composer = new Composer(doc);
+  const announcer = new Announcer(doc);
+  root.append(bar.element, log, scroll.jump, composer.element, announcer.element);
+  shadow.replaceChildren(el(doc, "style", undefined, STYLES), root);
+  const conversation = new Conversation(turns);
+  return { root, bar, log, lanes, earlier, empty, conversation, scroll, composer, announcer };
+}
+
+function logRegion(doc: Document): HTMLElement {
+  const log = el(doc, "div", "log");
+  log.setAttribute("part", "log");
+  log.tabIndex = 0;
+  log.setAttribute("role", "region");
+  log.setAttribute("aria-label", "Conversation");
+  return log;
+}
