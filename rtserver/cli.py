@@ -23,7 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--db", help="SQLite database file (default ./rtserver.db)")
-    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    serve.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="how much to log (default INFO)",
+    )
     for command in (serve, commands.add_parser("models", help="list configured models")):
         command.add_argument(
             "--config", help="TOML config file (default: $RTSERVER_CONFIG, if set)"
@@ -61,17 +67,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, log_level: str) -> int:
     from rtserver.app import create_app
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    print(f"rtserver: serving on http://{settings.host}:{settings.port}/ (db {settings.db_path})")
-    # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as
-    # interrupted and are persisted, and sockets close with 1001.
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=10,
-        print=None,
-    )
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    address = f"http://{settings.host}:{settings.port}/"
+    try:
+        # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as
+        # interrupted and are persisted, and sockets close with 1001.
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=10,
+            # Called once the socket is bound, so the line is true when it is printed.
+            print=lambda _: print(f"rtserver: serving on {address} (db {settings.db_path})"),
+        )
+    except OSError as exc:
+        print(f"rtserver: cannot serve on {address}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

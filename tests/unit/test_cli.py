@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,23 @@ def test_config_path_from_the_environment(
     monkeypatch.setenv("RTSERVER_CONFIG", str(path))
     assert main(["models"]) == 0
     assert "local" in capsys.readouterr().out
+
+
+def test_a_port_in_use_exits_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status = main(["serve", "--port", str(port), "--db", str(tmp_path / "x.db")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rtserver: cannot serve on http://127.0.0.1:{port}/")
+
+
+def test_an_unknown_log_level_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--log-level", "chatty"])
+    assert exited.value.code == 2
+    assert "--log-level" in capsys.readouterr().err
