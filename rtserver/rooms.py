@@ -470,13 +470,12 @@ class Room:
 def _request_for(
     model: Model, lane: list[HistoryMessage], params: Params | None
 ) -> GenerationRequest:
-    """What a model is asked: its lane, with the prompt's params over the model's own."""
-    asked = msgspec.structs.asdict(params) if params else {}
-    merged = {**model.spec.params, **{k: v for k, v in asked.items() if v is not None}}
-    temperature = merged.get("temperature")
-    max_tokens = merged.get("max_tokens")
+    """What a model is asked: its lane and the prompt's own params.
+
+    The model's configured ``params`` are its provider's defaults; the provider applies them.
+    """
     return GenerationRequest(
         messages=tuple(ChatTurn(role=m.role, content=m.text) for m in lane),
-        temperature=float(temperature) if isinstance(temperature, int | float) else None,
-        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        temperature=params.temperature if params else None,
+        max_tokens=params.max_tokens if params else None,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 
 from rtserver.providers.base import (
     Delta,
@@ -17,6 +17,7 @@ from rtserver.providers.base import (
     TextDelta,
     UsageDelta,
 )
+from rtserver.providers.params import call_params
 
 _WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
 _STOPWORD_TEXT = (
@@ -89,13 +90,20 @@ class DemoProvider:
 
     kind = "demo"
 
-    def __init__(self, *, tokens_per_s: float = 30.0, first_token_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        *,
+        tokens_per_s: float = 30.0,
+        first_token_s: float = 0.2,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
         self._interval = 1.0 / tokens_per_s
         self._first_token_s = first_token_s
+        self._params = dict(params or {})
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         tokens = compose_reply(request)
-        limit = request.max_tokens
+        limit = call_params(self._params, request).max_tokens
         cut = limit is not None and limit < len(tokens)
         if limit is not None:
             tokens = tokens[:limit]

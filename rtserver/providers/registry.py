@@ -57,6 +57,7 @@ def build_provider(spec: ModelSpec, env: Mapping[str, str]) -> Provider:
         return DemoProvider(
             tokens_per_s=spec.tokens_per_s or 30.0,
             first_token_s=spec.first_token_s if spec.first_token_s is not None else 0.2,
+            params=spec.params,
         )
     key_env = spec.key_env
     key = env.get(key_env) if key_env else NO_KEY

@@ -65,3 +65,12 @@ async def test_each_turn_of_a_conversation_opens_differently() -> None:
     )
     second = await _collect(fast, second_request)
     assert first[:5] != second[:5]
+
+
+async def test_configured_max_tokens_is_a_default_the_prompt_can_override() -> None:
+    provider = DemoProvider(tokens_per_s=10_000, first_token_s=0, params={"max_tokens": 6})
+    configured = await _collect(provider, _ask("glaciers"))
+    assert len([d for d in configured if isinstance(d, TextDelta)]) == 6
+    assert configured[-1] == FinishDelta("length")
+    asked = await _collect(provider, _ask("glaciers", max_tokens=3))
+    assert len([d for d in asked if isinstance(d, TextDelta)]) == 3
