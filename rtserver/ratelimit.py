@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+from rtserver.errors import PeerError
+
 
 class TokenBucket:
     """Allows a burst of ``capacity`` actions, refilled steadily over ``per_seconds``."""
@@ -52,3 +54,9 @@ class KeyedBuckets:
         else:
             self._buckets.move_to_end(key)
         return bucket.take()
+
+
+def refuse_if_waiting(wait: float, what: str) -> None:
+    """Raise ``rate_limited`` when a bucket said to wait ``wait`` seconds; ``what`` is over."""
+    if wait > 0:
+        raise PeerError("rate_limited", f"more than {what}", retry_after=round(wait, 3))

@@ -46,7 +46,7 @@ from rtserver.generation import Generation, StopReason
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member
 from rtserver.providers.base import ChatTurn, GenerationRequest
-from rtserver.ratelimit import TokenBucket
+from rtserver.ratelimit import TokenBucket, refuse_if_waiting
 from rtserver.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -349,25 +349,15 @@ class Room:
 
     def _change_typing(self, member: Member, active: bool) -> None:
         # Every change goes to everyone: unbounded, one client could fill every outbox.
-        wait = member.typing_changes.take()
-        if wait > 0:
-            raise PeerError(
-                "rate_limited",
-                f"more than {self._limits.typing_changes_per_minute} typing changes a minute",
-                retry_after=round(wait, 3),
-            )
+        per_minute = self._limits.typing_changes_per_minute
+        refuse_if_waiting(member.typing_changes.take(), f"{per_minute} typing changes a minute")
         member.typing = active
         self._broadcast_presence()
 
     def _spend_prompt(self, member: Member) -> None:
         """Count an accepted prompt against the sender's rate, or refuse it."""
-        wait = member.prompts.take()
-        if wait > 0:
-            raise PeerError(
-                "rate_limited",
-                f"more than {self._limits.prompts_per_minute} prompts a minute",
-                retry_after=round(wait, 3),
-            )
+        per_minute = self._limits.prompts_per_minute
+        refuse_if_waiting(member.prompts.take(), f"{per_minute} prompts a minute")
 
     def _resolve_models(self, requested: list[str] | None) -> list[Model]:
         # Absent means the defaults; an empty list is a mistake, not a request for them.

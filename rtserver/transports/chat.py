@@ -33,6 +33,7 @@ from rtserver.generation import Generation
 from rtserver.keys import CATALOG, CHAT_RATES, SETTINGS
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
+from rtserver.ratelimit import refuse_if_waiting
 from rtserver.rooms import new_id, now_ms
 from rtserver.transports.http import json_response
 from rtserver.transports.sse import (
@@ -129,13 +130,10 @@ async def chat_handler(request: web.Request) -> web.StreamResponse:
             f"message is {len(chat.message)} characters; the limit is {limits.max_prompt_chars}",
         )
     model = _model(request, chat.model)
-    wait = request.app[CHAT_RATES].take(request.remote or "")
-    if wait > 0:
-        raise PeerError(
-            "rate_limited",
-            f"more than {limits.prompts_per_minute} chats a minute from this address",
-            retry_after=round(wait, 3),
-        )
+    refuse_if_waiting(
+        request.app[CHAT_RATES].take(request.remote or ""),
+        f"{limits.prompts_per_minute} chats a minute from this address",
+    )
     outbox = Outbox(max_bytes=limits.outbox_bytes) if chat.stream else None
     sink = _OneShot(outbox)
     generation = Generation(
