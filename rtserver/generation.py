@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing, suppress
 from typing import Literal, Protocol
 
@@ -35,6 +35,7 @@ from rtserver.providers.base import (
     ToolCallDelta,
     UsageDelta,
 )
+from rtserver.store.base import ReplyStore
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +58,6 @@ class EventSink(Protocol):
     def publish(self, event: RoomEvent) -> None: ...
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None: ...
-
-
-class ReplyStore(Protocol):
-    """What a generation needs of persistence: a room's Store, or nothing for one-shot chats."""
-
-    async def checkpoint(self, message_id: str, text: str) -> None: ...
-
-    async def finish_reply(
-        self,
-        message_id: str,
-        *,
-        text: str,
-        status: MessageStatus,
-        usage: Usage | None,
-        tool_calls: Sequence[ToolCallRecord],
-        error: ErrorInfo | None,
-    ) -> None: ...
 
 
 class Generation:

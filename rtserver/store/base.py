@@ -8,23 +8,8 @@ from typing import Protocol
 from rtserver.frames import ErrorInfo, HistoryMessage, MessageStatus, ToolCallRecord, Usage
 
 
-class Store(Protocol):
-    """Durable rooms and messages. Every write is committed before its coroutine returns."""
-
-    async def recover(self) -> int:
-        """Mark replies left ``streaming`` by a previous run ``interrupted``; return how many."""
-        ...
-
-    async def start_turn(
-        self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
-    ) -> bool:
-        """Store a user message and its reply placeholders at once.
-
-        Returns False, storing nothing, when ``prompt_id`` is already stored in ``room``.
-        """
-        ...
-
-    async def has_prompt(self, room: str, prompt_id: str) -> bool: ...
+class ReplyStore(Protocol):
+    """What a generation needs of persistence: a room's Store, or nothing for one-shot chats."""
 
     async def checkpoint(self, message_id: str, text: str) -> None:
         """Save a streaming reply's text so far."""
@@ -42,6 +27,25 @@ class Store(Protocol):
     ) -> None:
         """Finalise a reply with its reason, usage and tool calls."""
         ...
+
+
+class Store(ReplyStore, Protocol):
+    """Durable rooms and messages. Every write is committed before its coroutine returns."""
+
+    async def recover(self) -> int:
+        """Mark replies left ``streaming`` by a previous run ``interrupted``; return how many."""
+        ...
+
+    async def start_turn(
+        self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
+    ) -> bool:
+        """Store a user message and its reply placeholders at once.
+
+        Returns False, storing nothing, when ``prompt_id`` is already stored in ``room``.
+        """
+        ...
+
+    async def has_prompt(self, room: str, prompt_id: str) -> bool: ...
 
     async def recent(self, room: str, limit: int) -> list[HistoryMessage]:
         """The last ``limit`` messages of ``room``, oldest first."""
