@@ -5,9 +5,11 @@ import { Composer } from "./composer.js";
 import { Conversation } from "./conversation.js";
 import { EarlierView } from "./earlier-view.js";
 import { LaneHeads } from "./lane-heads.js";
+import { LauncherView } from "./launcher.js";
 import { LogScroll } from "./log-scroll.js";
 import { StatusBar } from "./status-bar.js";
 import { STYLES } from "./styles.js";
+import { COMPACT_STYLES } from "./styles-compact.js";
 import { el } from "./views.js";
 
 export interface Ui {
@@ -22,6 +24,10 @@ export interface Ui {
   scroll: LogScroll;
   composer: Composer;
   announcer: Announcer;
+  /** The floating button and the panel the rest sits in (`mode="launcher"`). */
+  launcher: LauncherView;
+  /** Rules that follow the tab shown in a narrow element: which lane's replies show. */
+  tabStyle: HTMLStyleElement;
 }
 
 /** Builds the parts into `shadow`, replacing whatever it held. */
@@ -46,9 +52,31 @@ export function buildUi(shadow: ShadowRoot): Ui {
   const composer = new Composer(doc);
   const announcer = new Announcer(doc);
   root.append(bar.element, log, scroll.jump, composer.element, announcer.element);
-  shadow.replaceChildren(el(doc, "style", undefined, STYLES), root);
+  const launcher = new LauncherView(doc);
+  bar.element.append(launcher.close);
+  launcher.panel.append(root);
+  const tabStyle = el(doc, "style");
+  shadow.replaceChildren(
+    el(doc, "style", undefined, STYLES + COMPACT_STYLES),
+    tabStyle,
+    launcher.button,
+    launcher.panel,
+  );
   const conversation = new Conversation(turns);
-  return { root, bar, log, lanes, earlier, empty, conversation, scroll, composer, announcer };
+  return {
+    root,
+    bar,
+    log,
+    lanes,
+    earlier,
+    empty,
+    conversation,
+    scroll,
+    composer,
+    announcer,
+    launcher,
+    tabStyle,
+  };
 }
 
 function logRegion(doc: Document): HTMLElement {

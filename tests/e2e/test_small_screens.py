@@ -1,0 +1,232 @@
+"""The widget at the size it is given: phones, sidebars, launcher panels, tablets, laptops.
+
+Each test keeps one page and one pair of streams, and resizes the window through the sizes of
+:data:`SIZES`, measuring at each while both models stream: nothing scrolls sideways, each lane's
+Stop and status are in view, the streamed reply is in view and the conversation has most of the
+height. A screenshot of each size goes to the test's tmp folder (its path is printed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.e2e.harness import (
+    TIMEOUT_MS,
+    demo_model,
+    host_page,
+    open_page,
+    page_errors,
+    rtserver,
+    send_prompt,
+    wait_connected,
+    wait_reply,
+)
+from tests.e2e.small_screens import SIZES, Geometry, measure, shoot
+
+pytestmark = pytest.mark.e2e
+
+# 150 tokens at 4 tok/s: over 35 s, so both streams run while the window goes through 4 sizes;
+# each test stops them when it is done. Long labels, as real model names are.
+MODELS = (
+    demo_model("careful", "Careful (simulated, 4 tok/s)", 4, default=True),
+    demo_model("steady", "Steady (simulated, 4 tok/s)", 4, default=True),
+)
+LANES = ("careful", "steady")
+#: Below this width two lanes no longer fit side by side (the element's container query).
+TABS_BELOW_PX = 35 * 16
+
+
+async def both_streaming(page: Page, selector: str = "rt-chat") -> None:
+    for model in LANES:
+        await wait_reply(page, model, min_chars=30, status="streaming", selector=selector)
+
+
+async def resize(page: Page, width: int, height: int, *, expect_tabs: bool) -> None:
+    """Sets the window's size and waits until the element has laid itself out for it."""
+    await page.set_viewport_size({"width": width, "height": height})
+    layout = "tabs" if expect_tabs else "columns"
+    await page.wait_for_function(
+        """([layout]) => {
+          const root = document.querySelector("rt-chat").shadowRoot.querySelector(".root");
+          return (root.dataset.layout ?? "columns") === layout
+            && root.querySelector(".lanes").classList.contains("tabs") === (layout === "tabs");
+        }""",
+        arg=[layout],
+    )
+
+
+async def check_lanes(page: Page, geometry: Geometry, frame: str | None = None) -> None:
+    """Both lanes' replies can be seen: side by side, or each through its own tab."""
+    assert geometry.problems(LANES) == [], geometry.raw
+    if geometry.layout == "columns":
+        for model in LANES:
+            assert geometry.lane(model)["replyInView"], (model, geometry.raw)
+        return
+    # Tabs: one lane's replies show; pressing the other's tab shows that one instead.
+    for model in LANES:
+        await page.locator(f'rt-chat .lane[data-model="{model}"] button.lane-tab').click()
+        await expect(
+            page.locator(f'rt-chat .lane[data-model="{model}"] button.lane-tab')
+        ).to_have_attribute("aria-pressed", "true")
+        shown = await measure(page, LANES, frame=frame)
+        assert shown.lane(model)["replyInView"], (model, shown.raw)
+        others = [other for other in LANES if other != model]
+        assert all(shown.lane(other)["reply"] is None for other in others), shown.raw
+
+
+async def stop_both(page: Page) -> None:
+    for model in LANES:
+        await page.locator(f'rt-chat .lane[data-model="{model}"] button.cancel').click()
+        await wait_reply(page, model, status="cancelled")
+    await expect(page.locator('rt-chat .lane[data-model="careful"] .lane-state')).to_have_text(
+        "cancelled"
+    )
+
+
+async def test_the_demo_room_page_at_every_size(
+    browser: Browser, db_path: str, tmp_path: Path
+) -> None:
+    async with rtserver(db_path, MODELS) as server:
+        page = await open_page(browser, server.url + "/r/phones?models=careful,steady")
+        await wait_connected(page)
+        await send_prompt(page, "How do tides work?")
+        await both_streaming(page)
+        menu = page.get_by_role("button", name="Room options")
+        picker = page.locator("#models")
+        for width, height in SIZES:
+            await resize(page, width, height, expect_tabs=width < TABS_BELOW_PX)
+            if width <= 640:
+                # The picker, share link and name fold behind one button in the header.
+                await expect(picker).to_be_hidden()
+                await menu.click()
+                await expect(menu).to_have_attribute("aria-expanded", "true")
+                await expect(page.get_by_role("checkbox", name="Careful")).to_be_visible()
+                await shoot(page, tmp_path, "demo-menu")
+                await page.locator("#name").press("Escape")
+                await expect(picker).to_be_hidden()
+                await expect(menu).to_be_focused()
+            else:
+                await expect(menu).to_be_hidden()
+                await expect(picker).to_be_visible()
+            geometry = await measure(page, LANES)
+            await shoot(page, tmp_path, "demo")
+            await check_lanes(page, geometry)
+        await stop_both(page)
+        assert page_errors(page) == []
+
+
+SIDEBAR_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Docs with a chat sidebar</title>
+<style>
+  body {{ margin: 0; font: 16px/1.5 Georgia, serif; }}
+  main {{ margin-right: 26rem; padding: 1rem 2rem; }}
+  rt-chat {{ position: fixed; top: 0; right: 0; width: min(26rem, 100vw);
+            --rt-height: 100dvh; --rt-radius: 0; }}
+  @media (max-width: 40rem) {{ main {{ display: none; }} }}
+</style>
+<script src="{server}/static/rt-chat.js" defer></script>
+</head><body>
+<main><h1>Product docs</h1><p>{text}</p></main>
+<rt-chat room="sidebar" models="careful,steady" name="Reader"></rt-chat>
+</body></html>"""
+
+
+async def test_the_element_as_a_sidebar_of_another_origin(
+    browser: Browser, db_path: str, tmp_path: Path
+) -> None:
+    async with rtserver(db_path, MODELS) as server:
+        html = SIDEBAR_PAGE.format(server=server.url, text="Words of the host page. " * 80)
+        async with host_page(html) as host:
+            page = await open_page(browser, host.url + "/")
+            await wait_connected(page)
+            await send_prompt(page, "Summarise this page")
+            await both_streaming(page)
+            for width, height in SIZES:
+                # 26rem wide at most: as narrow on a laptop as on a phone, so always tabs.
+                await resize(page, width, height, expect_tabs=True)
+                geometry = await measure(page, LANES)
+                await shoot(page, tmp_path, "sidebar")
+                await check_lanes(page, geometry)
+                # One line of status with a head count, and the composer's icons keep names.
+                await expect(page.locator("rt-chat .people-count")).to_have_text("1 here")
+                await expect(page.get_by_role("button", name="Stop all")).to_be_visible()
+                await expect(page.locator("rt-chat .hint")).to_have_css("width", "1px")
+            await stop_both(page)
+            assert page_errors(page) == []
+
+
+LAUNCHER_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>A shop with a chat launcher</title>
+<style>body {{ margin: 0; padding: 1rem; font: 16px/1.5 Georgia, serif; }}</style>
+<script src="{server}/static/rt-chat.js" defer></script>
+</head><body>
+<h1>Shop</h1><p>{text}</p><a href="#top">A link before the launcher</a>
+<rt-chat mode="launcher" room="help" models="careful,steady" name="Shopper"></rt-chat>
+</body></html>"""
+
+
+async def test_the_launcher_of_another_origin(
+    browser: Browser, db_path: str, tmp_path: Path
+) -> None:
+    async with rtserver(db_path, MODELS) as server:
+        html = LAUNCHER_PAGE.format(server=server.url, text="Things to buy. " * 60)
+        async with host_page(html) as host:
+            page = await open_page(browser, host.url + "/")
+            await wait_connected(page)
+            launcher = page.locator("rt-chat button.launcher")
+            panel = page.get_by_role("dialog", name="Chat: help")
+            await expect(launcher).to_have_attribute("aria-expanded", "false")
+            await expect(panel).to_be_hidden()
+
+            # The keyboard opens it, and lands in the prompt box.
+            await launcher.focus()
+            await page.keyboard.press("Enter")
+            await expect(launcher).to_have_attribute("aria-expanded", "true")
+            await expect(panel).to_be_visible()
+            await expect(page.get_by_role("textbox", name="Message")).to_be_focused()
+            await send_prompt(page, "Which size fits me?")
+            await both_streaming(page)
+            for width, height in SIZES:
+                await resize(page, width, height, expect_tabs=True)
+                geometry = await measure(page, LANES, frame=".panel")
+                await shoot(page, tmp_path, "launcher")
+                await check_lanes(page, geometry, frame=".panel")
+
+            # Esc closes the panel (the streams go on) and gives the keyboard back to the button,
+            # which says that replies stream behind it.
+            await page.get_by_role("textbox", name="Message").press("Escape")
+            await expect(panel).to_be_hidden()
+            await expect(launcher).to_be_focused()
+            await expect(launcher).to_have_attribute("aria-expanded", "false")
+            await expect(launcher).to_have_attribute("data-streaming", "")
+            await expect(launcher).to_have_accessible_name("Open chat (replies streaming)")
+            await wait_reply(page, "careful", status="streaming")
+            await shoot(page, tmp_path, "launcher-closed-streaming")
+
+            # What comes while it is closed is counted on it: two replies to a new prompt.
+            await page.evaluate("() => document.querySelector('rt-chat').cancelAll()")
+            for model in LANES:
+                await wait_reply(page, model, status="cancelled")
+            await page.evaluate("() => document.querySelector('rt-chat').send('And colours?')")
+            badge = page.locator("rt-chat .badge")
+            await expect(badge).to_have_text("2", timeout=TIMEOUT_MS)
+            await expect(launcher).to_have_accessible_name(
+                "Open chat (2 new messages, replies streaming)"
+            )
+            await shoot(page, tmp_path, "launcher-unread")
+            await launcher.click()
+            await expect(panel).to_be_visible()
+            await expect(badge).to_have_text("")
+            assert await page.evaluate("() => document.querySelector('rt-chat').unread") == 0
+            await page.get_by_role("button", name="Close chat").click()
+            await expect(panel).to_be_hidden()
+            await expect(launcher).to_be_focused()
+            await page.evaluate("() => document.querySelector('rt-chat').cancelAll()")
+            assert page_errors(page) == []
