@@ -38,13 +38,16 @@ export class LauncherState {
   }
 }
 
-/** The launcher button's accessible name, with what waits behind it while it is closed. */
+/**
+ * The launcher button's accessible name, with what waits behind it while it is closed. The
+ * name stays "Chat" either way: whether it is open is its aria-expanded.
+ */
 export function launcherLabel(open: boolean, unread: number, streaming: boolean): string {
-  if (open) return "Close chat";
+  if (open) return "Chat";
   const news: string[] = [];
   if (unread > 0) news.push(unread === 1 ? "1 new message" : `${unread} new messages`);
   if (streaming) news.push("replies streaming");
-  return news.length > 0 ? `Open chat (${news.join(", ")})` : "Open chat";
+  return news.length > 0 ? `Chat (${news.join(", ")})` : "Chat";
 }
 
 /** The badge on the closed launcher: the unread count, capped so that it stays round. */

@@ -17,6 +17,7 @@ export const COMPACT_STYLES = `
   --_panel-bottom: var(
     --rt-panel-bottom, calc(var(--_launcher-bottom) + var(--_launcher-size) + .75rem)
   );
+  --_panel-right: var(--rt-panel-right, var(--_launcher-right));
   --_z: var(--rt-z-index, 2147483000);
 }
 .root { --_layout: columns; }
@@ -99,10 +100,12 @@ button.lane-tab .lane-state { margin-left: 0; }
 }
 :host([mode="launcher"]) .panel {
   display: block; position: fixed; z-index: var(--_z);
-  right: var(--rt-panel-right, var(--_launcher-right)); left: var(--rt-panel-left, auto);
+  right: var(--_panel-right); left: var(--rt-panel-left, auto);
   bottom: var(--_panel-bottom); top: var(--rt-panel-top, auto);
   width: var(--rt-panel-width, 25rem); height: var(--rt-panel-height, 37.5rem);
-  max-width: calc(100vw - 1rem); max-height: calc(100dvh - var(--_panel-bottom) - .5rem);
+  /* A window smaller than the panel shrinks it, keeping half a rem clear at the far edges. */
+  max-width: calc(100vw - var(--_panel-right) - .5rem);
+  max-height: calc(100dvh - var(--_panel-bottom) - .5rem);
   container: rt-chat / inline-size;
   background: var(--_bg); border: 1px solid var(--_border); border-radius: var(--_radius);
   box-shadow: 0 12px 32px rgb(0 0 0 / .22); overflow: hidden;
@@ -120,6 +123,7 @@ button.lane-tab .lane-state { margin-left: 0; }
   position: absolute; top: -.3rem; right: -.3rem; min-width: 1.4rem; height: 1.4rem;
   padding: 0 .3rem; border-radius: 999px; display: grid; place-items: center;
   background: var(--_danger); color: #fff; font-size: .75rem; font-weight: 700; line-height: 1;
+  z-index: 1; box-shadow: 0 0 0 2px var(--_bg);
 }
 .badge:empty { display: none; }
 .launcher[data-streaming]::after {
