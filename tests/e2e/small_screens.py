@@ -66,7 +66,8 @@ _MEASURE = """([selector, models, frameSelector]) => {
   return {
     view,
     pageOverflow: document.documentElement.scrollWidth - view.width,
-    widgetOverflow: Math.max(root.scrollWidth - root.clientWidth, log.scrollWidth - log.clientWidth),
+    widgetOverflow: Math.max(root.scrollWidth - root.clientWidth,
+                             log.scrollWidth - log.clientWidth),
     layout: root.dataset.layout ?? "columns",
     logHeight: rect(log).height,
     frameHeight: frameRect.height,

@@ -172,6 +172,14 @@ LAUNCHER_PAGE = """<!doctype html>
 </body></html>"""
 
 
+TOGGLE_BY_PAGE = """(timeoutMs) => new Promise((resolve, reject) => {
+  const chat = document.querySelector("rt-chat");
+  chat.addEventListener("rt-toggle", (event) => resolve(event.detail), {once: true});
+  setTimeout(() => reject(new Error("no rt-toggle event")), timeoutMs);
+  chat.open = true;
+})"""
+
+
 async def test_the_launcher_of_another_origin(
     browser: Browser, db_path: str, tmp_path: Path
 ) -> None:
@@ -230,5 +238,11 @@ async def test_the_launcher_of_another_origin(
             await page.get_by_role("button", name="Close chat").click()
             await expect(panel).to_be_hidden()
             await expect(launcher).to_be_focused()
+
+            # The page can open it too (the open attribute), and hears each change.
+            detail = await page.evaluate(TOGGLE_BY_PAGE, TIMEOUT_MS)
+            assert detail == {"open": True}
+            await expect(panel).to_be_visible()
+            await expect(launcher).to_have_attribute("aria-expanded", "true")
             await page.evaluate("() => document.querySelector('rt-chat').cancelAll()")
             assert page_errors(page) == []

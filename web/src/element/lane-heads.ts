@@ -45,9 +45,25 @@ export class LaneHeads {
    * `tabbed`, each head's label is a toggle button that shows its lane (see `showStatus`).
    */
   render(lanes: readonly string[], models: readonly ModelInfo[], tabbed: boolean): void {
+    const focused = this.#focusedButton();
     this.#tabbed = tabbed;
     this.element.classList.toggle("tabs", tabbed);
     this.element.replaceChildren(...lanes.map((model) => this.#head(model, models)));
+    // The keyboard stays on the same lane's Stop (a tab's label may have become a div).
+    if (focused) {
+      const { model, action } = focused;
+      const again = [...this.element.querySelectorAll<HTMLButtonElement>("button")].find(
+        (button) => button.dataset["model"] === model && button.dataset["action"] === action,
+      );
+      (again ?? this.element.querySelector<HTMLButtonElement>(`button.cancel`))?.focus();
+    }
+  }
+
+  #focusedButton(): { model: string; action: string } | null {
+    const root = this.element.getRootNode();
+    const active = root instanceof ShadowRoot ? root.activeElement : null;
+    if (!(active instanceof HTMLButtonElement) || !this.element.contains(active)) return null;
+    return { model: active.dataset["model"] ?? "", action: active.dataset["action"] ?? "" };
   }
 
   /**

@@ -55,17 +55,22 @@ export class LauncherView {
       actions.toggle(this.button.getAttribute("aria-expanded") !== "true");
     }, on);
     this.close.addEventListener("click", () => actions.toggle(false), on);
-    this.panel.addEventListener(
-      "keydown",
-      (event) => {
-        if (!this.#enabled || event.key !== "Escape") return;
-        // Nearer than the composer's Esc (stop all): in a panel, Esc means close it.
-        event.preventDefault();
-        event.stopPropagation();
-        actions.toggle(false);
-      },
-      on,
-    );
+    const closeOnEscape = (event: KeyboardEvent) => {
+      if (!this.#enabled || event.key !== "Escape" || this.panel.hidden) return;
+      // Nearer than the composer's Esc (stop all): in a panel, Esc means close it.
+      event.preventDefault();
+      event.stopPropagation();
+      actions.toggle(false);
+    };
+    this.panel.addEventListener("keydown", closeOnEscape, on);
+    this.button.addEventListener("keydown", closeOnEscape, on);
+  }
+
+  /** Whether the keyboard is somewhere in the panel. */
+  hasFocus(): boolean {
+    const root = this.panel.getRootNode();
+    const active = root instanceof ShadowRoot ? root.activeElement : null;
+    return active !== null && this.panel.contains(active);
   }
 
   render({ enabled, open, unread, streaming, room }: LauncherDraw): void {

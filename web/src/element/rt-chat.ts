@@ -224,6 +224,7 @@ export class RtChatElement extends HTMLElement {
     this.#earlier = null;
     this.#view?.reset();
     this.#prompts.clear();
+    this.#launcher.clearUnread();
     const options = clientOptions((name) => this.getAttribute(name), RtChatElement.defaultServer);
     if (!options) {
       this.#connection = {
@@ -325,7 +326,17 @@ export class RtChatElement extends HTMLElement {
 
   #onOpenChanged(): void {
     if (!this.#launcher.setOpen(this.open)) return;
+    const ui = this.#view?.ui;
+    // Closed by the page while the keyboard was inside: it goes back to the button.
+    if (!this.open && this.#launcherMode && ui?.launcher.hasFocus()) {
+      this.#view?.drawNow();
+      ui.launcher.button.focus();
+    }
     this.#dispatch("rt-toggle", { open: this.open });
+  }
+
+  get #launcherMode(): boolean {
+    return this.getAttribute("mode") === "launcher";
   }
 
   /** The person opened or closed the panel: the keyboard goes with what they opened. */
@@ -392,7 +403,7 @@ export class RtChatElement extends HTMLElement {
       earlierError: earlier?.error ?? null,
       earlierLoadedAny: this.#earlierPages > 0,
       launcher: {
-        enabled: this.getAttribute("mode") === "launcher",
+        enabled: this.#launcherMode,
         open: this.#launcher.open,
         unread: this.#launcher.unread,
       },
