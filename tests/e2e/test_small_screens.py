@@ -180,6 +180,15 @@ TOGGLE_BY_PAGE = """(timeoutMs) => new Promise((resolve, reject) => {
 })"""
 
 
+PANEL_ON_THE_LEFT = """() => {
+  const style = document.querySelector("rt-chat").style;
+  style.setProperty("--rt-launcher-left", "1rem");
+  style.setProperty("--rt-launcher-right", "auto");
+  style.setProperty("--rt-panel-width", "30rem");
+  style.setProperty("--rt-panel-height", "70dvh");
+}"""
+
+
 async def test_the_launcher_of_another_origin(
     browser: Browser, db_path: str, tmp_path: Path
 ) -> None:
@@ -244,5 +253,15 @@ async def test_the_launcher_of_another_origin(
             assert detail == {"open": True}
             await expect(panel).to_be_visible()
             await expect(launcher).to_have_attribute("aria-expanded", "true")
+
+            # Its corner and size are the page's: the how-to's example, on a 1280x800 window.
+            await page.evaluate(PANEL_ON_THE_LEFT)
+            await expect(panel).to_have_css("width", "480px")
+            box = await panel.bounding_box()
+            button = await launcher.bounding_box()
+            assert box is not None and button is not None
+            assert box["x"] == button["x"] == 16, (box, button)
+            assert box["height"] == 0.7 * 800, box
+            assert box["y"] + box["height"] < button["y"], (box, button)
             await page.evaluate("() => document.querySelector('rt-chat').cancelAll()")
             assert page_errors(page) == []

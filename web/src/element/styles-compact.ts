@@ -18,6 +18,7 @@ export const COMPACT_STYLES = `
     --rt-panel-bottom, calc(var(--_launcher-bottom) + var(--_launcher-size) + .75rem)
   );
   --_panel-right: var(--rt-panel-right, var(--_launcher-right));
+  --_panel-left: var(--rt-panel-left, var(--rt-launcher-left, auto));
   --_z: var(--rt-z-index, 2147483000);
 }
 .root { --_layout: columns; }
@@ -100,11 +101,12 @@ button.lane-tab .lane-state { margin-left: 0; }
 }
 :host([mode="launcher"]) .panel {
   display: block; position: fixed; z-index: var(--_z);
-  right: var(--_panel-right); left: var(--rt-panel-left, auto);
+  right: var(--_panel-right); left: var(--_panel-left);
   bottom: var(--_panel-bottom); top: var(--rt-panel-top, auto);
   width: var(--rt-panel-width, 25rem); height: var(--rt-panel-height, 37.5rem);
-  /* A window smaller than the panel shrinks it, keeping half a rem clear at the far edges. */
-  max-width: calc(100vw - var(--_panel-right) - .5rem);
+  /* A window smaller than the panel shrinks it: it stays clear of both edges at the
+     default offset (1.25rem), by half a rem at least at the far one. */
+  max-width: calc(100vw - 1.75rem);
   max-height: calc(100dvh - var(--_panel-bottom) - .5rem);
   container: rt-chat / inline-size;
   background: var(--_bg); border: 1px solid var(--_border); border-radius: var(--_radius);
