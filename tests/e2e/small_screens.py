@@ -63,7 +63,21 @@ _MEASURE = """([selector, models, frameSelector]) => {
                   height: b.getBoundingClientRect().height}))
     .sort((a, b) => Math.min(a.width, a.height) - Math.min(b.width, b.height))[0] ?? null;
   const root = shadow.querySelector(".root");
+  // How many rows the visible children of `node` take: a wrapped one starts below the others.
+  const rows = (node) => {
+    const boxes = [...node.children].filter((child) => child.getClientRects().length > 0)
+      .map((child) => child.getBoundingClientRect()).sort((a, b) => a.top - b.top);
+    let count = 0;
+    let bottom = -Infinity;
+    for (const box of boxes) {
+      if (box.top >= bottom - 0.5) count += 1;
+      bottom = Math.max(bottom, box.bottom);
+    }
+    return count;
+  };
   return {
+    barRows: rows(shadow.querySelector(".bar")),
+    composerRows: rows(shadow.querySelector(".composer-row")),
     view,
     pageOverflow: document.documentElement.scrollWidth - view.width,
     widgetOverflow: Math.max(root.scrollWidth - root.clientWidth,
@@ -104,6 +118,8 @@ class Geometry:
             found.append("the room's frame is not wholly in the window")
         if raw["logHeight"] < 0.5 * raw["frameHeight"]:
             found.append(f"the conversation is {raw['logHeight']} of {raw['frameHeight']} px high")
+        if self.layout == "tabs" and (raw["barRows"], raw["composerRows"]) != (1, 1):
+            found.append(f"narrow, yet the status bar or the composer wraps: {raw}")
         smallest = raw["smallest"]
         if smallest and min(smallest["width"], smallest["height"]) < TOUCH_PX - 0.5:
             found.append(f"a button is smaller than {TOUCH_PX} px: {smallest}")
