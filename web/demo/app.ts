@@ -59,7 +59,7 @@ function showStart(): void {
 
 /**
  * On a narrow screen the toolbar folds behind the header's "Room options" button (the CSS
- * decides when it is shown); Esc or the button closes it again.
+ * decides when it is shown); Esc, the button or a press outside it closes it again.
  */
 function foldToolbar(): void {
   const button = byId("room-menu", HTMLButtonElement);
@@ -74,6 +74,10 @@ function foldToolbar(): void {
     if (event.key !== "Escape" || !toolbar.hasAttribute("data-open")) return;
     setOpen(false);
     button.focus();
+  });
+  document.addEventListener("pointerdown", (event) => {
+    const target = event.target instanceof Node ? event.target : null;
+    if (target && !toolbar.contains(target) && !button.contains(target)) setOpen(false);
   });
 }
 
