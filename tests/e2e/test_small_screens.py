@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 MODELS = (
     demo_model("careful", "Careful (simulated, 4 tok/s)", 4, default=True),
     demo_model("steady", "Steady (simulated, 4 tok/s)", 4, default=True),
+    demo_model("brisk", "Brisk (simulated, 30 tok/s)", 30),
 )
 LANES = ("careful", "steady")
 #: Below this width two lanes no longer fit side by side (the element's container query).
@@ -98,7 +99,7 @@ async def test_the_demo_room_page_at_every_size(
         picker = page.locator("#models")
         for width, height in SIZES:
             await resize(page, width, height, expect_tabs=width < TABS_BELOW_PX)
-            if width <= 640:
+            if width < 768:
                 # The picker, share link and name fold behind one button in the header.
                 await expect(picker).to_be_hidden()
                 await menu.click()
@@ -272,3 +273,30 @@ async def test_the_launcher_of_another_origin(
             assert box["y"] + box["height"] < button["y"], (box, button)
             await page.evaluate("() => document.querySelector('rt-chat').cancelAll()")
             assert page_errors(page) == []
+
+
+SET_MODELS = "(models) => document.querySelector('rt-chat').setAttribute('models', models)"
+
+
+async def test_more_lanes_than_fit_become_tabs_in_a_wide_element_too(
+    browser: Browser, db_path: str, tmp_path: Path
+) -> None:
+    async with rtserver(db_path, MODELS) as server:
+        page = await open_page(browser, server.url + "/r/three?models=careful,steady,brisk")
+        await wait_connected(page)
+        # About 640 px of room: two lanes of 16rem fit side by side, three do not.
+        await resize(page, 700, 800, expect_tabs=True)
+        await expect(page.locator("rt-chat .lane button.lane-tab")).to_have_count(3)
+        geometry = await measure(page, ("careful", "steady", "brisk"))
+        await shoot(page, tmp_path, "three-lanes")
+        assert geometry.problems(("careful", "steady", "brisk"), streaming=False) == []
+        await page.evaluate(SET_MODELS, "careful,steady")
+        await resize(page, 700, 800, expect_tabs=False)
+        await expect(page.locator("rt-chat .lane")).to_have_count(2)
+        await page.evaluate(SET_MODELS, "careful,steady,brisk")
+        await expect(page.locator("rt-chat .lane")).to_have_count(3)
+        await resize(page, 700, 800, expect_tabs=True)
+        await resize(page, 1280, 800, expect_tabs=False)
+        geometry = await measure(page, ("careful", "steady", "brisk"))
+        assert geometry.problems(("careful", "steady", "brisk"), streaming=False) == []
+        assert page_errors(page) == []

@@ -28,6 +28,8 @@ export interface Ui {
   launcher: LauncherView;
   /** Rules that follow the tab shown in a narrow element: which lane's replies show. */
   tabStyle: HTMLStyleElement;
+  /** As wide as the lanes need side by side (see layout-watch.ts). */
+  probe: HTMLElement;
 }
 
 /** Builds the parts into `shadow`, replacing whatever it held. */
@@ -47,7 +49,11 @@ export function buildUi(shadow: ShadowRoot): Ui {
   const turns = el(doc, "div", "turns");
   turns.id = "rt-turns";
   const earlier = new EarlierView(doc, turns.id);
-  log.append(lanes.element, earlier.element, empty, turns);
+  const probe = el(doc, "div", "lanes-probe");
+  const probeBox = el(doc, "div", "probe-box");
+  probeBox.setAttribute("aria-hidden", "true");
+  probeBox.append(probe);
+  log.append(probeBox, lanes.element, earlier.element, empty, turns);
   const scroll = new LogScroll(log);
   const composer = new Composer(doc);
   const announcer = new Announcer(doc);
@@ -76,6 +82,7 @@ export function buildUi(shadow: ShadowRoot): Ui {
     announcer,
     launcher,
     tabStyle,
+    probe,
   };
 }
 

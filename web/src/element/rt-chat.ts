@@ -179,7 +179,10 @@ export class RtChatElement extends HTMLElement {
     this.#listeners = new AbortController();
     this.#wire(view.ui, this.#listeners.signal);
     this.#launcher.setOpen(this.open);
-    this.#layoutWatch ??= new LayoutWatch(view.ui.root, (layout) => view.setLayout(layout));
+    const { root, lanes, probe } = view.ui;
+    this.#layoutWatch ??= new LayoutWatch({ root, lanes: lanes.element, probe }, (layout) =>
+      view.setLayout(layout),
+    );
     this.#layoutWatch.start();
     this.#reconnecting = false;
     this.#disconnect();

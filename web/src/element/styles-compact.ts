@@ -6,6 +6,7 @@
  * Below 35rem two lanes of `--rt-lane-min-width` (16rem) no longer fit side by side: the
  * stylesheet then sets `--_layout: tabs`, which the script reads (layout-watch.ts) to draw the
  * lane heads as tabs, and the controls compact: icon buttons, one-line status, a head count.
+ * More lanes than fit in a wider box become tabs too (the script measures `.lanes-probe`).
  */
 
 export const COMPACT_STYLES = `
@@ -22,6 +23,15 @@ export const COMPACT_STYLES = `
   --_z: var(--rt-z-index, 2147483000);
 }
 .root { --_layout: columns; }
+/* Measured, never seen: as wide as the lanes need side by side. In a box of no size, so that
+   it never makes the conversation scroll sideways. */
+.probe-box { position: absolute; width: 0; height: 0; overflow: hidden; visibility: hidden; }
+.lanes-probe {
+  height: 1px;
+  width: calc(var(--lanes, 1) * var(--_lane-min) + (var(--lanes, 1) - 1) * .75rem);
+}
+/* A scroll bar that comes and goes would change the lanes' room, and so the layout. */
+.log { scrollbar-gutter: stable; }
 .panel { display: contents; }
 
 /* Touch: every control is at least 44 by 44 CSS pixels, and none needs a hover. */
