@@ -156,7 +156,8 @@ export class ChatView {
       queued: snapshot.queued,
       escapeCloses: snapshot.launcher.enabled,
     });
-    ui.launcher.render({ ...snapshot.launcher, streaming: running.length > 0, room: snapshot.room });
+    const streaming = running.length > 0;
+    ui.launcher.render({ ...snapshot.launcher, streaming, room: snapshot.room });
   }
 
   /** In tabs, only the selected lane's replies show: one rule, kept for replies still to come. */

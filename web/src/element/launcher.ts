@@ -51,9 +51,8 @@ export class LauncherView {
   /** Calls `actions.toggle` for the button, the close button and Esc in the open panel. */
   wire(signal: AbortSignal, actions: LauncherActions): void {
     const on = { signal };
-    this.button.addEventListener("click", () => {
-      actions.toggle(this.button.getAttribute("aria-expanded") !== "true");
-    }, on);
+    const pressed = () => actions.toggle(this.button.getAttribute("aria-expanded") !== "true");
+    this.button.addEventListener("click", pressed, on);
     this.close.addEventListener("click", () => actions.toggle(false), on);
     const closeOnEscape = (event: KeyboardEvent) => {
       if (!this.#enabled || event.key !== "Escape" || this.panel.hidden) return;

@@ -80,7 +80,9 @@ button.lane-tab .lane-state { margin-left: 0; }
     overflow: hidden; white-space: nowrap; text-overflow: ellipsis;
   }
   .status::before { display: inline-block; margin-right: .4rem; vertical-align: baseline; }
-  .room { flex: 0 1 auto; min-width: 0; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
+  .room {
+    flex: 0 1 auto; min-width: 0; overflow: hidden; white-space: nowrap; text-overflow: ellipsis;
+  }
   .people { display: none; }
   .people-count { display: inline; flex: none; }
   .log { padding: 0 .5rem .5rem; }
@@ -125,7 +127,8 @@ button.lane-tab .lane-state { margin-left: 0; }
 :host([mode="launcher"]) .panel[hidden] { display: none !important; }
 .launcher {
   position: fixed; z-index: var(--_z);
-  right: var(--_launcher-right); left: var(--rt-launcher-left, auto); bottom: var(--_launcher-bottom);
+  right: var(--_launcher-right); left: var(--rt-launcher-left, auto);
+  bottom: var(--_launcher-bottom);
   width: var(--_launcher-size); height: var(--_launcher-size); padding: 0;
   display: grid; place-items: center; border: 0; border-radius: 50%;
   background: var(--_accent); color: var(--_accent-fg); box-shadow: 0 4px 14px rgb(0 0 0 / .25);
