@@ -102,7 +102,7 @@ button.lane-tab .lane-state { margin-left: 0; }
     position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0;
     overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap;
   }
-  .jump { right: .5rem; bottom: 4.5rem; }
+  .jump { right: .5rem; bottom: 5.5rem; }
   .empty { padding: 1rem .5rem; }
 }
 
