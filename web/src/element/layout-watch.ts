@@ -33,10 +33,6 @@ export class LayoutWatch {
     this.#changed = changed;
   }
 
-  get layout(): LaneLayout {
-    return this.#layout;
-  }
-
   start(): void {
     this.stop();
     this.#observer = new ResizeObserver(() => this.#check());
