@@ -57,8 +57,33 @@ function showStart(): void {
   roomInput.focus();
 }
 
+/**
+ * On a narrow screen the toolbar folds behind the header's "Room options" button (the CSS
+ * decides when it is shown); Esc, the button or a press outside it closes it again.
+ */
+function foldToolbar(): void {
+  const button = byId("room-menu", HTMLButtonElement);
+  const toolbar = byId("toolbar", HTMLElement);
+  const setOpen = (open: boolean) => {
+    button.setAttribute("aria-expanded", String(open));
+    toolbar.toggleAttribute("data-open", open);
+  };
+  button.hidden = false;
+  button.addEventListener("click", () => setOpen(!toolbar.hasAttribute("data-open")));
+  toolbar.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !toolbar.hasAttribute("data-open")) return;
+    setOpen(false);
+    button.focus();
+  });
+  document.addEventListener("pointerdown", (event) => {
+    const target = event.target instanceof Node ? event.target : null;
+    if (target && !toolbar.contains(target) && !button.contains(target)) setOpen(false);
+  });
+}
+
 function showRoom(room: string, url: URL): void {
   byId("room", HTMLElement).hidden = false;
+  foldToolbar();
   document.title = `${room} · rtserver`;
   const chat = byId("chat", HTMLElement) as RtChatElement;
   const share = byId("share-url", HTMLInputElement);

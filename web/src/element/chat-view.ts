@@ -7,7 +7,9 @@
 import type { ConnectionInfo } from "../client/client.js";
 import type { Change, RoomState } from "../client/room-state.js";
 import { FrameScheduler } from "./frame-scheduler.js";
+import { LaneTabs, laneStatus } from "./lane-tabs.js";
 import { buildUi, type Ui } from "./layout.js";
+import type { LaneLayout } from "./layout-watch.js";
 
 /** What the view draws from, read once per frame. */
 export interface ChatSnapshot {
@@ -23,6 +25,8 @@ export interface ChatSnapshot {
   earlierError: string | null;
   /** Whether earlier messages were loaded since the last snapshot. */
   earlierLoadedAny: boolean;
+  /** `mode="launcher"`, whether its panel is open, and what came while it was closed. */
+  launcher: { enabled: boolean; open: boolean; unread: number };
 }
 
 /** Parts drawn only when asked for, besides the rest of the chrome. */
@@ -40,6 +44,8 @@ export class ChatView {
   #chromePending = true;
   #lanesPending = true;
   #peoplePending = true;
+  readonly #tabs = new LaneTabs();
+  #layout: LaneLayout = "columns";
 
   /** Builds the DOM into `shadow`; `read` gives the element's state at drawing time. */
   constructor(shadow: ShadowRoot, read: () => ChatSnapshot) {
@@ -62,6 +68,25 @@ export class ChatView {
     this.#schedule();
   }
 
+  /** The lane whose replies a narrow element shows. */
+  get selectedLane(): string | null {
+    return this.#tabs.selected;
+  }
+
+  /** Lanes side by side, or as tabs: the element's width changed which. */
+  setLayout(layout: LaneLayout): void {
+    if (layout === this.#layout) return;
+    this.#layout = layout;
+    this.invalidate({ lanes: true });
+  }
+
+  /** Shows `model`'s lane in a narrow element; false when it has none. */
+  selectLane(model: string): boolean {
+    if (!this.#tabs.select(model)) return false;
+    this.invalidate();
+    return true;
+  }
+
   /** Queues words for the live region; those of one frame are said together, once. */
   announce(text: string): void {
     this.ui.announcer.say(text);
@@ -71,6 +96,13 @@ export class ChatView {
   /** Draws the conversation anew next time: the room's state was replaced. */
   reset(): void {
     this.ui.conversation.reset();
+  }
+
+  /** Draws at once rather than in the next frame: focus is about to move into what it shows. */
+  drawNow(): void {
+    this.#frames.cancel();
+    this.#chromePending = true;
+    this.#draw();
   }
 
   /** Drops a frame not drawn yet (the element left the document). */
@@ -110,9 +142,11 @@ export class ChatView {
     }
     if (this.#lanesPending) {
       this.#lanesPending = false;
-      ui.lanes.render(ui.conversation.lanes, state.models);
+      ui.lanes.render(ui.conversation.lanes, state.models, this.#layout === "tabs");
     }
-    ui.lanes.showStreaming(running);
+    this.#tabs.sync(ui.conversation.lanes);
+    this.#showSelectedLane();
+    ui.lanes.showStatus((model) => laneStatus(model, state.turns), this.#tabs.selected);
     ui.empty.hidden = state.turns.length > 0;
     this.#drawEarlier(snapshot);
     ui.composer.render({
@@ -120,7 +154,21 @@ export class ChatView {
       open: connection.state === "open",
       canStop: running.length > 0,
       queued: snapshot.queued,
+      escapeCloses: snapshot.launcher.enabled,
     });
+    const streaming = running.length > 0;
+    ui.launcher.render({ ...snapshot.launcher, streaming, room: snapshot.room });
+  }
+
+  /** In tabs, only the selected lane's replies show: one rule, kept for replies still to come. */
+  #showSelectedLane(): void {
+    const selected = this.#tabs.selected;
+    const rule =
+      selected === null
+        ? ""
+        : `.root[data-layout="tabs"] .reply:not([data-model=${CSS.escape(selected)}]) ` +
+          "{ display: none; }";
+    if (this.ui.tabStyle.textContent !== rule) this.ui.tabStyle.textContent = rule;
   }
 
   #drawEarlier(snapshot: ChatSnapshot): void {

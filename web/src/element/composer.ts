@@ -5,6 +5,7 @@
  * the composer asks through {@link ComposerActions}.
  */
 
+import { type IconName, icon, setIcon } from "./icons.js";
 import { el } from "./views.js";
 
 /** How long a refused action's message stays up. */
@@ -31,6 +32,8 @@ export interface ComposerState {
   /** Something streams that Stop all can stop. */
   canStop: boolean;
   queued: string | null;
+  /** Esc closes the launcher's panel instead of stopping the streams. */
+  escapeCloses?: boolean;
 }
 
 export class Composer {
@@ -49,9 +52,9 @@ export class Composer {
     this.element = el(doc, "form", "composer");
     this.element.setAttribute("part", "composer");
     this.#input = promptBox(doc);
-    this.#send = button(doc, "Send", "primary", "submit");
-    this.#interrupt = button(doc, "Interrupt & send");
-    this.#stopAll = button(doc, "Stop all", "danger");
+    this.#send = button(doc, "Send", "send", "primary", "submit");
+    this.#interrupt = button(doc, "Interrupt & send", "interrupt");
+    this.#stopAll = button(doc, "Stop all", "stop", "danger");
     this.#interrupt.hidden = this.#stopAll.hidden = true;
     this.#hint = el(doc, "p", "hint");
     this.#hint.id = "rt-hint";
@@ -75,8 +78,8 @@ export class Composer {
     this.#queued.addEventListener("click", (event) => onDiscard(event, actions), on);
   }
 
-  render({ busy, open, canStop, queued }: ComposerState): void {
-    this.#send.textContent = busy ? "Queue" : "Send";
+  render({ busy, open, canStop, queued, escapeCloses = false }: ComposerState): void {
+    setLabel(this.#send, busy ? "Queue" : "Send", busy ? "queue" : "send");
     this.#send.setAttribute(
       "aria-label",
       busy ? "Queue this prompt until the replies finish" : "Send",
@@ -84,9 +87,14 @@ export class Composer {
     this.#interrupt.hidden = !busy;
     this.#stopAll.hidden = !busy;
     this.#stopAll.disabled = !canStop;
-    this.#hint.textContent = hintText(busy, open);
+    this.#hint.textContent = hintText(busy, open, escapeCloses);
     this.#queued.hidden = queued === null;
     this.#queuedText.textContent = queued ?? "";
+  }
+
+  /** Puts the keyboard in the prompt box. */
+  focus(): void {
+    this.#input.focus();
   }
 
   /** Gives a refused prompt back rather than lose what was typed, unless more was typed. */
@@ -135,7 +143,8 @@ export class Composer {
     actions.append(this.#send, this.#interrupt, this.#stopAll);
     const row = el(doc, "div", "composer-row");
     row.append(this.#input, actions);
-    const discard = button(doc, "Discard");
+    const discard = el(doc, "button", undefined, "Discard");
+    discard.type = "button";
     discard.dataset["action"] = "discard";
     discard.setAttribute("aria-label", "Discard the queued prompt");
     this.#queued.append(el(doc, "span", undefined, "Queued:"), this.#queuedText, discard);
@@ -143,7 +152,10 @@ export class Composer {
   }
 }
 
-/** Esc anywhere in the element stops every stream, when there is one to stop. */
+/**
+ * Esc anywhere in the element stops every stream, when there is one to stop. (In a launcher's
+ * panel Esc closes the panel: that listener is nearer and stops the event first.)
+ */
 function onEscape(event: Event, actions: ComposerActions): void {
   if (!(event instanceof KeyboardEvent) || event.key !== "Escape" || !actions.streaming()) return;
   event.preventDefault();
@@ -166,22 +178,36 @@ function promptBox(doc: Document): HTMLTextAreaElement {
   return input;
 }
 
+/**
+ * A button with an icon and its words; a narrow element hides the words from sight (not from
+ * assistive technology, whose name for the button they stay).
+ */
 function button(
   doc: Document,
   text: string,
+  iconName: IconName,
   className?: string,
   type: "button" | "submit" = "button",
 ): HTMLButtonElement {
-  const node = el(doc, "button", className, text);
+  const node = el(doc, "button", className);
+  node.classList.add("with-icon");
   node.type = type;
+  node.append(icon(doc, iconName), el(doc, "span", "label", text));
   return node;
 }
 
-function hintText(busy: boolean, open: boolean): string {
+function setLabel(node: HTMLButtonElement, text: string, iconName: IconName): void {
+  const label = node.querySelector(".label");
+  if (label) label.textContent = text;
+  const svg = node.querySelector("svg");
+  if (svg) setIcon(svg, iconName);
+}
+
+function hintText(busy: boolean, open: boolean, escapeCloses: boolean): string {
   if (busy) {
     return (
       "Replies are streaming. Enter queues your prompt, Ctrl+Enter interrupts and sends it " +
-      "now, Esc stops all."
+      `now, ${escapeCloses ? "Stop all stops them" : "Esc stops all"}.`
     );
   }
   return open

@@ -33,6 +33,8 @@ export interface RtChatEventDetails {
   "rt-error": ErrorFrame;
   /** Who is in the room changed. */
   "rt-presence": { participants: PresenceEntry[] };
+  /** `mode="launcher"`: its panel was opened or closed (the `open` attribute changed). */
+  "rt-toggle": { open: boolean };
 }
 
 export type RtChatEventMap = {

@@ -5,9 +5,11 @@ import { Composer } from "./composer.js";
 import { Conversation } from "./conversation.js";
 import { EarlierView } from "./earlier-view.js";
 import { LaneHeads } from "./lane-heads.js";
+import { LauncherView } from "./launcher.js";
 import { LogScroll } from "./log-scroll.js";
 import { StatusBar } from "./status-bar.js";
 import { STYLES } from "./styles.js";
+import { COMPACT_STYLES } from "./styles-compact.js";
 import { el } from "./views.js";
 
 export interface Ui {
@@ -22,6 +24,12 @@ export interface Ui {
   scroll: LogScroll;
   composer: Composer;
   announcer: Announcer;
+  /** The floating button and the panel the rest sits in (`mode="launcher"`). */
+  launcher: LauncherView;
+  /** Rules that follow the tab shown in a narrow element: which lane's replies show. */
+  tabStyle: HTMLStyleElement;
+  /** As wide as the lanes need side by side (see layout-watch.ts). */
+  probe: HTMLElement;
 }
 
 /** Builds the parts into `shadow`, replacing whatever it held. */
@@ -41,14 +49,41 @@ export function buildUi(shadow: ShadowRoot): Ui {
   const turns = el(doc, "div", "turns");
   turns.id = "rt-turns";
   const earlier = new EarlierView(doc, turns.id);
-  log.append(lanes.element, earlier.element, empty, turns);
+  const probe = el(doc, "div", "lanes-probe");
+  const probeBox = el(doc, "div", "probe-box");
+  probeBox.setAttribute("aria-hidden", "true");
+  probeBox.append(probe);
+  log.append(probeBox, lanes.element, earlier.element, empty, turns);
   const scroll = new LogScroll(log);
   const composer = new Composer(doc);
   const announcer = new Announcer(doc);
   root.append(bar.element, log, scroll.jump, composer.element, announcer.element);
-  shadow.replaceChildren(el(doc, "style", undefined, STYLES), root);
+  const launcher = new LauncherView(doc);
+  bar.element.append(launcher.close);
+  launcher.panel.append(root);
+  const tabStyle = el(doc, "style");
+  shadow.replaceChildren(
+    el(doc, "style", undefined, STYLES + COMPACT_STYLES),
+    tabStyle,
+    launcher.button,
+    launcher.panel,
+  );
   const conversation = new Conversation(turns);
-  return { root, bar, log, lanes, earlier, empty, conversation, scroll, composer, announcer };
+  return {
+    root,
+    bar,
+    log,
+    lanes,
+    earlier,
+    empty,
+    conversation,
+    scroll,
+    composer,
+    announcer,
+    launcher,
+    tabStyle,
+    probe,
+  };
 }
 
 function logRegion(doc: Document): HTMLElement {

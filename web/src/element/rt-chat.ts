@@ -1,11 +1,13 @@
 /**
  * <rt-chat>: a room of rtserver in any page, with one lane per model.
  *
- * Attributes: server, room, token, name, models, theme (light | dark | auto), and for special
+ * Attributes: server, room, token, name, models, theme (light | dark | auto), mode (launcher:
+ * a floating button that opens the room in a panel) and open (the panel is open), and for special
  * cases transport (auto | websocket | sse), codec (msgpack | json), ping-interval and
  * ping-timeout (seconds) and history-page-size (messages). The element owns its
  * RtClient: it connects when it is in the document and has a room, and closes when it leaves.
- * Frames update a RoomState at once; the DOM follows at most once per animation frame.
+ * Frames update a RoomState at once; the DOM follows at most once per animation frame. Its
+ * layout follows its own width, not the window's: below two lanes' width, lanes become tabs.
  */
 
 import { type ConnectionInfo, RtClient } from "../client/client.js";
@@ -25,13 +27,21 @@ import { CONNECTION_ATTRIBUTES, clientOptions, pageSize } from "./connection-att
 import { type RtChatEventDetails, rtEvent } from "./events.js";
 import { parseModelList } from "./lanes.js";
 import type { Ui } from "./layout.js";
+import { LayoutWatch } from "./layout-watch.js";
+import { LauncherState } from "./launcher-state.js";
 import { PendingPrompts } from "./pending-prompts.js";
 import { TypingSignal } from "./typing.js";
 import { modelLabel } from "./views.js";
 import { earlierLoadedText, errorText, streamEndedText } from "./wording.js";
 
 export class RtChatElement extends HTMLElement {
-  static readonly observedAttributes = [...CONNECTION_ATTRIBUTES, "models", "history-page-size"];
+  static readonly observedAttributes = [
+    ...CONNECTION_ATTRIBUTES,
+    "models",
+    "history-page-size",
+    "mode",
+    "open",
+  ];
   /** The server a `server`-less element talks to: where its script came from (set by define). */
   static defaultServer = "";
 
@@ -47,6 +57,8 @@ export class RtChatElement extends HTMLElement {
   #listeners: AbortController | null = null;
   #reconnecting = false;
   #stopListening: (() => void) | null = null;
+  #layoutWatch: LayoutWatch | null = null;
+  readonly #launcher = new LauncherState();
 
   readonly #prompts = new PendingPrompts();
   readonly #typing = new TypingSignal((typing) => this.#client?.typing(typing));
@@ -71,6 +83,30 @@ export class RtChatElement extends HTMLElement {
   /** The model ids prompts go to: the `models` attribute, or none for the server's defaults. */
   get selectedModels(): string[] {
     return parseModelList(this.getAttribute("models"));
+  }
+
+  /** Whether the launcher's panel is open (the `open` attribute); opening it reads all. */
+  get open(): boolean {
+    return this.hasAttribute("open");
+  }
+
+  set open(open: boolean) {
+    this.toggleAttribute("open", open);
+  }
+
+  /** In `mode="launcher"`: what came while the panel was closed (messages and replies). */
+  get unread(): number {
+    return this.#launcher.unread;
+  }
+
+  /** The lane a narrow element shows as its open tab, or null without lanes. */
+  get selectedLane(): string | null {
+    return this.#view?.selectedLane ?? null;
+  }
+
+  /** Shows `model`'s lane when the lanes are tabs; false when there is no such lane. */
+  selectLane(model: string): boolean {
+    return this.#view?.selectLane(model) ?? false;
   }
 
   /**
@@ -138,10 +174,16 @@ export class RtChatElement extends HTMLElement {
   // --- lifecycle ---------------------------------------------------------------------------
 
   connectedCallback(): void {
-    this.#view ??= new ChatView(this.#shadow, () => this.#snapshot());
+    const view = (this.#view ??= new ChatView(this.#shadow, () => this.#snapshot()));
     this.#listeners?.abort();
     this.#listeners = new AbortController();
-    this.#wire(this.#view.ui, this.#listeners.signal);
+    this.#wire(view.ui, this.#listeners.signal);
+    this.#launcher.setOpen(this.open);
+    const { root, lanes, probe } = view.ui;
+    this.#layoutWatch ??= new LayoutWatch({ root, lanes: lanes.element, probe }, (layout) =>
+      view.setLayout(layout),
+    );
+    this.#layoutWatch.start();
     this.#reconnecting = false;
     this.#disconnect();
     this.#connect();
@@ -152,6 +194,7 @@ export class RtChatElement extends HTMLElement {
     this.#listeners = null;
     this.#reconnecting = false;
     this.#disconnect();
+    this.#layoutWatch?.stop();
     this.#view?.cancel();
     this.#typing.dispose();
     this.#view?.ui.composer.dispose();
@@ -161,6 +204,7 @@ export class RtChatElement extends HTMLElement {
     // Before connectedCallback (an upgrade reports every attribute first) there is nothing to
     // change: connectedCallback connects with whatever the attributes are by then.
     if (oldValue === newValue || !this.#listeners) return;
+    if (name === "open") this.#onOpenChanged();
     if (!CONNECTION_ATTRIBUTES.includes(name)) {
       this.#view?.invalidate();
       return;
@@ -183,6 +227,7 @@ export class RtChatElement extends HTMLElement {
     this.#earlier = null;
     this.#view?.reset();
     this.#prompts.clear();
+    this.#launcher.clearUnread();
     const options = clientOptions((name) => this.getAttribute(name), RtChatElement.defaultServer);
     if (!options) {
       this.#connection = {
@@ -253,10 +298,12 @@ export class RtChatElement extends HTMLElement {
     this.#view?.track(this.#state.apply(event));
     switch (event.type) {
       case "message":
+        this.#launcher.noteArrival(event.author?.id === this.#state.me?.id);
         this.#prompts.echoed(event.prompt_id);
         this.#dispatch("rt-message", event);
         break;
       case "stream_start":
+        this.#launcher.noteArrival(false);
         this.#view?.announce(`${modelLabel(event.model, this.#state.models)} started answering.`);
         this.#dispatch("rt-stream-start", event);
         break;
@@ -276,6 +323,33 @@ export class RtChatElement extends HTMLElement {
     this.#view?.announce(streamEndedText(modelLabel(model, this.#state.models), event));
     this.#dispatch("rt-stream-end", { ...event, model, text: reply?.text ?? "" });
     this.#sendQueuedWhenIdle();
+  }
+
+  // --- launcher ----------------------------------------------------------------------------
+
+  #onOpenChanged(): void {
+    if (!this.#launcher.setOpen(this.open)) return;
+    const ui = this.#view?.ui;
+    // Closed by the page while the keyboard was inside: it goes back to the button.
+    if (!this.open && this.#launcherMode && ui?.launcher.hasFocus()) {
+      this.#view?.drawNow();
+      ui.launcher.button.focus();
+    }
+    this.#dispatch("rt-toggle", { open: this.open });
+  }
+
+  get #launcherMode(): boolean {
+    return this.getAttribute("mode") === "launcher";
+  }
+
+  /** The person opened or closed the panel: the keyboard goes with what they opened. */
+  #toggleByUser(open: boolean): void {
+    this.open = open;
+    const view = this.#view;
+    if (!view) return;
+    view.drawNow();
+    if (open) view.ui.composer.focus();
+    else view.ui.launcher.button.focus();
   }
 
   /** Finds out whether to offer earlier messages at all: a room may start in the snapshot. */
@@ -331,6 +405,11 @@ export class RtChatElement extends HTMLElement {
       earlierLoading: earlier?.loading ?? false,
       earlierError: earlier?.error ?? null,
       earlierLoadedAny: this.#earlierPages > 0,
+      launcher: {
+        enabled: this.#launcherMode,
+        open: this.#launcher.open,
+        unread: this.#launcher.unread,
+      },
     };
   }
 
@@ -348,7 +427,11 @@ export class RtChatElement extends HTMLElement {
       streaming: () => this.#state.busy,
     });
     ui.earlier.button.addEventListener("click", () => void this.loadEarlier(), { signal });
-    ui.lanes.wire(signal, (model) => this.cancel(model));
+    ui.lanes.wire(signal, {
+      cancel: (model) => this.cancel(model),
+      select: (model) => this.selectLane(model),
+    });
+    ui.launcher.wire(signal, { toggle: (open) => this.#toggleByUser(open) });
     ui.scroll.wire(signal);
     // Back online: reconnect now rather than when the backoff timer says.
     window.addEventListener("online", () => this.#client?.reconnectNow(), { signal });

@@ -10,6 +10,8 @@ export class StatusBar {
   readonly #status: HTMLElement;
   readonly #room: HTMLElement;
   readonly #people: HTMLUListElement;
+  /** Who is here, as a count: what a narrow element shows instead of the list. */
+  readonly #count: HTMLElement;
 
   constructor(doc: Document) {
     this.element = el(doc, "div", "bar");
@@ -19,7 +21,8 @@ export class StatusBar {
     this.#room = el(doc, "span", "room");
     this.#room.setAttribute("title", "Room");
     this.#people = el(doc, "ul", "people");
-    this.element.append(this.#status, this.#room, this.#people);
+    this.#count = el(doc, "span", "people-count");
+    this.element.append(this.#status, this.#room, this.#people, this.#count);
   }
 
   renderConnection(info: ConnectionInfo, room: string): void {
@@ -41,9 +44,10 @@ export class StatusBar {
       }),
     );
     const others = participants.length - 1;
-    this.#people.setAttribute(
-      "aria-label",
-      `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`,
-    );
+    const summary = `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`;
+    this.#people.setAttribute("aria-label", summary);
+    const typing = participants.some((person) => person.typing && person.id !== me);
+    this.#count.textContent = `${participants.length} here${typing ? " · typing…" : ""}`;
+    this.#count.toggleAttribute("data-typing", typing);
   }
 }
