@@ -416,7 +416,9 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ),
         (
             "error-forbidden-with-ref",
-            ErrorFrame(code="forbidden", message="a viewer's token does not allow prompt", ref="p-9"),
+            ErrorFrame(
+                code="forbidden", message="a viewer's token does not allow prompt", ref="p-9"
+            ),
         ),
         ("pong-bare", Pong()),
         ("pong-with-id", Pong(id="ping-42")),
