@@ -39,7 +39,9 @@ def create_app(
     app[SETTINGS] = settings
     env = os.environ if env is None else env
     app[ACCESS] = _access(settings, env)
-    app[ORIGINS] = OriginPolicy(allowed=settings.server.allowed_origins)
+    app[ORIGINS] = OriginPolicy(
+        allowed=settings.server.allowed_origins, any_host_name=not app[ACCESS].open
+    )
     app[CLIENT_LIMITS] = ClientLimits(settings.limits)
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))

@@ -85,6 +85,7 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         response.headers["Access-Control-Max-Age"] = "600"
     else:
         try:
+            request.app[ORIGINS].check_host(request)
             if api:
                 # Before the handler, so before any WebSocket upgrade or side effect.
                 request.app[ORIGINS].check(request)

@@ -391,3 +391,51 @@ async def test_cors_headers_name_allowed_origins_only(
     ) as response:
         assert response.status == 200
         assert response.headers["Access-Control-Allow-Origin"] == page
+
+
+# --- DNS rebinding ---------------------------------------------------------------------------
+
+
+async def test_open_mode_answers_only_to_addresses_localhost_and_allowed_names(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    section = ServerSection(allowed_origins=["https://chat.example.com"])
+    server = await start_server(fast_settings(db_path, server=section))
+    port = server.port
+    # A page of rebind.example, once its name resolves to 127.0.0.1, is "same origin".
+    rebound = {"Host": f"rebind.example:{port}"}
+    for path in ("/v1/rooms/lobby/messages", "/v1/models", "/"):
+        async with http.get(server.make_url(path), headers=rebound) as response:
+            assert response.status == 403, path
+            assert (await response.json())["code"] == "forbidden"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(
+            server.make_url("/v1/rooms/lobby/ws"),
+            headers={**rebound, "Origin": f"http://rebind.example:{port}"},
+        )
+    assert refused.value.status == 403
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "chat.example.com"):
+        async with http.get(server.make_url("/v1/models"), headers={"Host": host}) as response:
+            assert response.status == 200, host
+
+
+async def test_with_tokens_any_host_name_will_do(
+    secured: TestServer, http: aiohttp.ClientSession
+) -> None:
+    headers = {"Host": "chat.example.com", **bearer(token())}
+    async with http.get(secured.make_url("/v1/rooms/lobby/messages"), headers=headers) as response:
+        assert response.status == 200
+
+
+async def test_oversized_tokens_are_refused_cleanly(
+    secured: TestServer, http: aiohttp.ClientSession
+) -> None:
+    huge = "e" * 6000
+    async with http.get(
+        secured.make_url("/v1/rooms/lobby/messages"), headers=bearer(huge)
+    ) as response:
+        assert (response.status, (await response.json())["code"]) == (401, "unauthorized")
+    status, body = await _events_status(http, secured, token=huge)
+    assert (status, body["code"]) == (400, "bad_frame"), "hello.token holds at most 4,096"
+    frame, code = await refusal(http, secured, token=huge)
+    assert (frame["code"], code) == ("bad_frame", 1002)
