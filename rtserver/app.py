@@ -40,7 +40,7 @@ def create_app(
     env = os.environ if env is None else env
     app[ACCESS] = _access(settings, env)
     app[ORIGINS] = OriginPolicy(
-        allowed=settings.server.allowed_origins, any_host_name=not app[ACCESS].open
+        allowed=settings.allowed_origins, any_host_name=not app[ACCESS].open
     )
     app[CLIENT_LIMITS] = ClientLimits(settings.limits)
     app.cleanup_ctx.append(_open_store)
@@ -57,7 +57,7 @@ def _access(settings: Settings, env: Mapping[str, str]) -> Access:
     secret = secret_from(env, settings.auth.secret_env)
     check_open_mode(host=settings.host, secret=secret, open_on_purpose=settings.auth.open)
     tokens = RoomTokens(secret=secret) if secret is not None else None
-    return Access(tokens=tokens, trusted_proxies=settings.server.trusted_proxies)
+    return Access(tokens=tokens, trusted_proxies=settings.trusted_proxies)
 
 
 def _add_routes(app: web.Application) -> None:

@@ -220,7 +220,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_path: str = "rtserver.db"
     limits: Limits = msgspec.field(default_factory=Limits)
     models: tuple[ModelSpec, ...] = DEMO_MODELS
-    server: ServerSection = msgspec.field(default_factory=ServerSection)
+    #: Page origins besides the server's own that may use it (``[server] allowed_origins``).
+    allowed_origins: tuple[str, ...] = LOOPBACK_ORIGINS
+    #: Peers whose ``X-Forwarded-For`` is believed (``[server] trusted_proxies``).
+    trusted_proxies: tuple[str, ...] = LOOPBACK_NETWORKS
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
 
     def default_model_ids(self) -> tuple[str, ...]:
@@ -266,7 +269,8 @@ def build_settings(
         db_path=db_path or config.server.db or "rtserver.db",
         limits=config.limits,
         models=models,
-        server=config.server,
+        allowed_origins=tuple(config.server.allowed_origins),
+        trusted_proxies=tuple(config.server.trusted_proxies),
         auth=msgspec.structs.replace(config.auth, open=True) if open_mode else config.auth,
     )
 

@@ -12,7 +12,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from rtserver.auth.tokens import RoomTokens
-from rtserver.config import ServerSection
 from rtserver.keys import DIRECTORY
 from tests.conftest import ServerFactory
 from tests.integration.access_client import ENV, bearer, join, refusal, token
@@ -315,8 +314,8 @@ async def test_a_websocket_handshake_from_a_foreign_page_is_refused_before_the_u
 async def test_the_servers_own_page_an_allowed_origin_and_no_origin_pass(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
-    section = ServerSection(allowed_origins=["https://app.example.com", "http://dev.example:*"])
-    server = await start_server(fast_settings(db_path, server=section))
+    allowed = ("https://app.example.com", "http://dev.example:*")
+    server = await start_server(fast_settings(db_path, allowed_origins=allowed))
     own = f"http://127.0.0.1:{server.port}"
     for headers in (
         {},
@@ -399,8 +398,8 @@ async def test_cors_headers_name_allowed_origins_only(
 async def test_open_mode_answers_only_to_addresses_localhost_and_allowed_names(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
-    section = ServerSection(allowed_origins=["https://chat.example.com"])
-    server = await start_server(fast_settings(db_path, server=section))
+    allowed = ("https://chat.example.com",)
+    server = await start_server(fast_settings(db_path, allowed_origins=allowed))
     port = server.port
     # A page of rebind.example, once its name resolves to 127.0.0.1, is "same origin".
     rebound = {"Host": f"rebind.example:{port}"}

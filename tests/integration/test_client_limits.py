@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from rtserver.config import Limits, ServerSection
+from rtserver.config import Limits
 from tests.conftest import ServerFactory
 from tests.integration.access_client import ENV, bearer, join, refusal, token
 from tests.integration.sse_client import SseClient
@@ -210,9 +210,7 @@ async def test_open_mode_counts_per_forwarded_address_behind_a_trusted_proxy(
 async def test_forwarded_addresses_from_an_untrusted_peer_are_ignored(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
-    settings = fast_settings(
-        db_path, limits=Limits(prompts_per_minute=2), server=ServerSection(trusted_proxies=[])
-    )
+    settings = fast_settings(db_path, limits=Limits(prompts_per_minute=2), trusted_proxies=())
     server = await start_server(settings)
     # Each claims to be someone else; all come from one peer, which is who they count as.
     for n, address in enumerate(("203.0.113.1", "203.0.113.2")):

@@ -15,7 +15,7 @@ from rtserver.auth.access import Access, check_open_mode, is_loopback_host
 from rtserver.auth.limits import DAY_S, ClientLimits, DailyBudget
 from rtserver.auth.origins import OriginPolicy
 from rtserver.auth.tokens import Claims, Grant, RoomTokens, secret_from
-from rtserver.config import Limits, ServerSection
+from rtserver.config import ConfigFile, Limits, ServerSection, build_settings
 from rtserver.errors import ConfigError, PeerError
 from rtserver.frames import Cancel, Interrupt, Ping, Prompt, Typing
 
@@ -274,3 +274,18 @@ def test_open_mode_off_loopback_needs_a_secret_or_saying_so() -> None:
     with pytest.raises(ConfigError, match="RTSERVER_SECRET") as refused:
         check_open_mode(host="0.0.0.0", secret=None, open_on_purpose=False)
     assert "--open" in str(refused.value)
+
+
+def test_access_keys_reach_the_settings_from_a_config_file() -> None:
+    config = msgspec.toml.decode(
+        b'[server]\nallowed_origins = ["https://a.example"]\ntrusted_proxies = ["10.0.0.1"]\n'
+        b'[auth]\nsecret_env = "MY_SECRET"\n[limits]\ntokens_per_user_per_day = 5\n',
+        type=ConfigFile,
+    )
+    settings = build_settings(config, env={})
+    assert settings.allowed_origins == ("https://a.example",)
+    assert settings.trusted_proxies == ("10.0.0.1",)
+    assert settings.auth.secret_env == "MY_SECRET"
+    assert settings.auth.open is False
+    assert settings.limits.tokens_per_user_per_day == 5
+    assert build_settings(config, env={}, open_mode=True).auth.open is True
