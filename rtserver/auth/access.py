@@ -64,7 +64,7 @@ class Access:
         counts on its own, per connection, as the machine's own user and its tools do.
         """
         if self.tokens is None:
-            return Identity(key=self._address_key(request, connection=connection))
+            return Identity(key=self.address_key(request, connection=connection))
         claims = self.tokens.verify(token)
         if room is not None and not claims.allows_room(room):
             raise PeerError("forbidden", f"the token does not allow room {room!r}")
@@ -107,7 +107,8 @@ class Access:
                 break
         return str(address)
 
-    def _address_key(self, request: web.BaseRequest, *, connection: bool) -> str:
+    def address_key(self, request: web.BaseRequest, *, connection: bool) -> str:
+        """The key of the request's client address, or of the connection alone (see identify)."""
         address = self.client_address(request)
         direct = FORWARDED_FOR not in request.headers
         loopback_peer = (ip := _parse_ip(request.remote)) is not None and ip.is_loopback

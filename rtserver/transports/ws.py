@@ -45,9 +45,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         # once per codec and go out as they are.
         compress=False,
     )
-    await ws.prepare(request)
-    codec = codec_for(ws.ws_protocol)
-    hello = await _read_hello(ws, codec, limits.hello_timeout)
+    # Sockets waiting for their hello count per address too: before the hello there is no
+    # token to count by, and a client must not hold thousands of them open.
+    waiting = request.app[ACCESS].address_key(request, connection=True)
+    with request.app[CLIENT_LIMITS].connection(f"hello:{waiting}"):
+        await ws.prepare(request)
+        codec = codec_for(ws.ws_protocol)
+        hello = await _read_hello(ws, codec, limits.hello_timeout)
     if hello is None:
         return ws
     try:

@@ -232,3 +232,22 @@ async def test_a_malformed_forwarded_for_counts_as_the_proxy(
         assert response.status == 200
     async with http.get(url, headers=_from("garbage")) as response:
         assert response.status == 429, "both counted as the proxy (127.0.0.1)"
+
+
+async def test_sockets_waiting_for_their_hello_count_per_address(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await _secured(start_server, db_path, connections_per_client=2, hello_timeout=30)
+    url = server.make_url("/v1/rooms/lobby/ws")
+    idle = [await http.ws_connect(url, headers=_from("203.0.113.50")) for _ in range(2)]
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(url, headers=_from("203.0.113.50"))
+    assert refused.value.status == 429
+    # Another address is not held up, and a hello frees its place.
+    other = await join(http, server, token=token("elsewhere"), headers=_from("203.0.113.51"))
+    await idle[0].send_json({"type": "hello", "token": token("slowpoke")})
+    assert (await idle[0].receive_json(timeout=5))["type"] == "welcome"
+    again = await http.ws_connect(url, headers=_from("203.0.113.50"))
+    for ws in (*idle, again):
+        await ws.close()
+    await other.close()
