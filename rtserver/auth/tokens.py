@@ -107,6 +107,13 @@ class RoomTokens:
             raise PeerError("unauthorized", "the token has expired: get a new one") from None
         except jwt.InvalidSignatureError:
             raise PeerError("unauthorized", "the token's signature is not valid") from None
+        except jwt.ImmatureSignatureError:
+            raise PeerError("unauthorized", "the token is not valid yet (nbf, iat)") from None
+        except jwt.InvalidAudienceError:
+            # A token minted for some other audience is not meant for rtserver.
+            raise PeerError(
+                "unauthorized", "the token names an audience (aud); leave it out"
+            ) from None
         except jwt.MissingRequiredClaimError as exc:
             raise PeerError("unauthorized", f"the token has no {exc.claim!r} claim") from None
         except jwt.InvalidTokenError:

@@ -59,6 +59,8 @@ def test_role_defaults_to_member_and_unknown_claims_are_ignored() -> None:
         ({"sub": "u", "exp": 9999999999, "role": "admin"}, "claims are invalid"),
         ({"sub": "u", "exp": 9999999999, "rooms": "lobby"}, "claims are invalid"),
         ({"sub": 5, "exp": 9999999999}, "not a valid"),
+        ({"sub": "u", "exp": 9999999999, "aud": "billing"}, "audience"),
+        ({"sub": "u", "exp": 9999999999, "nbf": 9999999990}, "not valid yet"),
     ],
 )
 def test_tokens_with_bad_claims_are_unauthorized(payload: dict[str, object], words: str) -> None:
