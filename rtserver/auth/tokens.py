@@ -74,6 +74,16 @@ class Grant:
                     )
 
 
+#: Why a token is refused, by PyJWT's error, most specific first.
+_REFUSALS: Final = (
+    (jwt.ExpiredSignatureError, "the token has expired: get a new one"),
+    (jwt.InvalidSignatureError, "the token's signature is not valid"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet (nbf, iat)"),
+    # A token minted for some other audience is not meant for rtserver.
+    (jwt.InvalidAudienceError, "the token names an audience (aud); leave it out"),
+    (jwt.InvalidTokenError, "the token is not a valid HS256 JWT"),
+)
+
 #: Open mode, and every participant of it: anything the server offers.
 OPEN_GRANT: Final = Grant()
 
@@ -96,34 +106,25 @@ class RoomTokens:
                 "unauthorized",
                 "this server needs a room token (hello.token, ?token= or Authorization: Bearer)",
             )
-        try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                options={"require": ["exp", "sub"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise PeerError("unauthorized", "the token has expired: get a new one") from None
-        except jwt.InvalidSignatureError:
-            raise PeerError("unauthorized", "the token's signature is not valid") from None
-        except jwt.ImmatureSignatureError:
-            raise PeerError("unauthorized", "the token is not valid yet (nbf, iat)") from None
-        except jwt.InvalidAudienceError:
-            # A token minted for some other audience is not meant for rtserver.
-            raise PeerError(
-                "unauthorized", "the token names an audience (aud); leave it out"
-            ) from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise PeerError("unauthorized", f"the token has no {exc.claim!r} claim") from None
-        except jwt.InvalidTokenError:
-            raise PeerError("unauthorized", "the token is not a valid HS256 JWT") from None
+        payload = self._decode(token)
         try:
             return msgspec.convert(payload, Claims)
         except msgspec.ValidationError as exc:
             raise PeerError(
                 "unauthorized", f"the token's claims are invalid: {exc}"[:300]
             ) from None
+
+    def _decode(self, token: str) -> dict[str, object]:
+        try:
+            payload: dict[str, object] = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+        except jwt.MissingRequiredClaimError as exc:
+            raise PeerError("unauthorized", f"the token has no {exc.claim!r} claim") from None
+        except jwt.InvalidTokenError as exc:
+            why = next(words for kind, words in _REFUSALS if isinstance(exc, kind))
+            raise PeerError("unauthorized", why) from None
+        return payload
 
     def issue(
         self,
