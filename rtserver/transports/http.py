@@ -32,6 +32,9 @@ def error_response(error: PeerError) -> web.Response:
     if error.retry_after is not None:
         # Whole seconds, rounded up so that a client waiting that long is not early.
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if error.code == "unauthorized":
+        # What a 401 must say (RFC 9110): how to authenticate.
+        response.headers["WWW-Authenticate"] = 'Bearer realm="rtserver"'
     return response
 
 

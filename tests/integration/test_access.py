@@ -263,6 +263,8 @@ async def test_history_needs_a_bearer_token_for_its_room(
         async with http.get(url, headers=headers) as response:
             body = await response.json()
             assert (response.status, body["code"]) == (status, code), headers
+            if status == 401:
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
     async with http.get(url, headers=bearer(token(role="viewer"))) as response:
         assert response.status == 200
         assert (await response.json())["messages"] == []
