@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
 
+from rtserver.auth.access import Access, check_open_mode
+from rtserver.auth.limits import ClientLimits
+from rtserver.auth.origins import OriginPolicy
+from rtserver.auth.tokens import RoomTokens, secret_from
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
-from rtserver.keys import CATALOG, CHAT_RATES, DIRECTORY, SETTINGS, STORE
+from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, DIRECTORY, ORIGINS, SETTINGS, STORE
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
-from rtserver.ratelimit import KeyedBuckets
 from rtserver.store.sqlite import SqliteStore
 from rtserver.transports import chat, http, sse, ws
 
@@ -35,20 +37,27 @@ def create_app(
         middlewares=[http.api_errors], client_max_size=settings.limits.max_frame_bytes
     )
     app[SETTINGS] = settings
-    # /v1/chat has no participant to count prompts against: count them per client address.
-    app[CHAT_RATES] = KeyedBuckets(
-        capacity=settings.limits.prompts_per_minute,
-        per_seconds=60.0,
-        clock=time.monotonic,
-        max_keys=10_000,
+    env = os.environ if env is None else env
+    app[ACCESS] = _access(settings, env)
+    app[ORIGINS] = OriginPolicy(
+        allowed=settings.allowed_origins, any_host_name=not app[ACCESS].open
     )
+    app[CLIENT_LIMITS] = ClientLimits(settings.limits)
     app.cleanup_ctx.append(_open_store)
-    app.cleanup_ctx.append(_catalog_opener(providers or {}, os.environ if env is None else env))
+    app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
     app.cleanup_ctx.append(_open_directory)
     # WebSockets must be closed before aiohttp waits for handlers to finish.
     app.on_shutdown.append(_close_rooms)
     _add_routes(app)
     return app
+
+
+def _access(settings: Settings, env: Mapping[str, str]) -> Access:
+    """Tokens when a secret is set; open mode, only where it is safe or asked for, if not."""
+    secret = secret_from(env, settings.auth.secret_env)
+    check_open_mode(host=settings.host, secret=secret, open_on_purpose=settings.auth.open)
+    tokens = RoomTokens(secret=secret) if secret is not None else None
+    return Access(tokens=tokens, trusted_proxies=settings.trusted_proxies)
 
 
 def _add_routes(app: web.Application) -> None:

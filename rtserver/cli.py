@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from rtserver.cli_token import issue_token, token_arguments
 from rtserver.config import Settings, build_settings, read_config_file
 from rtserver.errors import RtError
 
@@ -24,13 +25,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--db", help="SQLite database file (default ./rtserver.db)")
     serve.add_argument(
+        "--open",
+        action="store_true",
+        help="serve without room tokens on a host other than loopback, on purpose",
+    )
+    serve.add_argument(
         "--log-level",
         default="INFO",
         type=str.upper,
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="how much to log (default INFO)",
     )
-    for command in (serve, commands.add_parser("models", help="list configured models")):
+    token = commands.add_parser("token", help="print a room token signed with the secret")
+    token_arguments(token)
+    for command in (serve, commands.add_parser("models", help="list configured models"), token):
         command.add_argument(
             "--config", help="TOML config file (default: $RTSERVER_CONFIG, if set)"
         )
@@ -45,6 +53,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         db_path=getattr(args, "db", None),
+        open_mode=getattr(args, "open", False),
     )
 
 
@@ -57,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rtserver.providers.registry import describe_models
 
             print(describe_models(settings, os.environ))
+            return 0
+        if args.command == "token":
+            print(issue_token(args, settings.auth.secret_env, os.environ))
             return 0
         return _serve(settings, args.log_level)
     except RtError as exc:

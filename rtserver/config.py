@@ -8,6 +8,7 @@ model ``openai`` and ``ANTHROPIC_API_KEY`` adds model ``anthropic`` (see :func:`
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -20,6 +21,10 @@ from rtserver.errors import ConfigError
 
 ProviderKind = Literal["demo", "openai", "anthropic"]
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+#: Pages served from this machine are its own user's; ``:*`` matches any port.
+LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Keys of ``params`` that the provider sets itself.
 _RESERVED_PARAMS = ("model", "messages", "stream", "stream_options")
@@ -40,6 +45,14 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     prompts_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     #: Typing on/off changes a participant may make per minute (each is sent to everyone).
     typing_changes_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    #: Open connections (WebSocket or SSE) one client may hold at once; see docs on identity.
+    connections_per_client: Annotated[int, msgspec.Meta(ge=1)] = 20
+    #: Joins (welcomes) one client may ask for per minute, across all rooms.
+    joins_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    #: Pages of ``GET .../messages`` one client may ask for per minute.
+    history_pages_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 120
+    #: Output tokens one client's prompts may spend per UTC day; 0 means no budget.
+    tokens_per_user_per_day: Annotated[int, msgspec.Meta(ge=0)] = 0
     #: Messages of history in ``welcome.messages``.
     history_messages: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 50
     #: Bytes queued for one participant before it is closed with 4000 (slow consumer).
@@ -142,10 +155,41 @@ class ServerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     demo_models: bool = True
     #: False stops models being added from OPENAI_API_KEY and ANTHROPIC_API_KEY.
     env_models: bool = True
+    #: Peers whose ``X-Forwarded-For`` names the client (addresses or networks).
+    trusted_proxies: list[str] = msgspec.field(default_factory=lambda: list(LOOPBACK_NETWORKS))
+    #: Page origins besides the server's own that may connect and get CORS headers.
+    allowed_origins: list[str] = msgspec.field(default_factory=lambda: list(LOOPBACK_ORIGINS))
+
+    def __post_init__(self) -> None:
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network"
+                ) from None
+        for origin in self.allowed_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"allowed_origins: {origin!r} is not an origin like https://app.example.com"
+                    " (scheme, host and optional port or :*, nothing after)"
+                )
+
+
+class AuthSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[auth]``: where the token secret is, and whether to run open on purpose."""
+
+    #: The environment variable holding the HS256 secret of room tokens.
+    secret_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (
+        "RTSERVER_SECRET"
+    )
+    #: True allows open mode (no tokens) on a host other than loopback.
+    open: bool = False
 
 
 class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerSection = msgspec.field(default_factory=ServerSection)
+    auth: AuthSection = msgspec.field(default_factory=AuthSection)
     limits: Limits = msgspec.field(default_factory=Limits)
     models: list[ModelSpec] = msgspec.field(default_factory=list)
 
@@ -176,6 +220,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_path: str = "rtserver.db"
     limits: Limits = msgspec.field(default_factory=Limits)
     models: tuple[ModelSpec, ...] = DEMO_MODELS
+    #: Page origins besides the server's own that may use it (``[server] allowed_origins``).
+    allowed_origins: tuple[str, ...] = LOOPBACK_ORIGINS
+    #: Peers whose ``X-Forwarded-For`` is believed (``[server] trusted_proxies``).
+    trusted_proxies: tuple[str, ...] = LOOPBACK_NETWORKS
+    auth: AuthSection = msgspec.field(default_factory=AuthSection)
 
     def default_model_ids(self) -> tuple[str, ...]:
         """The models a prompt without ``models`` goes to."""
@@ -208,6 +257,7 @@ def build_settings(
     host: str | None = None,
     port: int | None = None,
     db_path: str | None = None,
+    open_mode: bool = False,
 ) -> Settings:
     """Combine a config file, the environment and command-line values (which win)."""
     config = config or ConfigFile()
@@ -219,6 +269,9 @@ def build_settings(
         db_path=db_path or config.server.db or "rtserver.db",
         limits=config.limits,
         models=models,
+        allowed_origins=tuple(config.server.allowed_origins),
+        trusted_proxies=tuple(config.server.trusted_proxies),
+        auth=msgspec.structs.replace(config.auth, open=True) if open_mode else config.auth,
     )
 
 

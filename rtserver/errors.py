@@ -65,6 +65,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     "unknown_type": 400,
     "unknown_model": 400,
     "forbidden": 403,
+    "unauthorized": 401,
     "not_found": 404,
     "too_large": 413,
     "rate_limited": 429,

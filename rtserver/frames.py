@@ -26,6 +26,7 @@ ErrorCode = Literal[
     "unknown_model",
     "not_found",
     "forbidden",
+    "unauthorized",
     "rate_limited",
     "too_large",
     "busy",

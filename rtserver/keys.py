@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rtserver.auth.access import Access
+from rtserver.auth.limits import ClientLimits
+from rtserver.auth.origins import OriginPolicy
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
-from rtserver.ratelimit import KeyedBuckets
 from rtserver.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 CATALOG = web.AppKey("catalog", Catalog)
 DIRECTORY = web.AppKey("directory", RoomDirectory)
-CHAT_RATES = web.AppKey("chat_rates", KeyedBuckets)
+ACCESS = web.AppKey("access", Access)
+ORIGINS = web.AppKey("origins", OriginPolicy)
+CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rtserver.auth.limits import DailyBudget, Quota
+from rtserver.auth.tokens import OPEN_GRANT, Grant
 from rtserver.codec import Codec, Outgoing
 from rtserver.frames import Participant, PresenceEntry
 from rtserver.outbox import Outbox
 from rtserver.ratelimit import TokenBucket
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """Who a connection joins as, decided by the access rules rather than by the client."""
+
+    #: The identity key that limits count under, and that SSE POSTs must match.
+    owner: str
+    #: A stable id for the token's subject; None for a new one.
+    member_id: str | None
+    grant: Grant
+    quota: Quota
 
 
 @dataclass(eq=False, slots=True)
@@ -21,6 +35,9 @@ class Member:
     outbox: Outbox
     prompts: TokenBucket
     typing_changes: TokenBucket
+    owner: str = ""
+    grant: Grant = OPEN_GRANT
+    budget: DailyBudget | None = None
     typing: bool = False
     identity: Participant = field(init=False)
 

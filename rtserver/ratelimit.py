@@ -43,6 +43,10 @@ class KeyedBuckets:
 
     def take(self, key: str) -> float:
         """Spend one action for ``key``; 0 when allowed, else seconds to wait."""
+        return self.bucket(key).take()
+
+    def bucket(self, key: str) -> TokenBucket:
+        """The bucket of ``key`` (full the first time), to hold and spend from directly."""
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = TokenBucket(
@@ -53,7 +57,7 @@ class KeyedBuckets:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
-        return bucket.take()
+        return bucket
 
 
 def refuse_if_waiting(wait: float, what: str) -> None:

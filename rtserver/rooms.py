@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from rtserver.auth.limits import DailyBudget
 from rtserver.catalog import Catalog, Model
 from rtserver.codec import Codec, Outgoing
 from rtserver.config import Limits
@@ -44,7 +45,7 @@ from rtserver.frames import (
 )
 from rtserver.generation import Generation, StopReason
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
-from rtserver.participant import Member
+from rtserver.participant import Member, Seat
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import TokenBucket, refuse_if_waiting
 from rtserver.store.base import Store
@@ -93,6 +94,8 @@ class Room:
         self._members: dict[str, Member] = {}
         self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
         self._generations: dict[str, Generation] = {}
+        #: Whose daily budget each running stream spends (the prompt's author's).
+        self._spenders: dict[str, DailyBudget] = {}
         self._turn_lock = asyncio.Lock()
         self.on_idle: Callable[[Room], None] | None = None
 
@@ -110,9 +113,14 @@ class Room:
 
     # --- joining and leaving ----------------------------------------------------------------
 
-    def join(self, *, name: str | None, since: Since | None, codec: Codec) -> Member:
-        """Add a participant: queue its welcome, then any replayed events, then go live."""
-        member_id = new_id("p")
+    def join(
+        self, *, name: str | None, since: Since | None, codec: Codec, seat: Seat | None = None
+    ) -> Member:
+        """Add a participant: queue its welcome, then any replayed events, then go live.
+
+        Without a ``seat`` it is a new participant of its own, with limits of its own.
+        """
+        member_id = (seat.member_id if seat else None) or new_id("p")
         member = Member(
             id=member_id,
             name=(name or "").strip() or f"guest-{member_id[-4:]}",
@@ -128,8 +136,12 @@ class Room:
                 clock=self._clock,
             ),
         )
+        if seat is not None:
+            member.owner, member.grant, member.budget = seat.owner, seat.grant, seat.quota.budget
+            member.prompts, member.typing_changes = seat.quota.prompts, seat.quota.typing_changes
         replay = self._replay_for(since, codec)
-        self._members[member.id] = member
+        # By session: one person (one token subject) may join from several tabs at once.
+        self._members[member.session] = member
         # The welcome is named (SSE ``id:``) by the seq the client stands at once it has it:
         # the resume point during a replay, so that a reconnect in the middle of one misses
         # nothing. WebSocket codecs ignore the name.
@@ -160,7 +172,7 @@ class Room:
             epoch=self.log.epoch,
             seq=self.log.head,
             resumed=resumed,
-            models=self._catalog.infos,
+            models=[i for i in self._catalog.infos if member.grant.allows_model(i.id)],
             participants=[m.presence() for m in self._members.values()],
             messages=[] if resumed else self._snapshot_messages(),
             streams=[] if resumed else self._snapshot_streams(),
@@ -187,7 +199,7 @@ class Room:
 
     def leave(self, member: Member) -> None:
         """Remove a participant; its streams and everyone else's go on."""
-        if self._members.pop(member.id, None) is None:
+        if self._members.pop(member.session, None) is None:
             return
         self._broadcast_presence()
         if self.idle and self.on_idle is not None:
@@ -232,6 +244,9 @@ class Room:
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         """Called by a generation once its stream_end is published."""
         self._generations.pop(generation.stream, None)
+        budget = self._spenders.pop(generation.stream, None)
+        if budget is not None and message.usage is not None:
+            budget.spend(message.usage.output_tokens)
         for i, kept in enumerate(self._history):
             if kept.id == message.id:
                 self._history[i] = message
@@ -256,6 +271,7 @@ class Room:
         ``internal``, without its text, and the connection carries on.
         """
         try:
+            member.grant.check(frame, defaults=self._catalog.defaults)
             await self._dispatch(member, frame)
         except PeerError:
             raise
@@ -356,6 +372,8 @@ class Room:
 
     def _spend_prompt(self, member: Member) -> None:
         """Count an accepted prompt against the sender's rate, or refuse it."""
+        if member.budget is not None:
+            member.budget.check()
         per_minute = self._limits.prompts_per_minute
         refuse_if_waiting(member.prompts.take(), f"{per_minute} prompts a minute")
 
@@ -414,6 +432,8 @@ class Room:
             )
         )
         for model, reply in zip(models, replies, strict=True):
+            if member.budget is not None and reply.stream is not None:
+                self._spenders[reply.stream] = member.budget
             self._start_generation(model, reply, request.params)
 
     def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:

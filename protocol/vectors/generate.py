@@ -410,6 +410,16 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ),
         ("error-busy", ErrorFrame(code="busy", message="a turn is running", ref="p-8")),
         ("error-unknown-model", ErrorFrame(code="unknown_model", message="no model 'x'")),
+        (
+            "error-unauthorized",
+            ErrorFrame(code="unauthorized", message="the token has expired: get a new one"),
+        ),
+        (
+            "error-forbidden-with-ref",
+            ErrorFrame(
+                code="forbidden", message="a viewer's token does not allow prompt", ref="p-9"
+            ),
+        ),
         ("pong-bare", Pong()),
         ("pong-with-id", Pong(id="ping-42")),
     ]

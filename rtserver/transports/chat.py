@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 from aiohttp import web
 
+from rtserver.auth.limits import DailyBudget
 from rtserver.catalog import Model
 from rtserver.errors import PeerError
 from rtserver.frames import (
@@ -30,12 +31,11 @@ from rtserver.frames import (
     Usage,
 )
 from rtserver.generation import Generation
-from rtserver.keys import CATALOG, CHAT_RATES, SETTINGS
+from rtserver.keys import CATALOG, CLIENT_LIMITS, SETTINGS
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
-from rtserver.ratelimit import refuse_if_waiting
 from rtserver.rooms import new_id, now_ms
-from rtserver.transports.http import json_response
+from rtserver.transports.http import identify, json_response
 from rtserver.transports.sse import (
     NORMAL_CLOSE,
     PEER_CHECK_S,
@@ -92,8 +92,9 @@ class _NotKept:
 class _OneShot:
     """The event sink of one chat: numbers its frames and queues them for the response."""
 
-    def __init__(self, outbox: Outbox | None) -> None:
+    def __init__(self, outbox: Outbox | None, budget: DailyBudget) -> None:
         self._outbox = outbox
+        self._budget = budget
         self._seq = 0
         self.end: StreamEnd | None = None
         self.reply: HistoryMessage | None = None
@@ -114,12 +115,17 @@ class _OneShot:
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         self.reply = message
+        if message.usage is not None:
+            self._budget.spend(message.usage.output_tokens)
         if self._outbox is not None:
             self._outbox.close(NORMAL_CLOSE, "", flush=True)
 
 
 async def chat_handler(request: web.Request) -> web.StreamResponse:
     """``POST /v1/chat`` with ``{message, model?, stream?}``."""
+    identity = identify(request, room=None)
+    if identity.grant.role == "viewer":
+        raise PeerError("forbidden", "a viewer's token does not allow chat")
     chat = _parse(await read_body(request))
     limits = request.app[SETTINGS].limits
     if not chat.message.strip():
@@ -130,12 +136,12 @@ async def chat_handler(request: web.Request) -> web.StreamResponse:
             f"message is {len(chat.message)} characters; the limit is {limits.max_prompt_chars}",
         )
     model = _model(request, chat.model)
-    refuse_if_waiting(
-        request.app[CHAT_RATES].take(request.remote or ""),
-        f"{limits.prompts_per_minute} chats a minute from this address",
-    )
+    if not identity.grant.allows_model(model.id):
+        raise PeerError("forbidden", f"your token does not allow model {model.id!r}")
+    client_limits = request.app[CLIENT_LIMITS]
+    client_limits.chat(identity.key)
     outbox = Outbox(max_bytes=limits.outbox_bytes) if chat.stream else None
-    sink = _OneShot(outbox)
+    sink = _OneShot(outbox, client_limits.budget(identity.key))
     generation = Generation(
         stream=new_id("s"),
         model=model,

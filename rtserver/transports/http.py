@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from rtserver.auth.access import Identity
 from rtserver.directory import check_room_id
 from rtserver.errors import HTTP_STATUS, PeerError
-from rtserver.keys import CATALOG, STORE
+from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, ORIGINS, STORE
+from rtserver.participant import Seat
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -30,12 +32,38 @@ def error_response(error: PeerError) -> web.Response:
     if error.retry_after is not None:
         # Whole seconds, rounded up so that a client waiting that long is not early.
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if error.code == "unauthorized":
+        # What a 401 must say (RFC 9110): how to authenticate.
+        response.headers["WWW-Authenticate"] = 'Bearer realm="rtserver"'
     return response
 
 
 def ascii_digits(text: str) -> bool:
     """True when ``text`` is only 0-9 (``str.isdigit`` also takes "²", which int() refuses)."""
     return text.isascii() and text.isdigit()
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def identify(request: web.Request, *, room: str | None) -> Identity:
+    """Who sends a plain HTTP request (its Bearer token), allowed into ``room`` if named."""
+    return request.app[ACCESS].identify(request, bearer_token(request), room=room, connection=False)
+
+
+def seat_for(request: web.Request, identity: Identity) -> Seat:
+    """The seat in a room that ``identity`` joins as: its id, grant and shared quota."""
+    return Seat(
+        owner=identity.key,
+        member_id=identity.participant_id,
+        grant=identity.grant,
+        quota=request.app[CLIENT_LIMITS].quota(identity.key),
+    )
 
 
 def room_id_or_400(request: web.Request) -> str:
@@ -45,22 +73,25 @@ def room_id_or_400(request: web.Request) -> str:
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn PeerErrors into JSON errors and let any origin call the API (CORS).
+    """Turn PeerErrors into JSON errors; refuse pages of other origins; CORS for allowed ones.
 
-    The static files are open to any origin too, so that a page elsewhere can import the
-    client module, not only load the widget's classic script.
+    The static files are open to any origin: they are public code, and a page elsewhere may
+    import the client module, not only load the widget's classic script.
     """
     api = request.path.startswith("/v1/")
-    shared = api or request.path.startswith("/static/")
     if api and request.method == "OPTIONS":
         response: web.StreamResponse = web.Response(status=204)
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = (
-            "Content-Type, X-RT-Session, Last-Event-ID"
+            "Authorization, Content-Type, X-RT-Session, Last-Event-ID"
         )
         response.headers["Access-Control-Max-Age"] = "600"
     else:
         try:
+            request.app[ORIGINS].check_host(request)
+            if api:
+                # Before the handler, so before any WebSocket upgrade or side effect.
+                request.app[ORIGINS].check(request)
             response = await handler(request)
         except PeerError as exc:
             response = error_response(exc)
@@ -72,20 +103,32 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             # Answered like every other error, as JSON with CORS, never with its text.
             log.exception("%s %s failed", request.method, request.path)
             response = error_response(PeerError("internal", "the server failed on this request"))
-    if shared and not response.prepared:
-        allow_any_origin(response)
+    if response.prepared:
+        return response
+    if api:
+        allow_cors(request, response)
+    elif request.path.startswith("/static/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
-def allow_any_origin(response: web.StreamResponse) -> None:
-    """Let pages of any origin read ``response`` (set before a streamed response is prepared)."""
-    response.headers["Access-Control-Allow-Origin"] = "*"
+def allow_cors(request: web.Request, response: web.StreamResponse) -> None:
+    """Let the request's page read ``response`` if its origin is an allowed one.
+
+    Set before a streamed response is prepared. The server's own pages need no CORS.
+    """
+    # The answer depends on Origin: caches must keep one per origin.
+    response.headers["Vary"] = "Origin"
+    origin = request.app[ORIGINS].cors_origin(request)
+    if origin is None:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
     # Scripts see only safelisted response headers unless told; a 429's Retry-After matters.
     response.headers["Access-Control-Expose-Headers"] = "Retry-After"
 
 
 async def models_handler(request: web.Request) -> web.Response:
-    """``GET /v1/models``."""
+    """``GET /v1/models``: needs no token, as it tells no more than a welcome's ``models``."""
     catalog = request.app[CATALOG]
     return json_response({"models": catalog.infos, "defaults": list(catalog.defaults)})
 
@@ -93,6 +136,7 @@ async def models_handler(request: web.Request) -> web.Response:
 async def messages_handler(request: web.Request) -> web.Response:
     """``GET /v1/rooms/{room}/messages?limit=N&before=<message id>``."""
     room_id = room_id_or_400(request)
+    request.app[CLIENT_LIMITS].history_page(identify(request, room=room_id).key)
     raw_limit = request.query.get("limit", "50")
     if not ascii_digits(raw_limit) or not 1 <= int(raw_limit) <= MAX_PAGE:
         raise PeerError("bad_frame", f"limit must be a whole number from 1 to {MAX_PAGE}")

@@ -16,17 +16,21 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
+from rtserver.auth.access import Identity
 from rtserver.codec import JSON
 from rtserver.errors import PeerError
 from rtserver.frames import ClientFrame, Hello, ServerFrame, Since
-from rtserver.keys import DIRECTORY, SETTINGS
+from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.outbox import Outbox, OutboxClosed
+from rtserver.participant import Member
 from rtserver.transports.http import (
-    allow_any_origin,
+    allow_cors,
     ascii_digits,
     error_response,
+    identify,
     json_response,
     room_id_or_400,
+    seat_for,
 )
 
 SESSION_HEADER: Final = "X-RT-Session"
@@ -73,7 +77,7 @@ async def open_event_stream(request: web.Request) -> web.StreamResponse:
         }
     )
     # Prepared here, so the API middleware cannot add its CORS headers afterwards.
-    allow_any_origin(response)
+    allow_cors(request, response)
     await response.prepare(request)
     return response
 
@@ -125,9 +129,24 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     """``GET /v1/rooms/{room}/events?name=&token=&since=<epoch>:<seq>`` (or ``Last-Event-ID``)."""
     room_id = room_id_or_400(request)
     hello = _hello_from(request)
+    identity = request.app[ACCESS].identify(request, hello.token, room=room_id, connection=True)
+    client_limits = request.app[CLIENT_LIMITS]
+    client_limits.join(identity.key)
+    with client_limits.connection(identity.key):
+        return await _stream_room(request, room_id, hello, identity)
+
+
+async def _stream_room(
+    request: web.Request, room_id: str, hello: Hello, identity: Identity
+) -> web.StreamResponse:
     room = await request.app[DIRECTORY].get(room_id)
     # No await between opening the room and joining it, so the room cannot expire in between.
-    member = room.join(name=hello.name, since=hello.since, codec=SSE)
+    member = room.join(
+        name=identity.name or hello.name,
+        since=hello.since,
+        codec=SSE,
+        seat=seat_for(request, identity),
+    )
     try:
         response = await open_event_stream(request)
         heartbeat = request.app[SETTINGS].limits.sse_heartbeat
@@ -179,6 +198,7 @@ async def frames_handler(request: web.Request) -> web.Response:
         # means "open a new event stream", which the client must be able to tell apart.
         raise PeerError("forbidden", "no such session in this room: open a new event stream")
     room, member = found
+    _check_owner(request, room_id, member)
     frame = SSE.decode(await read_body(request))
     if isinstance(frame, Hello):
         raise PeerError("bad_frame", "hello is the events request, not a frame", ref=frame.id)
@@ -187,6 +207,14 @@ async def frames_handler(request: web.Request) -> web.Response:
     except PeerError as exc:
         return error_response(exc.with_ref(frame.id))
     return json_response({"ok": True}, status=202)
+
+
+def _check_owner(request: web.Request, room_id: str, member: Member) -> None:
+    """With tokens, a POST must bear a token of the subject that holds the session."""
+    if request.app[ACCESS].open:
+        return
+    if identify(request, room=room_id).key != member.owner:
+        raise PeerError("forbidden", "this session belongs to another token subject")
 
 
 async def read_body(request: web.Request) -> bytes:

@@ -8,19 +8,29 @@ from contextlib import suppress
 
 from aiohttp import WSMsgType, web
 
+from rtserver.auth.access import Identity
 from rtserver.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.errors import PeerError
 from rtserver.frames import Hello
-from rtserver.keys import DIRECTORY, SETTINGS
+from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.participant import Member
 from rtserver.rooms import Room
-from rtserver.transports.http import room_id_or_400
+from rtserver.transports.http import room_id_or_400, seat_for
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_ERROR = 1002
+POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013
+#: How a connection refused before it joins is closed: retrying cannot help a bad token.
+REFUSAL_CLOSE = {
+    "unauthorized": POLICY_VIOLATION,
+    "forbidden": POLICY_VIOLATION,
+    "rate_limited": TRY_AGAIN_LATER,
+    "busy": TRY_AGAIN_LATER,
+}
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
@@ -35,22 +45,51 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         # once per codec and go out as they are.
         compress=False,
     )
-    await ws.prepare(request)
-    codec = codec_for(ws.ws_protocol)
-    hello = await _read_hello(ws, codec, limits.hello_timeout)
+    # Sockets waiting for their hello count per address too: before the hello there is no
+    # token to count by, and a client must not hold thousands of them open.
+    waiting = request.app[ACCESS].address_key(request, connection=True)
+    with request.app[CLIENT_LIMITS].connection(f"hello:{waiting}"):
+        await ws.prepare(request)
+        codec = codec_for(ws.ws_protocol)
+        hello = await _read_hello(ws, codec, limits.hello_timeout)
     if hello is None:
         return ws
+    try:
+        identity = request.app[ACCESS].identify(request, hello.token, room=room_id, connection=True)
+        request.app[CLIENT_LIMITS].join(identity.key)
+        with request.app[CLIENT_LIMITS].connection(identity.key):
+            await _serve(request, ws, codec, hello, identity)
+    except PeerError as exc:
+        await _refuse(ws, codec, exc, code=REFUSAL_CLOSE.get(exc.code, PROTOCOL_ERROR))
+    return ws
+
+
+async def _serve(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    codec: Codec,
+    hello: Hello,
+    identity: Identity,
+) -> None:
+    """Join the room as ``identity`` and serve the connection until it ends."""
+    room_id = request.match_info["room"]
+    limits = request.app[SETTINGS].limits
     try:
         room = await request.app[DIRECTORY].get(room_id)
     except PeerError as exc:
         await _refuse(ws, codec, exc, code=1001)
-        return ws
+        return
     except Exception:
         log.exception("room %s could not be opened", room_id)
         failure = PeerError("internal", "the room could not be opened; try again")
         await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
-        return ws
-    member = room.join(name=hello.name, since=hello.since, codec=codec)
+        return
+    member = room.join(
+        name=identity.name or hello.name,
+        since=hello.since,
+        codec=codec,
+        seat=seat_for(request, identity),
+    )
     writer = asyncio.create_task(_write(ws, member.outbox, codec))
     watchdog = asyncio.create_task(
         _cut_if_stuck(request, member.outbox, writer, grace_s=limits.hello_timeout)
@@ -64,7 +103,6 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         with suppress(asyncio.CancelledError):
             await writer
         watchdog.cancel()
-    return ws
 
 
 async def _cut_if_stuck(

@@ -43,9 +43,12 @@ class SseClient:
         since: str | None = None,
         last_event_id: str | None = None,
         read: bool = True,
+        token: str | None = None,
     ) -> SseClient:
         """Open the stream and read its welcome; ``read=False`` then reads nothing more."""
         query = {"name": name} | ({"since": since} if since else {})
+        if token is not None:
+            query["token"] = token
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         url = base.with_path(f"/v1/rooms/{room}/events").with_query(query)
         response = await http.get(url, headers=headers)

@@ -192,9 +192,10 @@ async def test_a_server_fault_is_answered_internal_and_the_connection_carries_on
     )
     assert "secret" not in str(body["message"])
 
-    async with http.get(server.make_url("/v1/rooms/lobby/messages")) as response:
+    from_page = {"Origin": "http://localhost:5173"}
+    async with http.get(server.make_url("/v1/rooms/lobby/messages"), headers=from_page) as response:
         assert response.status == 500
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.headers["Access-Control-Allow-Origin"] == from_page["Origin"]
         body = await response.json()
     assert (body["type"], body["code"]) == ("error", "internal")
     assert "secret" not in str(body["message"])

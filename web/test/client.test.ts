@@ -169,6 +169,33 @@ describe("RtClient connection", () => {
     assert.equal(network.transports.length, 1);
   });
 
+  test("a refused token is reported as denied, with the server's words, and not retried", () => {
+    const { network, clock, client, states } = setup({ token: "expired.jwt" });
+    assert.equal(network.last.request.hello.token, "expired.jwt");
+    network.last.deliver({
+      type: "error",
+      code: "unauthorized",
+      message: "the token has expired: get a new one",
+    });
+    network.last.drop({ code: 1008, reason: "the token has expired", opened: true });
+    assert.equal(client.state, "closed");
+    const last = states.at(-1);
+    assert.equal(last?.denied, "unauthorized");
+    assert.equal(last?.reason, "the token has expired: get a new one");
+    clock.advance(600_000);
+    assert.equal(network.transports.length, 1);
+  });
+
+  test("a refusal that answers one frame (a viewer's prompt) leaves the connection open", () => {
+    const { network, client, states } = setup();
+    network.last.deliver(welcome("e1", 0));
+    network.last.deliver({ type: "error", code: "forbidden", message: "viewer", ref: "p-1" });
+    assert.equal(client.state, "open");
+    network.last.drop({ code: 1001, reason: "restart" });
+    assert.equal(client.state, "reconnecting");
+    assert.equal(states.at(-1)?.denied, undefined);
+  });
+
   test("close() ends the connection and any pending retry", () => {
     const { network, clock, client } = setup();
     network.last.drop({ opened: false });

@@ -106,6 +106,22 @@ describe("RtClient.history", () => {
     assert.equal(url?.searchParams.get("limit"), "10");
   });
 
+  test("with a token it sends it as a Bearer token, and none without", async () => {
+    const { fetch, calls } = fakeFetch(() => json({ messages: [], next: null }));
+    const withToken = new RtClient({
+      server: "http://rt.test/",
+      room: "lobby",
+      token: "tk-1",
+      fetch,
+      clock: new FakeClock(),
+      createTransport: new FakeNetwork().factory,
+    });
+    await withToken.history();
+    await client(fetch).history();
+    assert.equal(new Headers(calls[0]?.init?.headers).get("authorization"), "Bearer tk-1");
+    assert.equal(new Headers(calls[1]?.init?.headers).get("authorization"), null);
+  });
+
   test("without a query it asks for the newest page at the server's page size", async () => {
     const { fetch, calls } = fakeFetch(() => json({ messages: [], next: null }));
     await client(fetch).history();

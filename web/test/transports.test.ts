@@ -53,9 +53,10 @@ interface Post {
   url: string;
   body: string;
   contentType: string | null;
+  authorization: string | null;
 }
 
-function sse(answer: (post: Post) => Response) {
+function sse(answer: (post: Post) => Response, token?: string) {
   const posts: Post[] = [];
   const frames: WireFrame[] = [];
   const closes: CloseInfo[] = [];
@@ -64,12 +65,17 @@ function sse(answer: (post: Post) => Response) {
       url: String(input),
       body: String(init?.body),
       contentType: new Headers(init?.headers).get("content-type"),
+      authorization: new Headers(init?.headers).get("authorization"),
     };
     posts.push(post);
     return answer(post);
   };
   const transport = new SseTransport(
-    { server: "http://h:1", room: "lobby", hello: { type: "hello", name: "Ada" } },
+    {
+      server: "http://h:1",
+      room: "lobby",
+      hello: token ? { type: "hello", name: "Ada", token } : { type: "hello", name: "Ada" },
+    },
     { onFrame: (frame) => frames.push(frame), onClose: (info) => closes.push(info) },
     {
       EventSource: FakeEventSource as unknown as typeof EventSource,
@@ -120,6 +126,61 @@ describe("SseTransport", () => {
     await settle();
     assert.equal(closes.length, 1);
     assert.equal(source.closed, true);
+  });
+
+  test("with a token, each POST carries it as a Bearer token", async () => {
+    const { transport, posts } = sse(() => new Response('{"ok":true}', { status: 202 }), "tk");
+    transport.send({ type: "ping", id: "x" });
+    await settle();
+    await settle();
+    assert.equal(posts[0]?.authorization, "Bearer tk");
+  });
+
+  test("a 401 to a POST is a refused token: its frame, then a close like 1008", async () => {
+    const error = { type: "error", code: "unauthorized", message: "the token has expired" };
+    const { transport, source, frames, closes } = sse(
+      () => new Response(JSON.stringify(error), { status: 401 }),
+      "old",
+    );
+    transport.send({ type: "ping" });
+    for (let i = 0; i < 4; i += 1) await settle();
+    assert.deepEqual(frames.at(-1), error);
+    assert.equal(closes[0]?.code, 1008);
+    assert.equal(source.closed, true);
+  });
+
+  test("a 403 naming the frame (a viewer's prompt) is handed on and the session goes on", async () => {
+    const error = { type: "error", code: "forbidden", message: "viewer", ref: "p-1" };
+    const { transport, frames, closes } = sse(
+      () => new Response(JSON.stringify(error), { status: 403 }),
+    );
+    transport.send({ type: "prompt", id: "p-1", text: "hi" });
+    for (let i = 0; i < 4; i += 1) await settle();
+    assert.deepEqual(frames.at(-1), error);
+    assert.deepEqual(closes, []);
+  });
+
+  test("an event stream that fails to open with 401 reports the refusal, not a failure", async () => {
+    const error = { type: "error", code: "unauthorized", message: "no token" };
+    const frames: WireFrame[] = [];
+    const closes: CloseInfo[] = [];
+    const asked: string[] = [];
+    new SseTransport(
+      { server: "http://h:1", room: "lobby", hello: { type: "hello", token: "bad" } },
+      { onFrame: (frame) => frames.push(frame), onClose: (info) => closes.push(info) },
+      {
+        EventSource: FakeEventSource as unknown as typeof EventSource,
+        fetch: (async (input: string | URL | Request) => {
+          asked.push(String(input));
+          return new Response(JSON.stringify(error), { status: 401 });
+        }) as typeof fetch,
+      },
+    );
+    FakeEventSource.last?.onerror?.();
+    for (let i = 0; i < 4; i += 1) await settle();
+    assert.equal(asked[0], "http://h:1/v1/rooms/lobby/events?token=bad");
+    assert.deepEqual(frames, [error]);
+    assert.equal(closes[0]?.code, 1008);
   });
 
   test("an event stream error closes it instead of letting EventSource retry on its own", () => {

@@ -52,7 +52,15 @@ export interface ConnectionInfo {
   retryInMs?: number;
   /** Why the last connection ended, in words. */
   reason?: string;
+  /**
+   * Set when the server refused this client's token (`unauthorized`) or its access to the room
+   * (`forbidden`): the client has stopped and reconnects only when told to, with a new token.
+   */
+  denied?: DeniedCode;
 }
+
+/** The error codes by which a server refuses a connection for good. */
+export type DeniedCode = "unauthorized" | "forbidden";
 
 /** What listeners of {@link RtClient.on} receive, by event name. */
 export interface ClientEventMap {
@@ -146,6 +154,8 @@ export class RtClient {
   /** True once SSE has been chosen in `auto` mode because the WebSocket brought no welcome. */
   #preferSse = false;
   #since: Since | null = null;
+  /** The refusal that came before a close 1008, if one did. */
+  #denied: ErrorFrame | null = null;
   #welcome: WelcomeFrame | null = null;
   /** Prompts not yet seen as a `message` (nor refused): resent after a reconnect. */
   readonly #pending = new Map<string, PendingPrompt>();
@@ -208,6 +218,7 @@ export class RtClient {
   connect(): void {
     if (this.#state !== "idle" && this.#state !== "closed") return;
     this.#reason = undefined;
+    this.#denied = null;
     this.#open();
   }
 
@@ -286,7 +297,12 @@ export class RtClient {
    */
   history(query: HistoryQuery = {}): Promise<HistoryPage> {
     return fetchHistoryPage(
-      { server: this.#options.server ?? "", room: this.room, clock: this.#clock },
+      {
+        server: this.#options.server ?? "",
+        room: this.room,
+        clock: this.#clock,
+        token: this.#options.token,
+      },
       query,
       this.#options.fetch ?? globalThis.fetch.bind(globalThis),
     );
@@ -342,6 +358,8 @@ export class RtClient {
     this.#reason =
       info.reason || (info.code !== null ? `closed with code ${info.code}` : "connection lost");
     if (info.code === POLICY_VIOLATION) {
+      // Retrying with the same token would be refused the same way, again and again.
+      if (this.#denied) this.#reason = this.#denied.message;
       this.#setState("closed");
       return;
     }
@@ -400,6 +418,7 @@ export class RtClient {
     const info: ConnectionInfo = { state, transport, attempt: this.#backoff.attempt };
     if (retryInMs !== undefined) info.retryInMs = retryInMs;
     if (this.#reason && state !== "open") info.reason = this.#reason;
+    if (this.#denied && state === "closed") info.denied = this.#denied.code as DeniedCode;
     this.#emitter.emit("state", info);
   }
 
@@ -420,6 +439,7 @@ export class RtClient {
         return;
       case "error":
         if (frame.ref) this.#pending.delete(frame.ref);
+        else if (isDenial(frame)) this.#denied = frame;
         this.#emitter.emit("error", frame);
         return;
       case "pong":
@@ -442,6 +462,7 @@ export class RtClient {
     this.#welcome = resumed ? welcome : { ...welcome, resumed: false };
     this.#welcomed = this.#everWelcomed = true;
     this.#reason = undefined;
+    this.#denied = null;
     this.#backoff.reset();
     this.#liveness.start();
     this.#setState("open", this.#transport?.kind ?? null);
@@ -517,4 +538,9 @@ function defaultTransportFactory(codec: CodecName | undefined): TransportFactory
     kind === "websocket"
       ? new WebSocketTransport(request, events, codec ? { codec } : {})
       : new SseTransport(request, events);
+}
+
+/** An error about the connection itself (no `ref`) that says access is refused. */
+function isDenial(frame: ErrorFrame): boolean {
+  return frame.code === "unauthorized" || frame.code === "forbidden";
 }

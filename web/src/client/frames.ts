@@ -15,6 +15,7 @@ export type ErrorCode =
   | "unknown_model"
   | "not_found"
   | "forbidden"
+  | "unauthorized"
   | "rate_limited"
   | "too_large"
   | "busy"

@@ -2,8 +2,8 @@
  * Earlier history over plain HTTP: `GET /v1/rooms/{room}/messages?limit=N&before=<message id>`.
  *
  * A `welcome` carries only the room's latest messages (50 by default, a server setting); older
- * ones are paged in from here, newest page first. The endpoint answers any origin, so an embedded
- * widget can call it too.
+ * ones are paged in from here, newest page first. The endpoint answers the allowed origins
+ * (`[server] allowed_origins`), so an embedded widget can call it too.
  */
 
 import type { Clock } from "./client.js";
@@ -43,10 +43,12 @@ export interface HistorySource {
   server: string;
   room: string;
   clock: Clock;
+  /** Sent as `Authorization: Bearer`, when the server needs tokens. */
+  token?: string | undefined;
 }
 
 export async function fetchHistoryPage(
-  { server, room, clock }: HistorySource,
+  { server, room, clock, token }: HistorySource,
   query: HistoryQuery,
   fetchImpl: typeof fetch,
 ): Promise<HistoryPage> {
@@ -62,7 +64,8 @@ export async function fetchHistoryPage(
   try {
     let response: Response;
     try {
-      response = await fetchImpl(url.href, { signal: abort.signal });
+      const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+      response = await fetchImpl(url.href, { signal: abort.signal, headers });
     } catch {
       throw failed();
     }

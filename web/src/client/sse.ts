@@ -16,7 +16,10 @@ import {
   type TransportEvents,
 } from "./transport.js";
 
+const UNAUTHORIZED = 401;
 const FORBIDDEN = 403;
+/** What a refused token closes with on a WebSocket; SSE reports its refusals the same way. */
+const POLICY_VIOLATION = 1008;
 
 export interface SseTransportOptions {
   EventSource?: typeof EventSource;
@@ -53,7 +56,10 @@ export class SseTransport implements Transport {
       this.#opened = true;
     };
     this.#source.onmessage = (event: MessageEvent<string>) => this.#receive(event.data);
-    this.#source.onerror = () => this.#fail("event stream failed");
+    this.#source.onerror = () => {
+      if (this.#opened || this.#done) this.#fail("event stream failed");
+      else void this.#explainRefusal();
+    };
   }
 
   send(frame: ClientFrame): void {
@@ -90,7 +96,7 @@ export class SseTransport implements Transport {
       response = await this.#fetch(url.href, {
         method: "POST",
         body: JSON.stringify(frame),
-        headers: { "Content-Type": "application/json" },
+        headers: this.#headers({ "Content-Type": "application/json" }),
       });
     } catch {
       this.#fail("could not send a frame");
@@ -100,7 +106,11 @@ export class SseTransport implements Transport {
       await response.body?.cancel();
       return;
     }
-    if (response.status === FORBIDDEN) {
+    if (response.status === UNAUTHORIZED) {
+      await this.#refused(response);
+      return;
+    }
+    if (response.status === FORBIDDEN && !(await this.#answersFrame(response.clone()))) {
       // The session ended (the server let go of the event stream): a new stream brings a new
       // session, and the resume catches up on anything missed.
       this.#fail("the server ended this session");
@@ -120,6 +130,61 @@ export class SseTransport implements Transport {
       if (!(error instanceof FrameError)) throw error;
       this.#fail(`frame refused with HTTP ${response.status}`);
     }
+  }
+
+  #headers(headers: Record<string, string>): Record<string, string> {
+    const token = this.#request.hello.token;
+    return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+  }
+
+  /** True when a 403 refuses the frame itself (a viewer's prompt): it names the frame. */
+  async #answersFrame(response: Response): Promise<boolean> {
+    try {
+      const body: unknown = await response.json();
+      return typeof body === "object" && body !== null && "ref" in body;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * EventSource says nothing of why a stream failed to open. Ask once more with fetch: a 401 or
+   * 403 is a refusal to report as a WebSocket would (its error frame, then close 1008), so the
+   * client stops instead of retrying the same token; anything else is a plain failure.
+   */
+  async #explainRefusal(): Promise<void> {
+    this.#source.close();
+    const abort = new AbortController();
+    let response: Response | null = null;
+    try {
+      response = await this.#fetch(eventsUrl(this.#request), { signal: abort.signal });
+    } catch {
+      response = null;
+    }
+    if (response && (response.status === UNAUTHORIZED || response.status === FORBIDDEN)) {
+      await this.#refused(response);
+      return;
+    }
+    abort.abort();
+    this.#fail("event stream failed");
+  }
+
+  /** Reports a refusal: its error frame, if readable, then a close with 1008. */
+  async #refused(response: Response): Promise<void> {
+    if (this.#done) return;
+    try {
+      this.#events.onFrame(jsonCodec.decode(await response.text()));
+    } catch {
+      // No readable frame: the close alone says it.
+    }
+    if (this.#done) return;
+    this.#done = true;
+    this.#source.close();
+    this.#events.onClose({
+      code: POLICY_VIOLATION,
+      reason: `refused with HTTP ${response.status}`,
+      opened: this.#opened,
+    });
   }
 
   #fail(reason: string): void {

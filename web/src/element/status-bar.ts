@@ -27,6 +27,9 @@ export class StatusBar {
 
   renderConnection(info: ConnectionInfo, room: string): void {
     this.#status.dataset["state"] = info.state;
+    // A refused token is a state of its own: styles and tests can tell it from a plain close.
+    if (info.denied) this.#status.dataset["denied"] = info.denied;
+    else delete this.#status.dataset["denied"];
     this.#status.textContent = statusText(info);
     this.#room.textContent = room;
   }

@@ -4,6 +4,9 @@ import type { ConnectionInfo } from "../client/client.js";
 import type { ErrorFrame, StreamEndFrame } from "../client/frames.js";
 import { formatRate } from "./format.js";
 
+/** The status line's lead when the server refused the token or the room; it stays so. */
+const DENIED_WORDS = { unauthorized: "Token rejected", forbidden: "Not allowed" } as const;
+
 /** The status line of the connection, in the bar. */
 export function statusText(info: ConnectionInfo): string {
   switch (info.state) {
@@ -17,6 +20,7 @@ export function statusText(info: ConnectionInfo): string {
         ? `Reconnecting in ${Math.max(1, Math.ceil(info.retryInMs / 1000))} s…`
         : "Reconnecting…";
     case "closed":
+      if (info.denied) return `${DENIED_WORDS[info.denied]}: ${info.reason ?? "refused"}`;
       return info.reason ? `Disconnected: ${info.reason}` : "Disconnected";
   }
 }

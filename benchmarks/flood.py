@@ -1,0 +1,189 @@
+"""Flood benchmark: one hostile client against the per-client limits, and a calm client's pings.
+
+    .venv/bin/python -m benchmarks.flood [--seconds 10] [--workers 4] [--rate 0]
+
+A real server with room tokens on a loopback port. First a calm client (its own token subject,
+its own room) measures ping round trips alone: the baseline. Then, for ``--seconds``, flooders
+sharing one subject reconnect as fast as they can, each time sending a prompt, two typing
+changes and a history page request, while the calm client measures again. It prints what the
+flood got through and what was refused, and the calm client's p50 and p99 in both phases.
+Everything is bounded in time and stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import secrets
+import socket
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from rtserver.app import create_app
+from rtserver.auth.tokens import RoomTokens
+from rtserver.config import Limits, ModelSpec, Settings
+
+SECRET = "flood-benchmark-" + "s" * 40
+PINGS_PER_PHASE = 400
+
+
+async def _ping_times(ws: aiohttp.ClientWebSocketResponse, count: int) -> list[float]:
+    """Round trips of ``count`` pings, one after another, in milliseconds."""
+    times = []
+    for n in range(count):
+        started = time.perf_counter()
+        await ws.send_json({"type": "ping", "id": f"k{n}"})
+        while True:
+            frame = await ws.receive_json(timeout=10)
+            if frame["type"] == "pong" and frame.get("id") == f"k{n}":
+                break
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+async def _flood(
+    http: aiohttp.ClientSession,
+    base: URL,
+    token: str,
+    until: float,
+    tally: Counter[str],
+    *,
+    rate: float,
+) -> None:
+    """Reconnect and misbehave until ``until`` (``rate`` rounds a second, 0 flat out)."""
+    n = 0
+    started = time.perf_counter()
+    worker = secrets.token_hex(4)  # prompt ids are idempotent per room: keep them apart
+    history = base / "v1/rooms/flood-0/messages"
+    while time.perf_counter() < until:
+        n += 1
+        if rate:
+            await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+        room = f"flood-{worker}-{n % 50}"
+        async with http.get(history, headers={"Authorization": f"Bearer {token}"}) as response:
+            tally[f"history {response.status}"] += 1
+        ws = await http.ws_connect(base / f"v1/rooms/{room}/ws")
+        try:
+            await ws.send_json({"type": "hello", "token": token})
+            first = await ws.receive_json(timeout=10)
+            if first["type"] != "welcome":
+                tally[f"join {first['code']}"] += 1
+                continue
+            tally["join ok"] += 1
+            await ws.send_json(
+                {"type": "prompt", "id": f"f{worker}{n}", "text": "x", "models": ["quick"]}
+            )
+            await ws.send_json({"type": "typing", "active": True, "id": f"t{n}a"})
+            await ws.send_json({"type": "typing", "active": False, "id": f"t{n}b"})
+            await ws.send_json({"type": "ping", "id": "end"})
+            while (frame := await ws.receive_json(timeout=10))["type"] != "pong":
+                if frame["type"] == "message":
+                    tally["prompt accepted"] += 1
+                elif frame["type"] == "error":
+                    kind = "prompt" if frame.get("ref", "").startswith("f") else "typing"
+                    tally[f"{kind} {frame['code']}"] += 1
+        finally:
+            await ws.close()
+
+
+def _summary(times: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(times, n=100)
+    return statistics.median(times), cuts[98]
+
+
+def _serve(sock: socket.socket, db_path: str, workers: int) -> None:
+    """The server, in a process of its own so that the clients do not share its event loop."""
+    model = ModelSpec(id="quick", provider="demo", tokens_per_s=2000, first_token_s=0.0)
+    settings = Settings(
+        db_path=db_path, models=(model,), limits=Limits(connections_per_client=workers + 1)
+    )
+    app = create_app(settings, env={"RTSERVER_SECRET": SECRET})
+    web.run_app(app, sock=sock, print=None, handle_signals=True)
+
+
+async def run(seconds: float, workers: int, rate: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(512)
+        base = URL(f"http://127.0.0.1:{sock.getsockname()[1]}")
+        process = multiprocessing.get_context("fork").Process(
+            target=_serve, args=(sock, str(Path(tmp) / "flood.db"), workers)
+        )
+        process.start()
+        try:
+            await _measure(base, seconds, workers, rate)
+        finally:
+            process.terminate()
+            process.join(timeout=15)
+
+
+async def _wait_until_serving(http: aiohttp.ClientSession, base: URL) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                async with http.get(base / "v1/models") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def _measure(base: URL, seconds: float, workers: int, rate: float) -> None:
+    tokens = RoomTokens(secret=SECRET)
+    calm_token = tokens.issue(sub="calm", rooms=["calm"], ttl_s=3600)
+    flood_token = tokens.issue(sub="flooder", rooms=["*"], ttl_s=3600)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        await _wait_until_serving(http, base)
+        calm = await http.ws_connect(base / "v1/rooms/calm/ws")
+        await calm.send_json({"type": "hello", "token": calm_token})
+        assert (await calm.receive_json(timeout=10))["type"] == "welcome"
+        await _ping_times(calm, 50)  # warm up
+        baseline = await _ping_times(calm, PINGS_PER_PHASE)
+        tally: Counter[str] = Counter()
+        until = time.perf_counter() + seconds
+        flooders = [
+            asyncio.create_task(_flood(http, base, flood_token, until, tally, rate=rate))
+            for _ in range(workers)
+        ]
+        loaded: list[float] = []
+        while time.perf_counter() < until:
+            loaded += await _ping_times(calm, 50)
+        await asyncio.gather(*flooders)
+        await calm.close()
+    base_p50, base_p99 = _summary(baseline)
+    load_p50, load_p99 = _summary(loaded)
+    attempts = sum(tally.values())
+    pace = f"{rate:g} reconnects/s each" if rate else "flat out"
+    print(f"flood for {seconds:.0f} s, {workers} workers ({pace}) sharing one token subject")
+    print(f"({attempts / seconds:.0f} outcomes a second):")
+    for outcome, count in sorted(tally.items()):
+        print(f"  {outcome:<28} {count:>7}")
+    print(f"calm client's ping, alone:       p50 {base_p50:6.2f} ms  p99 {base_p99:6.2f} ms")
+    print(f"calm client's ping, under flood: p50 {load_p50:6.2f} ms  p99 {load_p99:6.2f} ms")
+    print(f"p99 under flood / alone: {load_p99 / base_p99:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="reconnects a second per worker (0: flat out)"
+    )
+    args = parser.parse_args()
+    workers = max(1, min(args.workers, 64))
+    asyncio.run(run(min(args.seconds, 120.0), workers, max(0.0, args.rate)))
+
+
+if __name__ == "__main__":
+    main()
