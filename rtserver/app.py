@@ -13,10 +13,21 @@ from aiohttp import web
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
-from rtserver.keys import CATALOG, CHAT_RATES, DIRECTORY, SETTINGS, STORE
+from rtserver.keys import (
+    CATALOG,
+    CHAT_RATES,
+    DIRECTORY,
+    LOG_BUDGET,
+    SETTINGS,
+    STORE,
+    STREAM_SLOTS,
+)
+from rtserver.logbudget import LogBudget
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
 from rtserver.ratelimit import KeyedBuckets
+from rtserver.rooms import STREAMS_RETRY_S
+from rtserver.slots import Slots
 from rtserver.store.sqlite import SqliteStore
 from rtserver.transports import chat, http, sse, ws
 
@@ -42,6 +53,10 @@ def create_app(
         clock=time.monotonic,
         max_keys=10_000,
     )
+    app[STREAM_SLOTS] = Slots(
+        capacity=settings.limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
+    )
+    app[LOG_BUDGET] = LogBudget(max_bytes=settings.limits.event_log_bytes_total)
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, os.environ if env is None else env))
     app.cleanup_ctx.append(_open_directory)
@@ -102,7 +117,13 @@ def _catalog_opener(
 
 
 async def _open_directory(app: web.Application) -> AsyncIterator[None]:
-    directory = RoomDirectory(store=app[STORE], catalog=app[CATALOG], limits=app[SETTINGS].limits)
+    directory = RoomDirectory(
+        store=app[STORE],
+        catalog=app[CATALOG],
+        limits=app[SETTINGS].limits,
+        streams=app[STREAM_SLOTS],
+        log_budget=app[LOG_BUDGET],
+    )
     app[DIRECTORY] = directory
     yield
     await directory.close()

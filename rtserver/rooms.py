@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from rtserver.budgets import clamp_max_tokens, newest_turns_within, newest_within
 from rtserver.catalog import Catalog, Model
 from rtserver.codec import Codec, Outgoing
 from rtserver.config import Limits
@@ -43,13 +44,22 @@ from rtserver.frames import (
     Welcome,
 )
 from rtserver.generation import Generation, StopReason
+from rtserver.logbudget import LogBudget
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import TokenBucket, refuse_if_waiting
+from rtserver.slots import Slots
 from rtserver.store.base import Store
 
 log = logging.getLogger(__name__)
+
+
+#: Seconds a client is told to wait when every stream slot of the server is taken: streams
+#: take seconds to minutes, and a retry sooner than this would mostly be refused again.
+STREAMS_RETRY_S = 5.0
+#: Seconds a client is told to wait when a room is full: someone leaving frees a place.
+ROOM_FULL_RETRY_S = 10.0
 
 
 def new_id(prefix: str) -> str:
@@ -81,6 +91,8 @@ class Room:
         catalog: Catalog,
         limits: Limits,
         clock: Callable[[], float] = time.monotonic,
+        streams: Slots | None = None,
+        log_budget: LogBudget | None = None,
     ) -> None:
         self.id = room_id
         self._store = store
@@ -88,7 +100,15 @@ class Room:
         self._limits = limits
         self._clock = clock
         self.log = EventLog(
-            max_events=limits.event_log_events, max_age_s=limits.event_log_seconds, clock=clock
+            max_events=limits.event_log_events,
+            max_age_s=limits.event_log_seconds,
+            clock=clock,
+            max_bytes=limits.event_log_bytes,
+            budget=log_budget,
+        )
+        # Running generations, counted against the server's streams_max.
+        self._streams = streams or Slots(
+            capacity=limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
         )
         self._members: dict[str, Member] = {}
         self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
@@ -99,6 +119,13 @@ class Room:
     async def load(self) -> None:
         """Fill the in-memory history from the store."""
         self._history.extend(await self._store.recent(self.id, self._limits.history_messages))
+        self._trim_history()
+
+    def _trim_history(self) -> None:
+        """Hold the in-memory history to what a welcome may carry (``welcome_chars``)."""
+        keep = newest_within(self._history, self._limits.welcome_chars, keep_newest=False)
+        for _ in range(len(self._history) - len(keep)):
+            self._history.popleft()
 
     @property
     def idle(self) -> bool:
@@ -112,6 +139,12 @@ class Room:
 
     def join(self, *, name: str | None, since: Since | None, codec: Codec) -> Member:
         """Add a participant: queue its welcome, then any replayed events, then go live."""
+        if len(self._members) >= self._limits.participants_per_room:
+            raise PeerError(
+                "busy",
+                f"room {self.id} is full ({self._limits.participants_per_room} participants)",
+                retry_after=ROOM_FULL_RETRY_S,
+            )
         member_id = new_id("p")
         member = Member(
             id=member_id,
@@ -168,10 +201,11 @@ class Room:
 
     def _snapshot_messages(self) -> list[HistoryMessage]:
         live = {g.reply.id: g for g in self._generations.values()}
-        return [
+        messages = [
             msgspec.structs.replace(m, text=live[m.id].text) if m.id in live else m
             for m in self._history
         ]
+        return newest_within(messages, self._limits.welcome_chars, keep_newest=False)
 
     def _snapshot_streams(self) -> list[RunningStream]:
         return [
@@ -231,10 +265,12 @@ class Room:
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         """Called by a generation once its stream_end is published."""
-        self._generations.pop(generation.stream, None)
+        if self._generations.pop(generation.stream, None) is not None:
+            self._streams.give_back()
         for i, kept in enumerate(self._history):
             if kept.id == message.id:
                 self._history[i] = message
+                self._trim_history()
                 break
         if self.idle and self.on_idle is not None:
             self.on_idle(self)
@@ -289,8 +325,7 @@ class Room:
                 raise PeerError(
                     "busy", "models are still answering: cancel them or send an interrupt"
                 )
-            self._spend_prompt(member)
-            await self._start_turn(member, request, models)
+            await self._begin(member, request, models, spend=True)
 
     async def _interrupt(self, member: Member, frame: Interrupt) -> None:
         request = None
@@ -307,7 +342,7 @@ class Room:
                 self._spend_prompt(member)
             await self.stop_all("interrupted")
             if request is not None:
-                await self._start_turn(member, request, models)
+                await self._begin(member, request, models, spend=False)
 
     def _cancel(self, frame: Cancel) -> None:
         if frame.stream is not None:
@@ -364,6 +399,11 @@ class Room:
         ids = list(self._catalog.defaults) if requested is None else list(dict.fromkeys(requested))
         if not ids:
             raise PeerError("bad_frame", "`models` must name at least one model")
+        if len(ids) > self._limits.models_per_prompt:
+            raise PeerError(
+                "too_large",
+                f"a prompt may name at most {self._limits.models_per_prompt} models",
+            )
         models = []
         for model_id in ids:
             model = self._catalog.get(model_id)
@@ -375,7 +415,25 @@ class Room:
     async def _seen_prompt(self, prompt_id: str) -> bool:
         return await self._store.has_prompt(self.id, prompt_id)
 
-    async def _start_turn(self, member: Member, request: TurnRequest, models: list[Model]) -> None:
+    async def _begin(
+        self, member: Member, request: TurnRequest, models: list[Model], *, spend: bool
+    ) -> None:
+        """Take the turn's stream slots, count the prompt (with ``spend``), start the turn.
+
+        Slots come first so that a prompt refused ``busy`` costs the sender nothing; a turn
+        that does not start gives them back.
+        """
+        self._streams.take(len(models))
+        started = False
+        try:
+            if spend:
+                self._spend_prompt(member)
+            started = await self._start_turn(member, request, models)
+        finally:
+            if not started:
+                self._streams.give_back(len(models))
+
+    async def _start_turn(self, member: Member, request: TurnRequest, models: list[Model]) -> bool:
         ts = now_ms()
         user = HistoryMessage(
             id=new_id("m"),
@@ -401,7 +459,7 @@ class Room:
         ]
         # The user message is durable before anyone hears of it (rule 5).
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
-            return
+            return False
         self._history.append(user)
         self.publish(
             MessageEvent(
@@ -415,13 +473,15 @@ class Room:
         )
         for model, reply in zip(models, replies, strict=True):
             self._start_generation(model, reply, request.params)
+        self._trim_history()
+        return True
 
     def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:
         stream = reply.stream or new_id("s")
 
         async def prepare() -> GenerationRequest:
             lane = await self._store.lane(self.id, model.id, self._limits.context_messages)
-            return _request_for(model, lane, params)
+            return _request_for(model, lane, params, self._limits)
 
         generation = Generation(
             stream=stream,
@@ -458,14 +518,18 @@ class Room:
 
 
 def _request_for(
-    model: Model, lane: list[HistoryMessage], params: Params | None
+    model: Model, lane: list[HistoryMessage], params: Params | None, limits: Limits
 ) -> GenerationRequest:
-    """What a model is asked: its lane and the prompt's own params.
+    """What a model is asked: its lane within ``context_chars``, and the prompt's own params.
 
     The model's configured ``params`` are its provider's defaults; the provider applies them.
+    A prompt's ``max_tokens`` is held to the model's configured one (or ``[limits] max_tokens``).
     """
+    turns = [ChatTurn(role=m.role, content=m.text) for m in lane]
     return GenerationRequest(
-        messages=tuple(ChatTurn(role=m.role, content=m.text) for m in lane),
+        messages=tuple(newest_turns_within(turns, limits.context_chars)),
         temperature=params.temperature if params else None,
-        max_tokens=params.max_tokens if params else None,
+        max_tokens=clamp_max_tokens(
+            params.max_tokens if params else None, model.spec.params, server_cap=limits.max_tokens
+        ),
     )

@@ -30,7 +30,7 @@ from rtserver.frames import (
     Usage,
 )
 from rtserver.generation import Generation
-from rtserver.keys import CATALOG, CHAT_RATES, SETTINGS
+from rtserver.keys import CATALOG, CHAT_RATES, SETTINGS, STREAM_SLOTS
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import refuse_if_waiting
@@ -134,6 +134,17 @@ async def chat_handler(request: web.Request) -> web.StreamResponse:
         request.app[CHAT_RATES].take(request.remote or ""),
         f"{limits.prompts_per_minute} chats a minute from this address",
     )
+    # A chat is a running stream like a room's: it counts toward streams_max.
+    slots = request.app[STREAM_SLOTS]
+    slots.take()
+    try:
+        return await _run_chat(request, model, chat)
+    finally:
+        slots.give_back()
+
+
+async def _run_chat(request: web.Request, model: Model, chat: ChatRequest) -> web.StreamResponse:
+    limits = request.app[SETTINGS].limits
     outbox = Outbox(max_bytes=limits.outbox_bytes) if chat.stream else None
     sink = _OneShot(outbox)
     generation = Generation(

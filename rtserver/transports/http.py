@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from rtserver.budgets import newest_within
 from rtserver.directory import check_room_id
 from rtserver.errors import HTTP_STATUS, PeerError
-from rtserver.keys import CATALOG, STORE
+from rtserver.keys import CATALOG, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -100,4 +101,10 @@ async def messages_handler(request: web.Request) -> web.Response:
     messages, next_before = await request.app[STORE].page(
         room_id, limit=int(raw_limit), before=before
     )
-    return json_response({"messages": messages, "next": next_before})
+    # A page holds at most history_page_chars of text: the oldest messages that do not fit
+    # are left for the next page, which then starts at the oldest one kept.
+    budget = request.app[SETTINGS].limits.history_page_chars
+    kept = newest_within(messages, budget, keep_newest=True)
+    if len(kept) < len(messages):
+        next_before = kept[0].id
+    return json_response({"messages": kept, "next": next_before})

@@ -42,6 +42,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         return ws
     try:
         room = await request.app[DIRECTORY].get(room_id)
+        member = room.join(name=hello.name, since=hello.since, codec=codec)
     except PeerError as exc:
         await _refuse(ws, codec, exc, code=1001)
         return ws
@@ -50,7 +51,6 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         failure = PeerError("internal", "the room could not be opened; try again")
         await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
         return ws
-    member = room.join(name=hello.name, since=hello.since, codec=codec)
     writer = asyncio.create_task(_write(ws, member.outbox, codec))
     watchdog = asyncio.create_task(
         _cut_if_stuck(request, member.outbox, writer, grace_s=limits.hello_timeout)
