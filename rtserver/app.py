@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import suppress
 from pathlib import Path
 
 from aiohttp import web
@@ -26,10 +28,12 @@ from rtserver.logbudget import LogBudget
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
 from rtserver.ratelimit import KeyedBuckets
+from rtserver.retention import Retention
 from rtserver.rooms import STREAMS_RETRY_S
 from rtserver.slots import Slots
 from rtserver.store.sqlite import SqliteStore
 from rtserver.transports import chat, http, sse, ws
+from rtserver.transports.http_errors import json_http_errors
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -43,7 +47,9 @@ def create_app(
 ) -> web.Application:
     """Build the server. ``providers`` replaces the provider of the models it names."""
     app = web.Application(
-        middlewares=[http.api_errors], client_max_size=settings.limits.max_frame_bytes
+        # json_http_errors runs inside api_errors, so its answers get the API's headers too.
+        middlewares=[http.api_errors, json_http_errors],
+        client_max_size=settings.limits.max_frame_bytes,
     )
     app[SETTINGS] = settings
     # /v1/chat has no participant to count prompts against: count them per client address.
@@ -58,6 +64,7 @@ def create_app(
     )
     app[LOG_BUDGET] = LogBudget(max_bytes=settings.limits.event_log_bytes_total)
     app.cleanup_ctx.append(_open_store)
+    app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, os.environ if env is None else env))
     app.cleanup_ctx.append(_open_directory)
     # WebSockets must be closed before aiohttp waits for handlers to finish.
@@ -90,12 +97,29 @@ async def _index(request: web.Request) -> web.StreamResponse:
 
 async def _open_store(app: web.Application) -> AsyncIterator[None]:
     store = await SqliteStore.open(app[SETTINGS].db_path)
-    recovered = await store.recover()
+    try:
+        recovered = await store.recover()
+    except BaseException:
+        await store.close()
+        raise
     if recovered:
         log.info("marked %d replies left streaming by the last run as interrupted", recovered)
     app[STORE] = store
     yield
     await store.close()
+
+
+async def _run_retention(app: web.Application) -> AsyncIterator[None]:
+    """Delete messages older than ``[store] retain_days`` while the server runs (0: never)."""
+    days = app[SETTINGS].retain_days
+    task = None
+    if days > 0:
+        task = asyncio.create_task(Retention(store=app[STORE], retain_days=days).run())
+    yield
+    if task is not None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 def _catalog_opener(

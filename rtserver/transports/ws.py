@@ -35,7 +35,12 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         # once per codec and go out as they are.
         compress=False,
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except web.HTTPBadRequest:
+        raise PeerError(
+            "bad_frame", "not a WebSocket handshake: this endpoint needs a WebSocket upgrade"
+        ) from None
     codec = codec_for(ws.ws_protocol)
     hello = await _read_hello(ws, codec, limits.hello_timeout)
     if hello is None:
