@@ -123,6 +123,9 @@ class SqliteStore:
         migrated or written (a read-only file or folder fails here, not at the first prompt).
         """
         try:
+            # Probed first with plain sqlite3: when aiosqlite fails to connect, its thread
+            # reports the failure later, to an event loop that may be closed by then.
+            await asyncio.to_thread(_probe, path)
             db = await aiosqlite.connect(path)
         except sqlite3.Error as exc:
             raise StoreError(_cannot_use(path, exc)) from None
@@ -362,6 +365,10 @@ def _reason(exc: sqlite3.Error) -> str:
 
 def _cannot_use(path: str | Path, exc: sqlite3.Error) -> str:
     return f"cannot use database {path}: {_reason(exc)}"
+
+
+def _probe(path: str | Path) -> None:
+    sqlite3.connect(path).close()
 
 
 async def _check_writable(db: aiosqlite.Connection) -> None:
