@@ -19,12 +19,12 @@ from rtserver.keys import (
     CATALOG,
     CHAT_RATES,
     DIRECTORY,
-    LOG_BUDGET,
+    ROOM_MEMORY,
     SETTINGS,
     STORE,
     STREAM_SLOTS,
 )
-from rtserver.logbudget import LogBudget
+from rtserver.memory import MemoryBudget
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
 from rtserver.ratelimit import KeyedBuckets
@@ -62,7 +62,7 @@ def create_app(
     app[STREAM_SLOTS] = Slots(
         capacity=settings.limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
     )
-    app[LOG_BUDGET] = LogBudget(max_bytes=settings.limits.event_log_bytes_total)
+    app[ROOM_MEMORY] = MemoryBudget(max_bytes=settings.limits.room_memory_bytes)
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, os.environ if env is None else env))
@@ -146,7 +146,7 @@ async def _open_directory(app: web.Application) -> AsyncIterator[None]:
         catalog=app[CATALOG],
         limits=app[SETTINGS].limits,
         streams=app[STREAM_SLOTS],
-        log_budget=app[LOG_BUDGET],
+        memory=app[ROOM_MEMORY],
     )
     app[DIRECTORY] = directory
     yield

@@ -76,9 +76,10 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     welcome_chars: Annotated[int, msgspec.Meta(ge=0)] = 200_000
     #: Characters of message text in one page of ``GET .../messages``; a page holds at least one.
     history_page_chars: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
-    #: Encoded bytes of one room's event log, and of every room's together.
-    event_log_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16 << 20
-    event_log_bytes_total: Annotated[int, msgspec.Meta(ge=1024)] = 256 << 20
+    #: Bytes of one room's event log (twice its events' JSON: the frames and their encoding).
+    event_log_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 << 20
+    #: Bytes every room holds together for resume and welcomes (event logs, recent messages).
+    room_memory_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 << 20
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

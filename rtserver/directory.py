@@ -10,7 +10,7 @@ import re
 from rtserver.catalog import Catalog
 from rtserver.config import ROOM_ID_PATTERN, Limits
 from rtserver.errors import PeerError
-from rtserver.logbudget import LogBudget
+from rtserver.memory import MemoryBudget
 from rtserver.participant import Member
 from rtserver.rooms import Room
 from rtserver.slots import Slots
@@ -39,13 +39,16 @@ class RoomDirectory:
         catalog: Catalog,
         limits: Limits,
         streams: Slots | None = None,
-        log_budget: LogBudget | None = None,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._limits = limits
         self._streams = streams
-        self._log_budget = log_budget
+        self._memory = memory
+        if memory is not None:
+            # Under memory pressure, rooms nobody is in go first, whole.
+            memory.free_first = self._let_go_longest_idle
         self._rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Task[Room]] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
@@ -88,12 +91,9 @@ class RoomDirectory:
     def _make_room_for_one(self) -> None:
         """Let idle rooms go, longest idle first, so one more fits ``rooms_max``; else ``busy``."""
         rooms_max = self._limits.rooms_max
-        while len(self._rooms) + len(self._opening) >= rooms_max and self._expiry:
-            oldest = next(iter(self._expiry))
-            self._expiry.pop(oldest).cancel()
-            room = self._rooms.get(oldest)
-            if room is not None and room.idle:
-                self._let_go(oldest)
+        while len(self._rooms) + len(self._opening) >= rooms_max:
+            if not self._let_go_longest_idle():
+                break
         if len(self._rooms) + len(self._opening) >= rooms_max:
             raise PeerError(
                 "busy",
@@ -108,7 +108,7 @@ class RoomDirectory:
             catalog=self._catalog,
             limits=self._limits,
             streams=self._streams,
-            log_budget=self._log_budget,
+            memory=self._memory,
         )
         await room.load()
         room.on_idle = self._idle
@@ -133,8 +133,20 @@ class RoomDirectory:
 
     def _let_go(self, room_id: str) -> None:
         room = self._rooms.pop(room_id, None)
-        if room is not None and self._log_budget is not None:
-            self._log_budget.forget(room.log)
+        if room is not None and self._memory is not None:
+            for held in room.budgeted():
+                self._memory.forget(held)
+
+    def _let_go_longest_idle(self) -> bool:
+        """Let go of the room idle longest, to free memory; False when no room is idle."""
+        while self._expiry:
+            oldest = next(iter(self._expiry))
+            self._expiry.pop(oldest).cancel()
+            room = self._rooms.get(oldest)
+            if room is not None and room.idle:
+                self._let_go(oldest)
+                return True
+        return False
 
     async def close(self) -> None:
         """Interrupt every running stream, persist it, and close every connection (1001)."""

@@ -13,14 +13,15 @@ from collections.abc import Callable
 from itertools import islice
 
 from rtserver.codec import JSON, Outgoing
-from rtserver.logbudget import LogBudget
+from rtserver.memory import MemoryBudget
 
 
 class EventLog:
     """Recent room events, bounded by count, by age and by bytes.
 
-    An event's size is its JSON encoding, which fan-out needs anyway for JSON clients. With a
-    ``budget``, the log also counts toward a total shared with other rooms' logs.
+    An event's size is twice its JSON encoding (which fan-out needs anyway for JSON clients):
+    the encoding and the frame it was made from. With a ``budget``, the log also counts toward a
+    total shared with the other rooms.
     """
 
     def __init__(
@@ -30,7 +31,7 @@ class EventLog:
         max_age_s: float,
         clock: Callable[[], float],
         max_bytes: int | None = None,
-        budget: LogBudget | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.epoch = secrets.token_urlsafe(9)
         self._max_events = max_events
@@ -64,7 +65,8 @@ class EventLog:
         """Keep ``event``, which carries seq :meth:`next_seq`, dropping what is too old."""
         now = self._clock()
         self._head += 1
-        size = len(event.data(JSON))
+        # The frame and its JSON take about the same memory: count both.
+        size = 2 * len(event.data(JSON))
         self._events.append((now, event, size))
         self._grow(size)
         events = self._events

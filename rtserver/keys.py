@@ -7,7 +7,7 @@ from aiohttp import web
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
-from rtserver.logbudget import LogBudget
+from rtserver.memory import MemoryBudget
 from rtserver.ratelimit import KeyedBuckets
 from rtserver.slots import Slots
 from rtserver.store.base import Store
@@ -19,5 +19,5 @@ DIRECTORY = web.AppKey("directory", RoomDirectory)
 CHAT_RATES = web.AppKey("chat_rates", KeyedBuckets)
 #: Running generations of the whole server (``[limits] streams_max``): rooms and /v1/chat.
 STREAM_SLOTS = web.AppKey("stream_slots", Slots)
-#: The memory every room's event log takes together (``[limits] event_log_bytes_total``).
-LOG_BUDGET = web.AppKey("log_budget", LogBudget)
+#: The memory rooms hold together for resume and welcomes (``[limits] room_memory_bytes``).
+ROOM_MEMORY = web.AppKey("room_memory", MemoryBudget)

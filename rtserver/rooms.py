@@ -11,7 +11,6 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,11 +43,12 @@ from rtserver.frames import (
     Welcome,
 )
 from rtserver.generation import Generation, StopReason
-from rtserver.logbudget import LogBudget
+from rtserver.memory import Budgeted, MemoryBudget
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import TokenBucket, refuse_if_waiting
+from rtserver.recent import RecentMessages
 from rtserver.slots import Slots
 from rtserver.store.base import Store
 
@@ -92,7 +92,7 @@ class Room:
         limits: Limits,
         clock: Callable[[], float] = time.monotonic,
         streams: Slots | None = None,
-        log_budget: LogBudget | None = None,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self.id = room_id
         self._store = store
@@ -104,14 +104,16 @@ class Room:
             max_age_s=limits.event_log_seconds,
             clock=clock,
             max_bytes=limits.event_log_bytes,
-            budget=log_budget,
+            budget=memory,
         )
         # Running generations, counted against the server's streams_max.
         self._streams = streams or Slots(
             capacity=limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
         )
         self._members: dict[str, Member] = {}
-        self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
+        self._history = RecentMessages(
+            max_messages=limits.history_messages, max_chars=limits.welcome_chars, budget=memory
+        )
         self._generations: dict[str, Generation] = {}
         self._turn_lock = asyncio.Lock()
         self.on_idle: Callable[[Room], None] | None = None
@@ -119,13 +121,10 @@ class Room:
     async def load(self) -> None:
         """Fill the in-memory history from the store."""
         self._history.extend(await self._store.recent(self.id, self._limits.history_messages))
-        self._trim_history()
 
-    def _trim_history(self) -> None:
-        """Hold the in-memory history to what a welcome may carry (``welcome_chars``)."""
-        keep = newest_within(self._history, self._limits.welcome_chars, keep_newest=False)
-        for _ in range(len(self._history) - len(keep)):
-            self._history.popleft()
+    def budgeted(self) -> tuple[Budgeted, ...]:
+        """What this room holds against the server's memory budget: its log and its history."""
+        return (self.log, self._history)
 
     @property
     def idle(self) -> bool:
@@ -267,11 +266,7 @@ class Room:
         """Called by a generation once its stream_end is published."""
         if self._generations.pop(generation.stream, None) is not None:
             self._streams.give_back()
-        for i, kept in enumerate(self._history):
-            if kept.id == message.id:
-                self._history[i] = message
-                self._trim_history()
-                break
+        self._history.replace(message)
         if self.idle and self.on_idle is not None:
             self.on_idle(self)
 
@@ -473,7 +468,6 @@ class Room:
         )
         for model, reply in zip(models, replies, strict=True):
             self._start_generation(model, reply, request.params)
-        self._trim_history()
         return True
 
     def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:

@@ -11,7 +11,7 @@ from yarl import URL
 
 from rtserver.config import Limits
 from rtserver.frames import HistoryMessage, Participant
-from rtserver.keys import DIRECTORY, LOG_BUDGET
+from rtserver.keys import DIRECTORY, ROOM_MEMORY
 from rtserver.store.sqlite import SqliteStore
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.sse_client import SseClient
@@ -151,38 +151,48 @@ async def _chat(client: RoomClient, pid: str, text: str) -> None:
     await client.wait_for(is_type("stream_end", stream=start["stream"]))
 
 
-async def test_event_logs_stay_within_their_total_and_the_idlest_room_is_emptied_first(
+async def test_rooms_memory_stays_within_its_total_idle_rooms_going_first(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
-    limits = Limits(event_log_bytes_total=64 * 1024)
-    server = await start_server(fast_settings(db_path, limits=limits))
-    budget = server.app[LOG_BUDGET]
-    quiet = await RoomClient.connect(http, ws_url(server, "quiet"))
-    await _chat(quiet, "q1", "a few words")
-    # As if the connection dropped right after the user message: the rest is to be replayed.
-    since = {"epoch": quiet.welcome["epoch"], "seq": quiet.room_events()[0]["seq"]}
-    await quiet.close()
-    # A resume right away replays: the log still holds everything after `since`.
-    check = await RoomClient.connect(http, ws_url(server, "quiet"), since=since)
-    assert check.welcome["resumed"] is True
-    await check.wait_for(lambda f: f.get("seq") == quiet.room_events()[-1]["seq"])
-    await check.close()
+    total = 128 * 1024
+    server = await start_server(fast_settings(db_path, limits=Limits(room_memory_bytes=total)))
+    budget = server.app[ROOM_MEMORY]
+    rooms = server.app[DIRECTORY].rooms
+    # "watched" keeps a participant, so it stays open; "left" is left by everyone.
+    watcher = await RoomClient.connect(http, ws_url(server, "watched"))
+    await _chat(watcher, "w1", "a few words")
+    watched_since = {"epoch": watcher.welcome["epoch"], "seq": watcher.room_events()[0]["seq"]}
+    leaver = await RoomClient.connect(http, ws_url(server, "left"))
+    await _chat(leaver, "l1", "other words")
+    left_since = {"epoch": leaver.welcome["epoch"], "seq": leaver.room_events()[0]["seq"]}
+    await leaver.close()
+    # Right away, both logs still replay exactly.
+    for room, since in (("watched", watched_since), ("left", left_since)):
+        check = await RoomClient.connect(http, ws_url(server, room), since=since)
+        assert check.welcome["resumed"] is True
+        await check.close()
 
     busy = await RoomClient.connect(http, ws_url(server, "busy"))
     try:
         for n in range(15):
             await _chat(busy, f"b{n}", f"{n} " + "x" * 6_000)
-            assert budget.total <= 64 * 1024
-        busy_log = server.app[DIRECTORY].rooms["busy"].log
-        # Once every other log is empty, the busy room gives up its own oldest events.
-        assert 32 * 1024 < busy_log.bytes <= 64 * 1024
+            assert budget.total <= total
+        assert 0 < sum(held.bytes for held in rooms["busy"].budgeted()) <= total
+        # The room nobody was in went first, whole; the watched one is open, its log emptied.
+        assert "left" not in rooms
+        assert rooms["watched"].log.bytes == 0
     finally:
         await busy.close()
-    # The quiet room's log was emptied to make room: a resume now gets a full snapshot.
-    late = await RoomClient.connect(http, ws_url(server, "quiet"), since=since)
     try:
+        late = await RoomClient.connect(http, ws_url(server, "watched"), since=watched_since)
         assert late.welcome["resumed"] is False
-        assert [m["prompt_id"] for m in late.welcome["messages"] if m["role"] == "user"] == ["q1"]
-        assert late.welcome["seq"] == quiet.room_events()[-1]["seq"]
-    finally:
+        assert late.welcome["epoch"] == watched_since["epoch"]
+        assert late.welcome["seq"] == watcher.room_events()[-1]["seq"]
         await late.close()
+        back = await RoomClient.connect(http, ws_url(server, "left"), since=left_since)
+        assert back.welcome["resumed"] is False
+        # Loaded again from the store: the history is all there.
+        assert [m["prompt_id"] for m in back.welcome["messages"] if m["role"] == "user"] == ["l1"]
+        await back.close()
+    finally:
+        await watcher.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from rtserver.accesslog import redact_query
@@ -10,8 +11,9 @@ from rtserver.codec import JSON, Outgoing
 from rtserver.errors import PeerError
 from rtserver.eventlog import EventLog
 from rtserver.frames import HistoryMessage, TokenEvent
-from rtserver.logbudget import LogBudget
+from rtserver.memory import MemoryBudget
 from rtserver.providers.base import ChatTurn
+from rtserver.recent import RecentMessages
 from rtserver.slots import Slots
 
 
@@ -76,14 +78,14 @@ def test_an_event_log_keeps_its_bytes_under_max_bytes_dropping_the_oldest() -> N
         log.append(_event(seq, 300))
     assert log.bytes <= 2_000
     # Only what had to go went: one more event would not have fitted.
-    assert log.bytes > 2_000 - len(_event(1, 300).data(JSON))
+    assert log.bytes > 2_000 - 2 * len(_event(1, 300).data(JSON))
     assert log.since(log.epoch, 19) is not None
     assert log.since(log.epoch, 10) is None  # dropped: a snapshot, never a partial replay
     assert log.head == 20
 
 
 def test_the_budget_empties_the_least_recently_written_log_first() -> None:
-    budget = LogBudget(max_bytes=5_000)
+    budget = MemoryBudget(max_bytes=5_000)
     logs = [EventLog(max_events=1000, max_age_s=60, clock=Clock(), budget=budget) for _ in "abc"]
     a, b, c = logs
     for seq in (1, 2):
@@ -127,3 +129,41 @@ def test_slots_refuse_busy_with_retry_after_and_take_nothing_then() -> None:
 )
 def test_secret_query_values_are_redacted(query: str, logged: str) -> None:
     assert redact_query(query) == logged
+
+
+def test_recent_messages_keep_the_newest_within_count_and_characters() -> None:
+    recent = RecentMessages(max_messages=3, max_chars=25, budget=None)
+    recent.extend(_message(n, 10) for n in range(5))
+    assert [m.id for m in recent] == ["m3", "m4"]
+    recent.append(_message(5, 1))
+    assert [m.id for m in recent] == ["m3", "m4", "m5"]
+    recent.append(_message(6, 1))
+    assert [m.id for m in recent] == ["m4", "m5", "m6"]
+    # A reply that grew when it ended may push older messages out.
+    recent.replace(msgspec.structs.replace(_message(6, 0), text="y" * 20))
+    assert [m.id for m in recent] == ["m5", "m6"]
+
+
+def test_the_budget_frees_something_whole_first_and_counts_histories_too() -> None:
+    budget = MemoryBudget(max_bytes=12_000)
+    freed: list[str] = []
+    idle = RecentMessages(max_messages=50, max_chars=100_000, budget=budget)
+    idle.extend([_message(0, 4_000)])
+
+    def let_go_idle() -> bool:
+        if freed:
+            return False
+        freed.append("idle")
+        budget.forget(idle)
+        return True
+
+    budget.free_first = let_go_idle
+    busy = RecentMessages(max_messages=50, max_chars=100_000, budget=budget)
+    busy.extend([_message(n, 3_000) for n in range(1, 3)])
+    assert freed == []
+    busy.append(_message(3, 3_000))  # over: the idle one goes whole
+    assert freed == ["idle"]
+    assert idle.bytes == 0
+    busy.append(_message(4, 3_000))  # over again, nothing idle left: busy sheds its oldest
+    assert budget.total == busy.bytes <= 12_000
+    assert [m.id for m in busy][-1] == "m4"
