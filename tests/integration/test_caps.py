@@ -141,6 +141,24 @@ async def test_streams_max_holds_across_rooms_sse_and_chat_then_frees_a_slot_on_
         await other.close()
 
 
+async def test_an_interrupt_frees_the_slots_of_the_streams_it_ends_before_taking_its_own(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server = await _server(start_server, db_path, streams_max=1)
+    client = await RoomClient.connect(http, ws_url(server))
+    try:
+        await client.send({"type": "prompt", "id": "p1", "text": "go", "models": ["crawl"]})
+        await client.wait_count("stream_start", 1)
+        await client.send({"type": "interrupt", "id": "i1", "text": "instead", "models": ["quick"]})
+        redirected = await client.wait_for(is_type("message", prompt_id="i1"))
+        start = await client.wait_for(is_type("stream_start", reply_to=redirected["id"]))
+        await client.wait_for(is_type("stream_end", stream=start["stream"]))
+        assert not client.of_type("error")
+        assert server.app[STREAM_SLOTS].used == 0
+    finally:
+        await client.close()
+
+
 async def test_a_running_chat_holds_a_stream_slot_until_it_ends(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
