@@ -137,8 +137,8 @@ async def test_servers_on_different_databases_run_side_by_side(
 
 @contextlib.contextmanager
 def _read_only(path: Path) -> Iterator[None]:
-    """Make ``path`` unwritable for this process: immutable when running as root (whom
-    permissions do not stop), else read-only by mode."""
+    """Make the file or folder ``path`` unwritable for this process: immutable when running as
+    root (whom permissions do not stop), else read-only by mode."""
     if os.geteuid() == 0:
         if shutil.which("chattr") is None:
             raise AssertionError("running as root needs chattr to make a file read-only")
@@ -149,7 +149,7 @@ def _read_only(path: Path) -> Iterator[None]:
             subprocess.run(["chattr", "-i", str(path)], check=True)
     else:
         mode = path.stat().st_mode
-        path.chmod(0o444)
+        path.chmod(0o555 if path.is_dir() else 0o444)
         try:
             yield
         finally:
@@ -175,6 +175,18 @@ async def test_a_read_only_database_exits_2_with_one_line_and_serves_nothing(
     assert code == 2
     assert str(db) in line
     assert "readonly" in line or "read-only" in line
+
+
+async def test_a_read_only_folder_exits_2_with_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    db = folder / "rooms.db"
+    await _existing_database(db)
+    with _read_only(folder):
+        code, stderr = await _serve_expecting_exit(db, tmp_path)
+    line = _one_clear_line(stderr)
+    assert code == 2
+    assert str(db) in line
 
 
 @pytest.mark.parametrize("kind", ["directory", "missing folder", "not a database"])
