@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import suppress
 from pathlib import Path
 
 from aiohttp import web
@@ -16,11 +18,26 @@ from rtserver.auth.tokens import RoomTokens, secret_from
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
-from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, DIRECTORY, ORIGINS, SETTINGS, STORE
+from rtserver.keys import (
+    ACCESS,
+    CATALOG,
+    CLIENT_LIMITS,
+    DIRECTORY,
+    ORIGINS,
+    ROOM_MEMORY,
+    SETTINGS,
+    STORE,
+    STREAM_SLOTS,
+)
+from rtserver.memory import MemoryBudget
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
+from rtserver.retention import Retention
+from rtserver.rooms import STREAMS_RETRY_S
+from rtserver.slots import Slots
 from rtserver.store.sqlite import SqliteStore
 from rtserver.transports import chat, http, sse, ws
+from rtserver.transports.http_errors import json_http_errors
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -34,7 +51,9 @@ def create_app(
 ) -> web.Application:
     """Build the server. ``providers`` replaces the provider of the models it names."""
     app = web.Application(
-        middlewares=[http.api_errors], client_max_size=settings.limits.max_frame_bytes
+        # json_http_errors runs inside api_errors, so its answers get the API's headers too.
+        middlewares=[http.api_errors, json_http_errors],
+        client_max_size=settings.limits.max_frame_bytes,
     )
     app[SETTINGS] = settings
     env = os.environ if env is None else env
@@ -43,7 +62,12 @@ def create_app(
         allowed=settings.allowed_origins, any_host_name=not app[ACCESS].open
     )
     app[CLIENT_LIMITS] = ClientLimits(settings.limits)
+    app[STREAM_SLOTS] = Slots(
+        capacity=settings.limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
+    )
+    app[ROOM_MEMORY] = MemoryBudget(max_bytes=settings.limits.room_memory_bytes)
     app.cleanup_ctx.append(_open_store)
+    app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
     app.cleanup_ctx.append(_open_directory)
     # WebSockets must be closed before aiohttp waits for handlers to finish.
@@ -84,12 +108,29 @@ async def _index(request: web.Request) -> web.StreamResponse:
 
 async def _open_store(app: web.Application) -> AsyncIterator[None]:
     store = await SqliteStore.open(app[SETTINGS].db_path)
-    recovered = await store.recover()
+    try:
+        recovered = await store.recover()
+    except BaseException:
+        await store.close()
+        raise
     if recovered:
         log.info("marked %d replies left streaming by the last run as interrupted", recovered)
     app[STORE] = store
     yield
     await store.close()
+
+
+async def _run_retention(app: web.Application) -> AsyncIterator[None]:
+    """Delete messages older than ``[store] retain_days`` while the server runs (0: never)."""
+    days = app[SETTINGS].retain_days
+    task = None
+    if days > 0:
+        task = asyncio.create_task(Retention(store=app[STORE], retain_days=days).run())
+    yield
+    if task is not None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 def _catalog_opener(
@@ -111,7 +152,13 @@ def _catalog_opener(
 
 
 async def _open_directory(app: web.Application) -> AsyncIterator[None]:
-    directory = RoomDirectory(store=app[STORE], catalog=app[CATALOG], limits=app[SETTINGS].limits)
+    directory = RoomDirectory(
+        store=app[STORE],
+        catalog=app[CATALOG],
+        limits=app[SETTINGS].limits,
+        streams=app[STREAM_SLOTS],
+        memory=app[ROOM_MEMORY],
+    )
     app[DIRECTORY] = directory
     yield
     await directory.close()

@@ -77,10 +77,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, log_level: str) -> int:
+    from rtserver.accesslog import RedactingAccessLogger
     from rtserver.app import create_app
+    from rtserver.store.lock import DatabaseLock
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     address = f"http://{settings.host}:{settings.port}/"
+    # Before anything listens: a second server on the same database exits 2, naming the first.
+    lock = DatabaseLock.acquire(settings.db_path)
+
+    def serving(_: str) -> None:
+        # Called once the socket is bound, so the line is true when it is printed.
+        if lock is not None:
+            lock.describe(address)
+        print(f"rtserver: serving on {address} (db {settings.db_path})")
+
     try:
         # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as
         # interrupted and are persisted, and sockets close with 1001.
@@ -89,10 +100,13 @@ def _serve(settings: Settings, log_level: str) -> int:
             host=settings.host,
             port=settings.port,
             shutdown_timeout=10,
-            # Called once the socket is bound, so the line is true when it is printed.
-            print=lambda _: print(f"rtserver: serving on {address} (db {settings.db_path})"),
+            access_log_class=RedactingAccessLogger,
+            print=serving,
         )
     except OSError as exc:
         print(f"rtserver: cannot serve on {address}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    finally:
+        if lock is not None:
+            lock.release()
     return 0

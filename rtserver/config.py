@@ -72,6 +72,27 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     idle_room_seconds: Annotated[float, msgspec.Meta(ge=0)] = 600.0
     #: Earlier messages a model sees of its lane.
     context_messages: Annotated[int, msgspec.Meta(ge=1)] = 100
+    # --- caps (docs/reference/config.md says why each default is what it is) ---
+    #: Characters of its lane a model is sent, newest first; the newest message always goes.
+    context_chars: Annotated[int, msgspec.Meta(ge=1)] = 120_000
+    #: Rooms held in memory at once (idle ones are let go first to make room).
+    rooms_max: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    #: Participants connected to one room at once.
+    participants_per_room: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    #: Models one prompt may name.
+    models_per_prompt: Annotated[int, msgspec.Meta(ge=1)] = 8
+    #: Generations running at once, server-wide (rooms and ``/v1/chat``).
+    streams_max: Annotated[int, msgspec.Meta(ge=1)] = 256
+    #: Ceiling of a prompt's ``params.max_tokens`` for a model that configures none.
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    #: Characters of message text in ``welcome.messages`` (and in a room's memory), newest first.
+    welcome_chars: Annotated[int, msgspec.Meta(ge=0)] = 200_000
+    #: Characters of message text in one page of ``GET .../messages``; a page holds at least one.
+    history_page_chars: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
+    #: Bytes of one room's event log (twice its events' JSON: the frames and their encoding).
+    event_log_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 << 20
+    #: Bytes every room holds together for resume and welcomes (event logs, recent messages).
+    room_memory_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 << 20
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -187,9 +208,15 @@ class AuthSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     open: bool = False
 
 
+class StoreSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    #: Messages older than this many days are deleted (0 keeps them forever).
+    retain_days: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
+
+
 class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerSection = msgspec.field(default_factory=ServerSection)
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
+    store: StoreSection = msgspec.field(default_factory=StoreSection)
     limits: Limits = msgspec.field(default_factory=Limits)
     models: list[ModelSpec] = msgspec.field(default_factory=list)
 
@@ -225,6 +252,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Peers whose ``X-Forwarded-For`` is believed (``[server] trusted_proxies``).
     trusted_proxies: tuple[str, ...] = LOOPBACK_NETWORKS
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
+    #: ``[store] retain_days``: messages older than this are deleted; 0 keeps them.
+    retain_days: int = 0
 
     def default_model_ids(self) -> tuple[str, ...]:
         """The models a prompt without ``models`` goes to."""
@@ -272,6 +301,7 @@ def build_settings(
         allowed_origins=tuple(config.server.allowed_origins),
         trusted_proxies=tuple(config.server.trusted_proxies),
         auth=msgspec.structs.replace(config.auth, open=True) if open_mode else config.auth,
+        retain_days=config.store.retain_days,
     )
 
 

@@ -10,12 +10,16 @@ import re
 from rtserver.catalog import Catalog
 from rtserver.config import ROOM_ID_PATTERN, Limits
 from rtserver.errors import PeerError
+from rtserver.memory import MemoryBudget
 from rtserver.participant import Member
 from rtserver.rooms import Room
+from rtserver.slots import Slots
 from rtserver.store.base import Store
 
 log = logging.getLogger(__name__)
 _ROOM_ID = re.compile(ROOM_ID_PATTERN)
+#: Seconds a client is told to wait when ``rooms_max`` rooms are all in use.
+ROOMS_RETRY_S = 30.0
 
 
 def check_room_id(room_id: str) -> str:
@@ -28,10 +32,23 @@ def check_room_id(room_id: str) -> str:
 class RoomDirectory:
     """Rooms by id. An idle room stays open ``idle_room_seconds`` so resume keeps working."""
 
-    def __init__(self, *, store: Store, catalog: Catalog, limits: Limits) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        catalog: Catalog,
+        limits: Limits,
+        streams: Slots | None = None,
+        memory: MemoryBudget | None = None,
+    ) -> None:
         self._store = store
         self._catalog = catalog
         self._limits = limits
+        self._streams = streams
+        self._memory = memory
+        if memory is not None:
+            # Under memory pressure, rooms nobody is in go first, whole.
+            memory.free_first = self._let_go_longest_idle
         self._rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Task[Room]] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
@@ -49,6 +66,7 @@ class RoomDirectory:
         if room is None:
             task = self._opening.get(room_id)
             if task is None:
+                self._make_room_for_one()
                 task = self._opening[room_id] = asyncio.create_task(self._open(room_id))
                 task.add_done_callback(lambda _: self._opening.pop(room_id, None))
             room = await asyncio.shield(task)
@@ -70,8 +88,28 @@ class RoomDirectory:
                 return room, member
         return None
 
+    def _make_room_for_one(self) -> None:
+        """Let idle rooms go, longest idle first, so one more fits ``rooms_max``; else ``busy``."""
+        rooms_max = self._limits.rooms_max
+        while len(self._rooms) + len(self._opening) >= rooms_max:
+            if not self._let_go_longest_idle():
+                break
+        if len(self._rooms) + len(self._opening) >= rooms_max:
+            raise PeerError(
+                "busy",
+                f"the server has its limit of {rooms_max} rooms open: try again later",
+                retry_after=ROOMS_RETRY_S,
+            )
+
     async def _open(self, room_id: str) -> Room:
-        room = Room(room_id, store=self._store, catalog=self._catalog, limits=self._limits)
+        room = Room(
+            room_id,
+            store=self._store,
+            catalog=self._catalog,
+            limits=self._limits,
+            streams=self._streams,
+            memory=self._memory,
+        )
         await room.load()
         room.on_idle = self._idle
         self._rooms[room_id] = room
@@ -91,7 +129,24 @@ class RoomDirectory:
     def _expire(self, room: Room) -> None:
         self._expiry.pop(room.id, None)
         if room.idle and self._rooms.get(room.id) is room:
-            del self._rooms[room.id]
+            self._let_go(room.id)
+
+    def _let_go(self, room_id: str) -> None:
+        room = self._rooms.pop(room_id, None)
+        if room is not None and self._memory is not None:
+            for held in room.budgeted():
+                self._memory.forget(held)
+
+    def _let_go_longest_idle(self) -> bool:
+        """Let go of the room idle longest, to free memory; False when no room is idle."""
+        while self._expiry:
+            oldest = next(iter(self._expiry))
+            self._expiry.pop(oldest).cancel()
+            room = self._rooms.get(oldest)
+            if room is not None and room.idle:
+                self._let_go(oldest)
+                return True
+        return False
 
     async def close(self) -> None:
         """Interrupt every running stream, persist it, and close every connection (1001)."""

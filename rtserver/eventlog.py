@@ -12,24 +12,46 @@ from collections import deque
 from collections.abc import Callable
 from itertools import islice
 
-from rtserver.codec import Outgoing
+from rtserver.codec import JSON, Outgoing
+from rtserver.memory import MemoryBudget
 
 
 class EventLog:
-    """Recent room events, bounded by count and by age."""
+    """Recent room events, bounded by count, by age and by bytes.
 
-    def __init__(self, *, max_events: int, max_age_s: float, clock: Callable[[], float]) -> None:
+    An event's size is twice its JSON encoding (which fan-out needs anyway for JSON clients):
+    the encoding and the frame it was made from. With a ``budget``, the log also counts toward a
+    total shared with the other rooms.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_events: int,
+        max_age_s: float,
+        clock: Callable[[], float],
+        max_bytes: int | None = None,
+        budget: MemoryBudget | None = None,
+    ) -> None:
         self.epoch = secrets.token_urlsafe(9)
         self._max_events = max_events
         self._max_age_s = max_age_s
+        self._max_bytes = max_bytes
+        self._budget = budget
         self._clock = clock
         self._head = 0
-        self._events: deque[tuple[float, Outgoing]] = deque()
+        self._bytes = 0
+        self._events: deque[tuple[float, Outgoing, int]] = deque()
 
     @property
     def head(self) -> int:
         """The seq of the newest event, 0 before the first."""
         return self._head
+
+    @property
+    def bytes(self) -> int:
+        """The encoded size of the events kept."""
+        return self._bytes
 
     def next_seq(self) -> int:
         """The seq the next appended event must carry."""
@@ -43,13 +65,37 @@ class EventLog:
         """Keep ``event``, which carries seq :meth:`next_seq`, dropping what is too old."""
         now = self._clock()
         self._head += 1
-        self._events.append((now, event))
+        # The frame and its JSON take about the same memory: count both.
+        size = 2 * len(event.data(JSON))
+        self._events.append((now, event, size))
+        self._grow(size)
         events = self._events
         if len(events) > self._max_events:
-            events.popleft()
+            self.drop_oldest()
         horizon = now - self._max_age_s
         while events and events[0][0] < horizon:
-            events.popleft()
+            self.drop_oldest()
+        if self._max_bytes is not None:
+            while self._bytes > self._max_bytes and events:
+                self.drop_oldest()
+        if self._budget is not None:
+            self._budget.wrote(self)
+
+    def drop_oldest(self) -> None:
+        """Forget the oldest event kept; a resume from before it gets a snapshot."""
+        if self._events:
+            _, _, size = self._events.popleft()
+            self._grow(-size)
+
+    def drop_all(self) -> None:
+        """Forget every event kept; the epoch and head stay, so later seqs still follow."""
+        self._events.clear()
+        self._grow(-self._bytes)
+
+    def _grow(self, delta: int) -> None:
+        self._bytes += delta
+        if self._budget is not None:
+            self._budget.changed(self, delta)
 
     def since(self, epoch: str, seq: int) -> list[Outgoing] | None:
         """Every event after ``seq`` of ``epoch``, oldest first, or None if any is gone."""
@@ -59,4 +105,4 @@ class EventLog:
         if missing > len(self._events):
             return None
         start = len(self._events) - missing
-        return [event for _, event in islice(self._events, start, None)]
+        return [event for _, event, _ in islice(self._events, start, None)]

@@ -10,6 +10,8 @@ from rtserver.auth.origins import OriginPolicy
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
+from rtserver.memory import MemoryBudget
+from rtserver.slots import Slots
 from rtserver.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,3 +21,7 @@ DIRECTORY = web.AppKey("directory", RoomDirectory)
 ACCESS = web.AppKey("access", Access)
 ORIGINS = web.AppKey("origins", OriginPolicy)
 CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
+#: Running generations of the whole server (``[limits] streams_max``): rooms and /v1/chat.
+STREAM_SLOTS = web.AppKey("stream_slots", Slots)
+#: The memory rooms hold together for resume and welcomes (``[limits] room_memory_bytes``).
+ROOM_MEMORY = web.AppKey("room_memory", MemoryBudget)

@@ -11,13 +11,13 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
 
 from rtserver.auth.limits import DailyBudget
+from rtserver.budgets import clamp_max_tokens, newest_turns_within, newest_within
 from rtserver.catalog import Catalog, Model
 from rtserver.codec import Codec, Outgoing
 from rtserver.config import Limits
@@ -44,13 +44,23 @@ from rtserver.frames import (
     Welcome,
 )
 from rtserver.generation import Generation, StopReason
+from rtserver.memory import Budgeted, MemoryBudget
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member, Seat
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import TokenBucket, refuse_if_waiting
+from rtserver.recent import RecentMessages
+from rtserver.slots import Slots
 from rtserver.store.base import Store
 
 log = logging.getLogger(__name__)
+
+
+#: Seconds a client is told to wait when every stream slot of the server is taken: streams
+#: take seconds to minutes, and a retry sooner than this would mostly be refused again.
+STREAMS_RETRY_S = 5.0
+#: Seconds a client is told to wait when a room is full: someone leaving frees a place.
+ROOM_FULL_RETRY_S = 10.0
 
 
 def new_id(prefix: str) -> str:
@@ -82,6 +92,8 @@ class Room:
         catalog: Catalog,
         limits: Limits,
         clock: Callable[[], float] = time.monotonic,
+        streams: Slots | None = None,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self.id = room_id
         self._store = store
@@ -89,10 +101,20 @@ class Room:
         self._limits = limits
         self._clock = clock
         self.log = EventLog(
-            max_events=limits.event_log_events, max_age_s=limits.event_log_seconds, clock=clock
+            max_events=limits.event_log_events,
+            max_age_s=limits.event_log_seconds,
+            clock=clock,
+            max_bytes=limits.event_log_bytes,
+            budget=memory,
+        )
+        # Running generations, counted against the server's streams_max.
+        self._streams = streams or Slots(
+            capacity=limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
         )
         self._members: dict[str, Member] = {}
-        self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
+        self._history = RecentMessages(
+            max_messages=limits.history_messages, max_chars=limits.welcome_chars, budget=memory
+        )
         self._generations: dict[str, Generation] = {}
         #: Whose daily budget each running stream spends (the prompt's author's).
         self._spenders: dict[str, DailyBudget] = {}
@@ -102,6 +124,10 @@ class Room:
     async def load(self) -> None:
         """Fill the in-memory history from the store."""
         self._history.extend(await self._store.recent(self.id, self._limits.history_messages))
+
+    def budgeted(self) -> tuple[Budgeted, ...]:
+        """What this room holds against the server's memory budget: its log and its history."""
+        return (self.log, self._history)
 
     @property
     def idle(self) -> bool:
@@ -120,6 +146,12 @@ class Room:
 
         Without a ``seat`` it is a new participant of its own, with limits of its own.
         """
+        if len(self._members) >= self._limits.participants_per_room:
+            raise PeerError(
+                "busy",
+                f"room {self.id} is full ({self._limits.participants_per_room} participants)",
+                retry_after=ROOM_FULL_RETRY_S,
+            )
         member_id = (seat.member_id if seat else None) or new_id("p")
         member = Member(
             id=member_id,
@@ -180,10 +212,11 @@ class Room:
 
     def _snapshot_messages(self) -> list[HistoryMessage]:
         live = {g.reply.id: g for g in self._generations.values()}
-        return [
+        messages = [
             msgspec.structs.replace(m, text=live[m.id].text) if m.id in live else m
             for m in self._history
         ]
+        return newest_within(messages, self._limits.welcome_chars, keep_newest=False)
 
     def _snapshot_streams(self) -> list[RunningStream]:
         return [
@@ -243,14 +276,12 @@ class Room:
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         """Called by a generation once its stream_end is published."""
-        self._generations.pop(generation.stream, None)
+        if self._generations.pop(generation.stream, None) is not None:
+            self._streams.give_back()
         budget = self._spenders.pop(generation.stream, None)
         if budget is not None and message.usage is not None:
             budget.spend(message.usage.output_tokens)
-        for i, kept in enumerate(self._history):
-            if kept.id == message.id:
-                self._history[i] = message
-                break
+        self._history.replace(message)
         if self.idle and self.on_idle is not None:
             self.on_idle(self)
 
@@ -305,8 +336,7 @@ class Room:
                 raise PeerError(
                     "busy", "models are still answering: cancel them or send an interrupt"
                 )
-            self._spend_prompt(member)
-            await self._start_turn(member, request, models)
+            await self._begin(member, request, models, spend=True)
 
     async def _interrupt(self, member: Member, frame: Interrupt) -> None:
         request = None
@@ -323,7 +353,7 @@ class Room:
                 self._spend_prompt(member)
             await self.stop_all("interrupted")
             if request is not None:
-                await self._start_turn(member, request, models)
+                await self._begin(member, request, models, spend=False)
 
     def _cancel(self, frame: Cancel) -> None:
         if frame.stream is not None:
@@ -382,6 +412,11 @@ class Room:
         ids = list(self._catalog.defaults) if requested is None else list(dict.fromkeys(requested))
         if not ids:
             raise PeerError("bad_frame", "`models` must name at least one model")
+        if len(ids) > self._limits.models_per_prompt:
+            raise PeerError(
+                "too_large",
+                f"a prompt may name at most {self._limits.models_per_prompt} models",
+            )
         models = []
         for model_id in ids:
             model = self._catalog.get(model_id)
@@ -393,7 +428,25 @@ class Room:
     async def _seen_prompt(self, prompt_id: str) -> bool:
         return await self._store.has_prompt(self.id, prompt_id)
 
-    async def _start_turn(self, member: Member, request: TurnRequest, models: list[Model]) -> None:
+    async def _begin(
+        self, member: Member, request: TurnRequest, models: list[Model], *, spend: bool
+    ) -> None:
+        """Take the turn's stream slots, count the prompt (with ``spend``), start the turn.
+
+        Slots come first so that a prompt refused ``busy`` costs the sender nothing; a turn
+        that does not start gives them back.
+        """
+        self._streams.take(len(models))
+        started = False
+        try:
+            if spend:
+                self._spend_prompt(member)
+            started = await self._start_turn(member, request, models)
+        finally:
+            if not started:
+                self._streams.give_back(len(models))
+
+    async def _start_turn(self, member: Member, request: TurnRequest, models: list[Model]) -> bool:
         ts = now_ms()
         user = HistoryMessage(
             id=new_id("m"),
@@ -419,7 +472,7 @@ class Room:
         ]
         # The user message is durable before anyone hears of it (rule 5).
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
-            return
+            return False
         self._history.append(user)
         self.publish(
             MessageEvent(
@@ -435,13 +488,14 @@ class Room:
             if member.budget is not None and reply.stream is not None:
                 self._spenders[reply.stream] = member.budget
             self._start_generation(model, reply, request.params)
+        return True
 
     def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:
         stream = reply.stream or new_id("s")
 
         async def prepare() -> GenerationRequest:
             lane = await self._store.lane(self.id, model.id, self._limits.context_messages)
-            return _request_for(model, lane, params)
+            return _request_for(model, lane, params, self._limits)
 
         generation = Generation(
             stream=stream,
@@ -478,14 +532,18 @@ class Room:
 
 
 def _request_for(
-    model: Model, lane: list[HistoryMessage], params: Params | None
+    model: Model, lane: list[HistoryMessage], params: Params | None, limits: Limits
 ) -> GenerationRequest:
-    """What a model is asked: its lane and the prompt's own params.
+    """What a model is asked: its lane within ``context_chars``, and the prompt's own params.
 
     The model's configured ``params`` are its provider's defaults; the provider applies them.
+    A prompt's ``max_tokens`` is held to the model's configured one (or ``[limits] max_tokens``).
     """
+    turns = [ChatTurn(role=m.role, content=m.text) for m in lane]
     return GenerationRequest(
-        messages=tuple(ChatTurn(role=m.role, content=m.text) for m in lane),
+        messages=tuple(newest_turns_within(turns, limits.context_chars)),
         temperature=params.temperature if params else None,
-        max_tokens=params.max_tokens if params else None,
+        max_tokens=clamp_max_tokens(
+            params.max_tokens if params else None, model.spec.params, server_cap=limits.max_tokens
+        ),
     )

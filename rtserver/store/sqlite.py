@@ -8,6 +8,8 @@ moved forward by the migrations below, in order.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -55,6 +57,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """,
 )
 
+log = logging.getLogger(__name__)
+#: Seconds before a failed final write is first tried again, and the longest wait between tries.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+#: Messages deleted per transaction by retention, so that writers never wait long.
+DELETE_BATCH = 500
+#: Seconds a client is told to wait when its prompt could not be stored for want of space.
+FULL_RETRY_S = 60.0
+
 _COLUMNS = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
     "usage, tool_calls, error, prompt_id"
@@ -99,30 +110,58 @@ class SqliteStore:
         # One connection serves every room: without this, one room's commit could commit
         # another room's half-written turn, and one room's rollback undo another's write.
         self._writing = asyncio.Lock()
+        # Final writes of replies that failed (a full disk, say), by message id, tried again
+        # until they succeed: else a reply that ended stays `streaming` while the server runs.
+        self._unsaved: dict[str, tuple[str, Sequence[object]]] = {}
+        self._retrying: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
-        """Open (creating if needed) and migrate the database at ``path``."""
-        db = await aiosqlite.connect(path)
+        """Open (creating if needed) and migrate the database at ``path``.
+
+        Raises StoreError, with one line that says why, when the file cannot be opened,
+        migrated or written (a read-only file or folder fails here, not at the first prompt).
+        """
+        try:
+            # Probed first with plain sqlite3: when aiosqlite fails to connect, its thread
+            # reports the failure later, to an event loop that may be closed by then.
+            await asyncio.to_thread(_probe, path)
+            db = await aiosqlite.connect(path)
+        except sqlite3.Error as exc:
+            raise StoreError(_cannot_use(path, exc)) from None
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await _migrate(db)
+            await _check_writable(db)
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreError(_cannot_use(path, exc)) from None
         except BaseException:
             await db.close()
             raise
         return cls(db)
 
     async def close(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
+        await self._save_unsaved()
+        for message_id in self._unsaved:
+            log.error(
+                "reply %s could not be finalised; the next start marks it interrupted", message_id
+            )
         await self._db.close()
 
     async def recover(self) -> int:
-        async with self._writing:
-            cursor = await self._db.execute(
-                "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
-            )
-            await self._db.commit()
+        try:
+            async with self._writing:
+                cursor = await self._db.execute(
+                    "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
+                )
+                await self._db.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot recover replies left streaming: {_reason(exc)}") from None
         return cursor.rowcount
 
     async def start_turn(
@@ -142,6 +181,16 @@ class SqliteStore:
                 if await self.has_prompt(room, prompt_id):
                     return False
                 raise
+            except sqlite3.OperationalError as exc:
+                await self._db.rollback()
+                if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                    raise
+                log.error("the database is full: a prompt in room %s was not stored", room)
+                raise PeerError(
+                    "busy",
+                    "the server has no room to store messages right now: try again later",
+                    retry_after=FULL_RETRY_S,
+                ) from None
             except Exception:
                 await self._db.rollback()
                 raise
@@ -195,31 +244,76 @@ class SqliteStore:
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
     ) -> None:
-        await self._write(
+        sql = (
             "UPDATE messages SET text = ?, status = ?, usage = ?, tool_calls = ?, error = ?"
-            " WHERE id = ?",
-            (
-                text,
-                status,
-                _json_or_none(usage),
-                _json_or_none(list(tool_calls)),
-                _json_or_none(error),
-                message_id,
-            ),
+            " WHERE id = ?"
         )
+        parameters = (
+            text,
+            status,
+            _json_or_none(usage),
+            _json_or_none(list(tool_calls)),
+            _json_or_none(error),
+            message_id,
+        )
+        try:
+            await self._write(sql, parameters)
+        except sqlite3.Error:
+            self._unsaved[message_id] = (sql, parameters)
+            if self._retrying is None or self._retrying.done():
+                self._retrying = asyncio.create_task(self._retry_unsaved())
+            raise
 
-    async def _write(self, sql: str, parameters: Sequence[object]) -> None:
-        """One statement in its own transaction, committed before returning."""
-        await asyncio.shield(self._write_now(sql, parameters))
+    async def _retry_unsaved(self) -> None:
+        """Try the failed final writes again, waiting longer each time, until all succeed."""
+        delay = RETRY_FIRST_S
+        while self._unsaved:
+            await asyncio.sleep(delay)
+            await self._save_unsaved()
+            delay = min(RETRY_MAX_S, delay * 2)
 
-    async def _write_now(self, sql: str, parameters: Sequence[object]) -> None:
+    async def _save_unsaved(self) -> None:
+        for message_id, (sql, parameters) in list(self._unsaved.items()):
+            try:
+                await self._write(sql, parameters)
+            except sqlite3.Error as exc:
+                log.warning("reply %s is still not finalised: %s", message_id, _reason(exc))
+                return
+            del self._unsaved[message_id]
+            log.info("reply %s finalised after an earlier failure", message_id)
+
+    async def _write(self, sql: str, parameters: Sequence[object]) -> int:
+        """One statement in its own transaction, committed before returning; rows changed."""
+        return await asyncio.shield(self._write_now(sql, parameters))
+
+    async def _write_now(self, sql: str, parameters: Sequence[object]) -> int:
         async with self._writing:
             try:
-                await self._db.execute(sql, parameters)
+                cursor = await self._db.execute(sql, parameters)
             except Exception:
                 await self._db.rollback()
                 raise
             await self._db.commit()
+        return cursor.rowcount
+
+    async def delete_before(self, ts_ms: int) -> int:
+        deleted = 0
+        while True:
+            batch = await self._write(
+                "DELETE FROM messages WHERE n IN (SELECT n FROM messages"
+                " WHERE ts < ? AND status != 'streaming' LIMIT ?)",
+                (ts_ms, DELETE_BATCH),
+            )
+            deleted += batch
+            if batch < DELETE_BATCH:
+                break
+        if deleted:
+            await self._write(
+                "DELETE FROM rooms WHERE NOT EXISTS"
+                " (SELECT 1 FROM messages WHERE messages.room = rooms.id)",
+                (),
+            )
+        return deleted
 
     async def recent(self, room: str, limit: int) -> list[HistoryMessage]:
         rows = await self._db.execute_fetchall(
@@ -259,6 +353,33 @@ class SqliteStore:
         if row is None:
             raise PeerError("not_found", f"no message {message_id[:128]!r} in this room")
         return int(row[0])
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    """SQLite's own words for a failure, for the operator's log and terminal (never a peer)."""
+    text = str(exc) or exc.__class__.__name__
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY or "readonly" in text:
+        text += " (rtserver must be able to write the file and its folder)"
+    return text
+
+
+def _cannot_use(path: str | Path, exc: sqlite3.Error) -> str:
+    return f"cannot use database {path}: {_reason(exc)}"
+
+
+def _probe(path: str | Path) -> None:
+    sqlite3.connect(path).close()
+
+
+async def _check_writable(db: aiosqlite.Connection) -> None:
+    """Fail now if the database cannot be written (SQLite opens a read-only file quietly)."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        await db.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+    finally:
+        await db.rollback()
 
 
 def _author_id(message: HistoryMessage) -> str | None:

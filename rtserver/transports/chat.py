@@ -31,7 +31,7 @@ from rtserver.frames import (
     Usage,
 )
 from rtserver.generation import Generation
-from rtserver.keys import CATALOG, CLIENT_LIMITS, SETTINGS
+from rtserver.keys import CATALOG, CLIENT_LIMITS, SETTINGS, STREAM_SLOTS
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.rooms import new_id, now_ms
@@ -140,8 +140,21 @@ async def chat_handler(request: web.Request) -> web.StreamResponse:
         raise PeerError("forbidden", f"your token does not allow model {model.id!r}")
     client_limits = request.app[CLIENT_LIMITS]
     client_limits.chat(identity.key)
+    # A chat is a running stream like a room's: it counts toward streams_max.
+    slots = request.app[STREAM_SLOTS]
+    slots.take()
+    try:
+        return await _run_chat(request, model, chat, client_limits.budget(identity.key))
+    finally:
+        slots.give_back()
+
+
+async def _run_chat(
+    request: web.Request, model: Model, chat: ChatRequest, budget: DailyBudget
+) -> web.StreamResponse:
+    limits = request.app[SETTINGS].limits
     outbox = Outbox(max_bytes=limits.outbox_bytes) if chat.stream else None
-    sink = _OneShot(outbox, client_limits.budget(identity.key))
+    sink = _OneShot(outbox, budget)
     generation = Generation(
         stream=new_id("s"),
         model=model,

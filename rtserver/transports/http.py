@@ -10,9 +10,10 @@ import msgspec
 from aiohttp import web
 
 from rtserver.auth.access import Identity
+from rtserver.budgets import newest_within
 from rtserver.directory import check_room_id
 from rtserver.errors import HTTP_STATUS, PeerError
-from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, ORIGINS, STORE
+from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, ORIGINS, SETTINGS, STORE
 from rtserver.participant import Seat
 
 log = logging.getLogger(__name__)
@@ -144,4 +145,10 @@ async def messages_handler(request: web.Request) -> web.Response:
     messages, next_before = await request.app[STORE].page(
         room_id, limit=int(raw_limit), before=before
     )
-    return json_response({"messages": messages, "next": next_before})
+    # A page holds at most history_page_chars of text: the oldest messages that do not fit
+    # are left for the next page, which then starts at the oldest one kept.
+    budget = request.app[SETTINGS].limits.history_page_chars
+    kept = newest_within(messages, budget, keep_newest=True)
+    if len(kept) < len(messages):
+        next_before = kept[0].id
+    return json_response({"messages": kept, "next": next_before})

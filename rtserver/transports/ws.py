@@ -49,7 +49,12 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     # token to count by, and a client must not hold thousands of them open.
     waiting = request.app[ACCESS].address_key(request, connection=True)
     with request.app[CLIENT_LIMITS].connection(f"hello:{waiting}"):
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except web.HTTPBadRequest:
+            raise PeerError(
+                "bad_frame", "not a WebSocket handshake: this endpoint needs a WebSocket upgrade"
+            ) from None
         codec = codec_for(ws.ws_protocol)
         hello = await _read_hello(ws, codec, limits.hello_timeout)
     if hello is None:
@@ -76,6 +81,12 @@ async def _serve(
     limits = request.app[SETTINGS].limits
     try:
         room = await request.app[DIRECTORY].get(room_id)
+        member = room.join(
+            name=identity.name or hello.name,
+            since=hello.since,
+            codec=codec,
+            seat=seat_for(request, identity),
+        )
     except PeerError as exc:
         await _refuse(ws, codec, exc, code=1001)
         return
@@ -84,12 +95,6 @@ async def _serve(
         failure = PeerError("internal", "the room could not be opened; try again")
         await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
         return
-    member = room.join(
-        name=identity.name or hello.name,
-        since=hello.since,
-        codec=codec,
-        seat=seat_for(request, identity),
-    )
     writer = asyncio.create_task(_write(ws, member.outbox, codec))
     watchdog = asyncio.create_task(
         _cut_if_stuck(request, member.outbox, writer, grace_s=limits.hello_timeout)
