@@ -9,6 +9,7 @@ really sent, requires the same frames everywhere, and only then reports figures.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,5 +149,5 @@ def percentile(values: Sequence[int], fraction: float) -> int:
     if not values:
         raise ValueError("no values")
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    rank = math.ceil(fraction * len(ordered))
+    return ordered[max(0, min(len(ordered), rank) - 1)]
