@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import msgspec
@@ -102,9 +103,16 @@ class ServerProcess:
 
 
 def run_once(
-    scenario: Scenario, server: Server, *, cores: tuple[int, int]
+    scenario: Scenario,
+    server: Server,
+    *,
+    cores: tuple[int, int],
+    attach: Callable[[int], AbstractContextManager[object]] | None = None,
 ) -> tuple[Result, set[str]]:
-    """One fresh server, one load generator, one checked result."""
+    """One fresh server, one load generator, one checked result.
+
+    ``attach`` (given the server's pid) wraps the load generator's run, e.g. in a profiler.
+    """
     with tempfile.TemporaryDirectory(prefix="rtbench-") as tmp:
         try:
             process = ServerProcess(server, scenario, core=cores[0], workdir=Path(tmp))
@@ -112,7 +120,7 @@ def run_once(
             return Result(ok=False, error=str(exc)), set()
         try:
             spec = Spec(
-                kind=server.kind,  # type: ignore[arg-type]
+                kind=server.kind,
                 port=process.port,
                 server_pid=process.process.pid,
                 mode=scenario.mode,
@@ -125,12 +133,13 @@ def run_once(
                 run_timeout_s=scenario.run_timeout_s(),
                 core=cores[1],
             )
-            return _generate(spec, scenario), process.notes
+            with attach(process.process.pid) if attach else nullcontext():
+                return _generate(spec), process.notes
         finally:
             process.stop()
 
 
-def _generate(spec: Spec, scenario: Scenario) -> Result:
+def _generate(spec: Spec) -> Result:
     limit = spec.join_timeout_s + spec.run_timeout_s + 120
     command = [sys.executable, "-m", "benchmarks.loadgen", msgspec.json.encode(spec).decode()]
     try:
@@ -144,10 +153,15 @@ def _generate(spec: Spec, scenario: Scenario) -> Result:
 
 
 def run_scenario(
-    scenario: Scenario, *, reps: int, flush_ms: float, cores: tuple[int, int]
+    scenario: Scenario,
+    *,
+    reps: int,
+    flush_ms: float,
+    cores: tuple[int, int],
+    only: Sequence[str] | None = None,
 ) -> dict[str, Outcome]:
     """Every server of the scenario, ``reps`` times, interleaved; a failing server stops early."""
-    servers = scenario.servers(flush_ms)
+    servers = tuple(s for s in scenario.servers(flush_ms) if not only or s.label.split()[0] in only)
     outcomes = {s.label: Outcome() for s in servers}
     for rep in range(reps):
         # Rotate the order so that no server always runs right after the same one.
@@ -165,15 +179,17 @@ def run_scenario(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A stop from outside still runs the finally blocks that stop each run's server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     chosen = _choose(args)
-    cores = _cores()
+    cores = pick_cores()
     print(f"server on core {cores[0]}, load generator on core {cores[1]}, {args.reps} reps")
     os.sched_setaffinity(0, {cores[1]})
     every: dict[str, dict[str, Outcome]] = {}
     for scenario in chosen:
         print(f"\n== {scenario.name}", flush=True)
         every[scenario.name] = run_scenario(
-            scenario, reps=args.reps, flush_ms=args.token_flush_ms, cores=cores
+            scenario, reps=args.reps, flush_ms=args.token_flush_ms, cores=cores, only=args.server
         )
         print_scenario(scenario, every[scenario.name])
     if args.json:
@@ -196,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token-flush-ms", type=float, default=20.0, help="rtserver's coalescing in 1000x200"
     )
+    parser.add_argument(
+        "--server", action="append", help="run only this server (bare, socketio, rtserver...)"
+    )
     parser.add_argument("--json", help="also write every result to this file")
     return parser
 
@@ -206,7 +225,7 @@ def _choose(args: argparse.Namespace) -> list[Scenario]:
     return [s for s in SCENARIOS if s.quick or not args.quick]
 
 
-def _cores() -> tuple[int, int]:
+def pick_cores() -> tuple[int, int]:
     available = sorted(os.sched_getaffinity(0))
     if len(available) < 2:
         print("only one core: server and load generator share it, figures will be worse")

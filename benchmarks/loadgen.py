@@ -28,12 +28,13 @@ from benchmarks.peers import ROOM, Go, token_text
 from benchmarks.wire import WireClient
 
 Mode = Literal["stream", "idle", "first_token"]
+ServerKind = Literal["rtserver", "bare", "socketio"]
 
 
 class Spec(msgspec.Struct, kw_only=True):
     """One run, as the orchestrator asks for it."""
 
-    kind: Literal["rtserver", "bare", "socketio"]
+    kind: ServerKind
     port: int
     server_pid: int
     mode: Mode

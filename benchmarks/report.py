@@ -80,10 +80,13 @@ def print_scenario(scenario: Scenario, outcomes: dict[str, Outcome]) -> None:
 def _describe(scenario: Scenario) -> str:
     if scenario.mode == "idle":
         return f"{scenario.participants} idle connections"
+    tokens = scenario.turns * scenario.tokens
     rate = f"{scenario.rate:g} tok/s" if scenario.rate else "as fast as possible"
+    # A server that keeps pace takes about this long; a longer wall time means it fell behind.
+    paced = f" ({tokens / scenario.rate:.1f} s paced)" if scenario.rate else ""
     return (
         f"{scenario.participants} participants, {scenario.turns} x {scenario.tokens} tokens "
-        f"at {rate}"
+        f"at {rate}{paced}"
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.loadgen import Mode
+from benchmarks.loadgen import Mode, ServerKind
 
 #: rtserver's demo model rate that stands for "as fast as possible": it never sleeps.
 UNPACED_TOKENS_PER_S = 1e9
@@ -20,7 +20,7 @@ class Server:
     """One server to run: its kind, and for rtserver the coalescing it is asked for."""
 
     label: str
-    kind: str
+    kind: ServerKind
     #: ``[limits] token_flush_ms`` for rtserver; None leaves it out (servers without it).
     token_flush_ms: float | None = None
 

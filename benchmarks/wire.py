@@ -38,10 +38,12 @@ class WireClient(asyncio.Protocol):
         self._request = _upgrade_request(path, host, self._key, protocol)
         self._on_message = on_message
         self._buffer = bytearray()
+        self._chunks: list[tuple[int, bytes]] = []
+        self._loop = asyncio.get_running_loop()
         self._upgraded = False
         self.transport: asyncio.Transport | None = None
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.opened: asyncio.Future[None] = self._loop.create_future()
+        self.closed: asyncio.Future[int | None] = self._loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -49,16 +51,31 @@ class WireClient(asyncio.Protocol):
         transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # After the chunks still waiting to be handled, which may hold the close frame.
+        self._loop.call_soon(self._lost)
+
+    def _lost(self) -> None:
         if not self.opened.done():
             self.opened.set_exception(HandshakeError("connection lost before the upgrade"))
         if not self.closed.done():
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if not self._upgraded and not self._read_upgrade():
-            return
-        self._read_frames(time.time_ns() // 1000)
+        # The clock is read here, but the frames are cut out and handled only once the loop
+        # has read every socket that was ready: otherwise each socket's arrival time would
+        # include the handling of all the sockets read before it in the same pass, and
+        # skew and latency would measure this client rather than the server.
+        self._chunks.append((time.time_ns() // 1000, data))
+        if len(self._chunks) == 1:
+            self._loop.call_soon(self._handle_chunks)
+
+    def _handle_chunks(self) -> None:
+        chunks, self._chunks = self._chunks, []
+        for now_us, data in chunks:
+            self._buffer += data
+            if not self._upgraded and not self._read_upgrade():
+                continue
+            self._read_frames(now_us)
 
     def send_text(self, payload: bytes) -> None:
         """Send one masked text frame."""
