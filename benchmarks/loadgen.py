@@ -208,6 +208,9 @@ class Run:
         self.first_arrived_us: list[int] = []
         self.closing = False
 
+    def received_mb(self) -> float:
+        return sum(p.client.received_bytes for p in self.participants) / 1e6
+
     def fail(self, exc: BaseException) -> None:
         if not self.done.done():
             self.done.set_exception(exc)
@@ -262,7 +265,7 @@ async def connect(run: Run, count: int) -> None:
         joined = sum(1 for p in run.participants if p.welcomed.done())
         raise FrameCheckError(
             f"joins did not complete in {run.spec.join_timeout_s:.0f} s: "
-            f"{joined} of {len(run.participants)} welcomed"
+            f"{joined} of {len(run.participants)} welcomed, {run.received_mb():,.0f} MB received"
         ) from None
     if run.done.done():
         run.done.result()  # a participant was closed while the others joined
@@ -302,9 +305,11 @@ async def stream_run(run: Run) -> dict[str, float]:
     try:
         await asyncio.wait_for(asyncio.shield(run.done), spec.run_timeout_s)
     except TimeoutError:
+        frames = sum(len(p.log.arrivals) for p in run.participants)
         raise FrameCheckError(
             f"the run did not finish in {spec.run_timeout_s:.0f} s: "
-            f"{run.finished} of {len(run.participants)} participants saw every stream end"
+            f"{run.finished} of {len(run.participants)} participants saw every stream end, "
+            f"{frames:,} of {len(run.participants) * spec.turns * spec.tokens:,} token frames came"
         ) from None
     wall = time.perf_counter() - started
     cpu_ms = (procstat.cpu_ns(spec.server_pid) - cpu_before) / 1e6

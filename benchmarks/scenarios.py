@@ -53,7 +53,8 @@ class Scenario:
 
     def run_timeout_s(self) -> float:
         streaming = self.turns * self.tokens / self.rate if self.rate else 0.0
-        return 30.0 + 3 * streaming + self.participants * self.turns * self.tokens / 20_000
+        # Up to 200 µs of a slow server per delivered frame, on top of the paced time.
+        return 30.0 + 3 * streaming + self.participants * self.turns * self.tokens / 5_000
 
     def join_timeout_s(self) -> float:
         return 30.0 + self.participants / 100

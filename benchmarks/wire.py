@@ -39,6 +39,7 @@ class WireClient(asyncio.Protocol):
         self._on_message = on_message
         self._buffer = bytearray()
         self._chunks: list[tuple[int, bytes]] = []
+        self.received_bytes = 0
         self._loop = asyncio.get_running_loop()
         self._upgraded = False
         self.transport: asyncio.Transport | None = None
@@ -65,6 +66,7 @@ class WireClient(asyncio.Protocol):
         # has read every socket that was ready: otherwise each socket's arrival time would
         # include the handling of all the sockets read before it in the same pass, and
         # skew and latency would measure this client rather than the server.
+        self.received_bytes += len(data)
         self._chunks.append((time.time_ns() // 1000, data))
         if len(self._chunks) == 1:
             self._loop.call_soon(self._handle_chunks)
