@@ -24,7 +24,8 @@ import msgspec
 
 from benchmarks import procstat
 from benchmarks.checks import ConnectionLog, Expected, FrameCheckError, percentile, verify_run
-from benchmarks.peers import ROOM, Go, token_text
+from benchmarks.dialects import DIALECTS, Incoming
+from benchmarks.peers import ROOM, token_text
 from benchmarks.wire import WireClient
 
 Mode = Literal["stream", "idle", "first_token"]
@@ -55,86 +56,6 @@ class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
     ok: bool
     error: str | None = None
     figures: dict[str, float] = msgspec.field(default_factory=dict)
-
-
-class _Usage(msgspec.Struct):
-    output_tokens: int = 0
-
-
-class Incoming(msgspec.Struct):
-    """The fields of any server frame that the checks need."""
-
-    type: str
-    seq: int | None = None
-    stream: str | None = None
-    text: str | None = None
-    emitted_us: int | None = None
-    usage: _Usage | None = None
-
-
-_decode = msgspec.json.Decoder(Incoming).decode
-_decode_event = msgspec.json.Decoder(tuple[str, Incoming]).decode
-_encode = msgspec.json.encode
-
-
-class Dialect:
-    """How one server kind is spoken to; the default is the peers' plain JSON frames."""
-
-    path = "/ws"
-    protocol: str | None = None
-
-    def opened(self, client: WireClient, index: int) -> None:
-        return None
-
-    def decode(self, payload: bytes, client: WireClient) -> Incoming | None:
-        return _decode(payload)
-
-    def trigger(self, turn: int, spec: Spec) -> bytes:
-        return _encode(Go(turn=turn, tokens=spec.tokens, rate=spec.rate))
-
-
-class RtDialect(Dialect):
-    path = f"/v1/rooms/{ROOM}/ws"
-    protocol = "rt.v1.json"
-
-    def opened(self, client: WireClient, index: int) -> None:
-        client.send_text(_encode({"type": "hello", "name": f"p{index}"}))
-
-    def decode(self, payload: bytes, client: WireClient) -> Incoming | None:
-        # Full presence lists can be long and carry nothing the checks need.
-        if payload.startswith(b'{"type":"presence"'):
-            return None
-        return _decode(payload)
-
-    def trigger(self, turn: int, spec: Spec) -> bytes:
-        params = {"max_tokens": spec.tokens}
-        return _encode({"type": "prompt", "id": f"turn-{turn}", "text": PROMPT, "params": params})
-
-
-class SocketIoDialect(Dialect):
-    """Engine.IO 4 over a WebSocket: ``0`` open, ``40`` connect, ``42[event, data]``, ping ``2``."""
-
-    path = "/socket.io/?EIO=4&transport=websocket"
-
-    def decode(self, payload: bytes, client: WireClient) -> Incoming | None:
-        if payload.startswith(b"42"):
-            return _decode_event(payload[2:])[1]
-        if payload == b"2":
-            client.send_text(b"3")
-        elif payload.startswith(b"0"):
-            client.send_text(b"40")
-        return None
-
-    def trigger(self, turn: int, spec: Spec) -> bytes:
-        return b'42["go",' + super().trigger(turn, spec) + b"]"
-
-
-PROMPT = "How do glaciers move, and what does measuring them teach us?"
-DIALECTS: dict[str, Dialect] = {
-    "rtserver": RtDialect(),
-    "bare": Dialect(),
-    "socketio": SocketIoDialect(),
-}
 
 
 class Participant:
@@ -218,7 +139,8 @@ class Run:
     def start_turn(self) -> None:
         self.turn += 1
         self.sent_us.append(time.time_ns() // 1000)
-        self.participants[0].client.send_text(self.dialect.trigger(self.turn, self.spec))
+        trigger = self.dialect.trigger(self.turn, self.spec.tokens, self.spec.rate)
+        self.participants[0].client.send_text(trigger)
 
     def first_token(self, emitted_us: int | None, now_us: int) -> None:
         self.first_emitted_us.append(emitted_us)
