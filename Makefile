@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_STAMP := rtserver/static/.built
 
-.PHONY: run test lint format web browser bench clean
+.PHONY: run test lint format web browser bench bench-fanout clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,19 @@ test: $(STAMP) $(WEB_STAMP) browser lint
 	cd web && npm run check && npm test
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-installed
+
+# The peers (python-socketio) and the profiler are a `bench` extra, installed only for this.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Every scenario, 3 interleaved repetitions; BENCH_ARGS="--quick" or "--scenario 500x40 --reps 1".
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+# The in-process publish cost and a small loopback fan-out, without peers.
+bench-fanout: $(STAMP)
 	$(BIN)/python -m benchmarks.fanout
 
 clean:

@@ -109,6 +109,8 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     #: Demo models only: tokens per second and seconds to the first token.
     tokens_per_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     first_token_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    #: Demo models only: token frames carry ``emitted_us``, for latency measurement.
+    stamp: bool = False
     #: Seconds to wait for the upstream server to connect or send its next bytes.
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
 
@@ -124,6 +126,8 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
                 f"model {self.id!r}: `api_key_env` must be the name of an environment variable "
                 "(letters, digits and _), not the key itself"
             )
+        if self.stamp and self.provider != "demo":
+            raise ValueError(f"model {self.id!r}: `stamp` is offered by demo models only")
         _check_params(self.id, self.params)
 
     @property

@@ -208,6 +208,8 @@ class TokenEvent(Frame, frozen=True, kw_only=True, tag="token"):
     seq: int
     stream: str
     text: str
+    #: Unix microseconds when the provider emitted the (first) token; stamping demo models only.
+    emitted_us: int | None = None
 
 
 class ToolCallEvent(Frame, frozen=True, kw_only=True, tag="tool_call"):

@@ -162,7 +162,12 @@ class Generation:
                         self._first_token = self._clock()
                     self._parts.append(delta.text)
                     sink.publish(
-                        TokenEvent(seq=sink.next_seq(), stream=self.stream, text=delta.text)
+                        TokenEvent(
+                            seq=sink.next_seq(),
+                            stream=self.stream,
+                            text=delta.text,
+                            emitted_us=delta.emitted_us,
+                        )
                     )
                 elif isinstance(delta, ToolCallDelta):
                     self._tool_call(delta)

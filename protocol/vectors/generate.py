@@ -310,6 +310,10 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ("token-whitespace", TokenEvent(seq=7, stream="s-1", text=" ")),
         ("token-max-safe-seq", TokenEvent(seq=MAX_SAFE_INT, stream="s-1", text="z")),
         (
+            "token-emitted_us",
+            TokenEvent(seq=8, stream="s-1", text=" stamped", emitted_us=1_796_000_000_123_456),
+        ),
+        (
             "tool_call-first",
             ToolCallEvent(seq=8, stream="s-2", call="call-1", name="get_time", args='{"tz":'),
         ),

@@ -21,6 +21,8 @@ class TextDelta:
     """Answer text: one or more tokens."""
 
     text: str
+    #: Unix microseconds when the provider emitted it, from providers that stamp (demo).
+    emitted_us: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncGenerator, Mapping
 
 from rtserver.providers.base import (
@@ -96,10 +97,13 @@ class DemoProvider:
         tokens_per_s: float = 30.0,
         first_token_s: float = 0.2,
         params: Mapping[str, object] | None = None,
+        stamp: bool = False,
     ) -> None:
         self._interval = 1.0 / tokens_per_s
         self._first_token_s = first_token_s
         self._params = dict(params or {})
+        #: True puts the emit time on each token, so that clients can measure latency.
+        self._stamp = stamp
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         tokens = compose_reply(request)
@@ -116,7 +120,7 @@ class DemoProvider:
             delay = start + n * self._interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            yield TextDelta(token)
+            yield TextDelta(token, time.time_ns() // 1000 if self._stamp else None)
         yield UsageDelta(input_tokens=prompt_tokens, output_tokens=len(tokens))
         yield FinishDelta("length" if cut else "complete")
 

@@ -58,6 +58,7 @@ def build_provider(spec: ModelSpec, env: Mapping[str, str]) -> Provider:
             tokens_per_s=spec.tokens_per_s or 30.0,
             first_token_s=spec.first_token_s if spec.first_token_s is not None else 0.2,
             params=spec.params,
+            stamp=spec.stamp,
         )
     key_env = spec.key_env
     key = env.get(key_env) if key_env else NO_KEY

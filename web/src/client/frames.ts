@@ -190,6 +190,8 @@ export interface TokenFrame {
   seq: number;
   stream: string;
   text: string;
+  /** Unix microseconds when the provider emitted the (first) token; demo models with `stamp`. */
+  emitted_us?: number;
 }
 
 export interface ToolCallFrame {
