@@ -21,6 +21,9 @@ class TextDelta:
     """Answer text: one or more tokens."""
 
     text: str
+    #: How many tokens ``text`` is, when the vendor's stream says (a chunk of an OpenAI-compatible
+    #: stream is one token); ``None`` when unknown. Counts only a reply without usage.
+    tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,8 @@ class ToolCallDelta:
     call: str
     args: str
     name: str | None = None
+    #: As :attr:`TextDelta.tokens`, for the fragment.
+    tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,11 @@ def _messages(request: GenerationRequest, params: CallParams) -> list[ChatComple
     return messages
 
 
+#: OpenAI-compatible servers stream one token per chunk; it counts a reply that came without
+#: usage (llama.cpp sends none even when asked, and no server sends it for a reply cut short).
+TOKENS_PER_CHUNK = 1
+
+
 class _ChunkReader:
     """Turns ``chat.completion.chunk`` objects into deltas, keeping tool calls apart by index."""
 
@@ -117,10 +122,10 @@ class _ChunkReader:
                 continue
             delta = choice.delta
             if delta.content:
-                deltas.append(TextDelta(delta.content))
+                deltas.append(TextDelta(delta.content, tokens=TOKENS_PER_CHUNK))
             if delta.refusal:
                 # A refusal is the model's answer; showing nothing would look like a failure.
-                deltas.append(TextDelta(delta.refusal))
+                deltas.append(TextDelta(delta.refusal, tokens=TOKENS_PER_CHUNK))
             for call in delta.tool_calls or ():
                 deltas.append(self._tool_call(call))
             if choice.finish_reason is not None:
@@ -142,8 +147,9 @@ class _ChunkReader:
             # Some compatible servers leave out the id; the index still tells calls apart.
             call_id = call.id or f"call_{call.index}"
             self._calls[call.index] = call_id
-            return ToolCallDelta(call=call_id, args=args, name=function.name if function else None)
-        return ToolCallDelta(call=known, args=args)
+            name = function.name if function else None
+            return ToolCallDelta(call=call_id, args=args, name=name, tokens=TOKENS_PER_CHUNK)
+        return ToolCallDelta(call=known, args=args, tokens=TOKENS_PER_CHUNK)
 
     def finish(self) -> FinishDelta:
         if self._finish is None:
