@@ -264,7 +264,8 @@ async def test_two_streams_of_one_provider_run_concurrently(
         pytest.param(
             error_reply(404, message="The model `gpt-test` does not exist", code="model_not_found"),
             "provider_error",
-            "the provider does not offer model 'gpt-test'",
+            "the provider answered 404 for model 'gpt-test': it does not offer that model, "
+            "or base_url does not lead to its API; the server log names the URL tried",
             None,
             id="404",
         ),
