@@ -22,7 +22,7 @@ class TextDelta:
 
     text: str
     #: How many tokens ``text`` is, when the vendor's stream says (a chunk of an OpenAI-compatible
-    #: stream is one token); ``None`` when unknown. Counts only a reply without usage.
+    #: stream is one token); ``None`` when unknown. Used only when no usage is reported.
     tokens: int | None = None
 
 

@@ -95,6 +95,26 @@ async def test_without_usage_each_openai_chunk_counts_as_one_token(
     assert reply["usage"] == end["usage"]
 
 
+async def test_a_cancelled_openai_stream_counts_the_chunks_it_got(
+    server: TestServer, http: aiohttp.ClientSession, openai: oai.OpenAIServer
+) -> None:
+    # No server sends usage for a reply cut short: its usage chunk would have come last.
+    openai.script(oai.StreamReply([*(oai.Text(w) for w in WORDS[:3]), oai.Hang()]))
+    client = await RoomClient.connect(http, ws_url(server))
+    try:
+        await client.send({"type": "prompt", "id": "p1", "text": "ports?", "models": ["local"]})
+        start = await client.wait_for(is_type("stream_start", model="local"))
+        await client.wait_for(lambda _: client.texts().get(start["stream"]) == "".join(WORDS[:3]))
+        await client.send({"type": "cancel", "stream": start["stream"]})
+        end = await client.wait_for(is_type("stream_end", stream=start["stream"]))
+    finally:
+        await client.close()
+
+    assert end["reason"] == "cancelled"
+    assert end["usage"]["output_tokens"] == 3
+    assert end["usage"]["estimated"] is True
+
+
 async def test_tool_call_fragments_without_usage_count_as_tokens_too(
     server: TestServer, http: aiohttp.ClientSession, openai: oai.OpenAIServer
 ) -> None:
