@@ -74,7 +74,8 @@ class Vendor:
     #: The name the operator's log uses for this vendor.
     name: str
     map_error: ErrorMapper
-    #: The log line's detail for an SDK exception: its kind and ids, never its message text.
+    #: The log line's detail for an SDK exception: its kind and ids, and for an HTTP error the
+    #: URL that answered; never its message text.
     describe: Callable[[Exception], str]
     #: The log line's detail when the stream ended without the vendor's end-of-reply marker.
     incomplete: str
