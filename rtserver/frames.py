@@ -229,6 +229,8 @@ class StreamEnd(Frame, frozen=True, kw_only=True, tag="stream_end"):
     duration_ms: int
     tokens_per_s: float | None
     error: ErrorInfo | None = None
+    #: Extension: true when ``tokens_per_s`` was derived from an estimated ``usage``.
+    tokens_per_s_estimated: bool = False
 
 
 class Presence(Frame, frozen=True, kw_only=True, tag="presence"):

@@ -36,6 +36,7 @@ from rtserver.providers.base import (
     UsageDelta,
 )
 from rtserver.store.base import ReplyStore
+from rtserver.usage_estimate import StreamedOutput
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Generation:
         self._parts: list[str] = []
         self._calls: dict[str, ToolCallRecord] = {}
         self._usage: UsageDelta | None = None
+        self._streamed = StreamedOutput()
         self._finish: str = "complete"
         self._stop_reason: StopReason | None = None
         self._started = clock()
@@ -161,6 +163,7 @@ class Generation:
                     if self._first_token is None:
                         self._first_token = self._clock()
                     self._parts.append(delta.text)
+                    self._streamed.add(delta.text, delta.tokens)
                     sink.publish(
                         TokenEvent(
                             seq=sink.next_seq(),
@@ -183,6 +186,7 @@ class Generation:
         name = delta.name or (known.name if known else None)
         args = (known.args if known else "") + delta.args
         self._calls[delta.call] = ToolCallRecord(call=delta.call, name=name, args=args)
+        self._streamed.add(delta.args, delta.tokens)
         sink = self._sink
         sink.publish(
             ToolCallEvent(
@@ -214,6 +218,7 @@ class Generation:
         ended = self._clock()
         text = self.text
         usage = self._final_usage(text)
+        rate = self._rate(usage, ended)
         final = HistoryMessage(
             id=self.reply.id,
             role="assistant",
@@ -240,7 +245,8 @@ class Generation:
                 usage=usage,
                 ttft_ms=self._ms(self._first_token),
                 duration_ms=self._ms(ended) or 0,
-                tokens_per_s=self._rate(usage, ended),
+                tokens_per_s=rate,
+                tokens_per_s_estimated=rate is not None and usage is not None and usage.estimated,
                 error=error,
             )
         )
@@ -267,14 +273,7 @@ class Generation:
             )
         if not text and not self._calls:
             return None
-        # No counts from the vendor: estimate at about four characters a token.
-        prompt_chars = sum(len(t.content) for t in self._request.messages)
-        out_chars = len(text) + sum(len(c.args) for c in self._calls.values())
-        return Usage(
-            input_tokens=max(1, round(prompt_chars / 4)),
-            output_tokens=max(1, round(out_chars / 4)),
-            estimated=True,
-        )
+        return self._streamed.usage(turn.content for turn in self._request.messages)
 
     def _ms(self, moment: float | None) -> int | None:
         return None if moment is None else max(0, round((moment - self._started) * 1000))

@@ -10,6 +10,7 @@ response, so the upstream request ends at once.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
+from urllib.parse import urlsplit
 
 import anthropic
 import httpx2
@@ -34,7 +35,7 @@ from rtserver.providers.base import (
     UsageDelta,
 )
 from rtserver.providers.params import CallParams, call_params, conversation
-from rtserver.providers.vendor_stream import Vendor, stream_deltas
+from rtserver.providers.vendor_stream import Upstream, Vendor, stream_deltas
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 #: The Messages API requires ``max_tokens``; this applies when neither config nor prompt sets it.
@@ -57,10 +58,13 @@ class AnthropicProvider:
         timeout_s: float = 120.0,
         params: Mapping[str, object] | None = None,
         key_env: str | None = None,
+        model_id: str | None = None,
     ) -> None:
         self._model = model
         self._params = dict(params or {})
-        self._key_env = key_env
+        self._upstream = Upstream(
+            model_id=model_id or model, model=model, base_url=base_url, key_env=key_env
+        )
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
@@ -69,8 +73,7 @@ class AnthropicProvider:
         params = call_params(self._params, request)
         return stream_deltas(
             _VENDOR,
-            model=self._model,
-            key_env=self._key_env,
+            upstream=self._upstream,
             open_stream=lambda: self._create(request, params),
             reader=_EventReader(),
         )
@@ -152,9 +155,7 @@ class _EventReader:
         return FinishDelta("length" if self._stop_reason in _LENGTH_STOPS else "complete")
 
 
-def map_anthropic_error(
-    exc: Exception, *, model: str, key_env: str | None, started: bool
-) -> ProviderError:
+def map_anthropic_error(exc: Exception, *, upstream: Upstream, started: bool) -> ProviderError:
     """Our error for a failure of the Anthropic SDK (or the stream under it)."""
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
         return errors.timed_out()
@@ -170,11 +171,11 @@ def map_anthropic_error(
         if kind == "rate_limit_error":
             return errors.rate_limited(errors.retry_after(headers))
         if kind == "authentication_error":
-            return errors.key_rejected(key_env)
+            return errors.key_rejected(upstream.key_env)
         if kind == "permission_error":
             return errors.access_refused()
         if kind == "not_found_error":
-            return errors.unknown_model(model)
+            return errors.not_found(upstream.model, hint=_not_found_hint(upstream.base_url))
         if kind == "request_too_large":
             return errors.too_large()
         if kind == "timeout_error":
@@ -183,15 +184,29 @@ def map_anthropic_error(
             return errors.too_large()
         if kind == "api_error" or exc.status_code < 400:
             return errors.server_failed()
-        return errors.from_status(exc.status_code, headers=headers, model=model, key_env=key_env)
+        return errors.from_status(
+            exc.status_code,
+            headers=headers,
+            model=upstream.model,
+            key_env=upstream.key_env,
+            not_found_hint=_not_found_hint(upstream.base_url),
+        )
     return errors.unreadable()
+
+
+def _not_found_hint(base_url: str) -> str | None:
+    """The SDK adds ``/v1/messages`` itself: a base_url ending in /v1 asks for /v1/v1/messages."""
+    if not urlsplit(base_url).path.rstrip("/").endswith("/v1"):
+        return None
+    return "base_url must not end in /v1: the SDK adds it"
 
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, anthropic.APIStatusError):
+        request = exc.response.request
         return (
-            f"{type(exc).__name__} status={exc.status_code} type={exc.type} "
-            f"request_id={exc.request_id}"
+            f"{errors.answered(request.method, str(request.url), exc.status_code)}: "
+            f"{type(exc).__name__} type={exc.type} request_id={exc.request_id}"
         )
     return type(exc).__name__
 

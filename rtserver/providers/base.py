@@ -23,6 +23,9 @@ class TextDelta:
     text: str
     #: Unix microseconds when the provider emitted it, from providers that stamp (demo).
     emitted_us: int | None = None
+    #: How many tokens ``text`` is, when the vendor's stream says (a chunk of an OpenAI-compatible
+    #: stream is one token); ``None`` when unknown. Used only when no usage is reported.
+    tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,8 @@ class ToolCallDelta:
     call: str
     args: str
     name: str | None = None
+    #: As :attr:`TextDelta.tokens`, for the fragment.
+    tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,15 @@ Each vendor module maps its SDK's exceptions here, once, at the provider boundar
 is written by us: vendor text can quote the request, part of a key or internal details, so it is
 logged for the operator (without keys) and never sent to a peer.
 
+The URLs of the operator's ``base_url`` go to the log, never to a peer: a room's participants are
+not the operator, and a URL can name internal hosts or carry a credential. A 404 tells the peer
+what to check (the model name, the path of ``base_url``) and that the log names the URL tried.
+
 | failure                                         | code             | retry_after |
 |-------------------------------------------------|------------------|-------------|
 | key rejected (401), access refused (403)        | provider_error   |             |
-| unknown model (404), other rejected request     | provider_error   |             |
+| not found (404): unknown model or wrong URL     | provider_error   |             |
+| other rejected request                          | provider_error   |             |
 | rate limit (429)                                | rate_limited     | from header |
 | quota used up (429 ``insufficient_quota``)      | provider_error   |             |
 | conversation too long for the model (400, 413)  | too_large        |             |
@@ -23,6 +28,7 @@ import email.utils
 import logging
 import time
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from rtserver.errors import ProviderError
 
@@ -71,8 +77,18 @@ def access_refused() -> ProviderError:
     return ProviderError("provider_error", "the provider refused access to this model")
 
 
-def unknown_model(model: str) -> ProviderError:
-    return ProviderError("provider_error", f"the provider does not offer model {model!r}")
+def not_found(model: str, *, hint: str | None = None) -> ProviderError:
+    """A 404: the server has no such model, or ``base_url`` does not lead to the vendor's API.
+
+    The two look alike from here (a compatible server may answer either with a bare 404), so the
+    message names both, with the vendor's ``hint`` about the URL's path when there is one.
+    """
+    where = f" ({hint})" if hint else ""
+    return ProviderError(
+        "provider_error",
+        f"the provider answered 404 for model {model!r}: it does not offer that model, or "
+        f"base_url does not lead to its API{where}; the server log names the URL tried",
+    )
 
 
 def rate_limited(after: float | None) -> ProviderError:
@@ -133,6 +149,7 @@ def from_status(
     headers: Mapping[str, str] | None,
     model: str,
     key_env: str | None,
+    not_found_hint: str | None = None,
 ) -> ProviderError:
     """The mapping by HTTP status alone, for what the vendor body did not make clearer."""
     if status == 401:
@@ -140,7 +157,7 @@ def from_status(
     if status == 403:
         return access_refused()
     if status == 404:
-        return unknown_model(model)
+        return not_found(model, hint=not_found_hint)
     if status == 408:
         return timed_out()
     if status == 413:
@@ -177,6 +194,45 @@ def looks_like_context_overflow(text: str | None) -> bool:
     )
 
 
-def log_failure(vendor: str, model: str, mapped: ProviderError, detail: str) -> None:
-    """Tell the operator what went wrong, without vendor message text (it may quote keys)."""
-    log.warning("%s model %r failed: %s -> %s", vendor, model, detail, mapped.code)
+def loggable_url(url: str) -> str:
+    """``url`` without user info, query and fragment, where a credential could hide."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "(unreadable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def answered(method: str, url: str, status: int) -> str:
+    """The log's words for an HTTP error: which request answered it."""
+    return f"{method} {loggable_url(url)} answered {status}"
+
+
+def log_failure(
+    vendor: str,
+    *,
+    model_id: str,
+    model: str,
+    base_url: str,
+    mapped: ProviderError,
+    detail: str,
+) -> None:
+    """Tell the operator which configured model failed, where, and how.
+
+    No vendor message text: it may quote keys. ``detail`` names the exception's kind and ids,
+    and for an HTTP error the URL that answered.
+    """
+    log.warning(
+        "model %r (%s %r at %s) failed: %s -> %s: %s",
+        model_id,
+        vendor,
+        model,
+        loggable_url(base_url),
+        detail,
+        mapped.code,
+        mapped.message,
+    )

@@ -26,7 +26,7 @@ from rtserver.providers.base import (
     UsageDelta,
 )
 from rtserver.providers.params import CallParams, call_params, conversation
-from rtserver.providers.vendor_stream import Vendor, stream_deltas
+from rtserver.providers.vendor_stream import Upstream, Vendor, stream_deltas
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -45,10 +45,13 @@ class OpenAIProvider:
         timeout_s: float = 120.0,
         params: Mapping[str, object] | None = None,
         key_env: str | None = None,
+        model_id: str | None = None,
     ) -> None:
         self._model = model
         self._params = dict(params or {})
-        self._key_env = key_env
+        self._upstream = Upstream(
+            model_id=model_id or model, model=model, base_url=base_url, key_env=key_env
+        )
         # OpenAI itself wants the newer name; many compatible servers only know ``max_tokens``.
         self._max_tokens_field = (
             "max_completion_tokens"
@@ -63,8 +66,7 @@ class OpenAIProvider:
         params = call_params(self._params, request)
         return stream_deltas(
             _VENDOR,
-            model=self._model,
-            key_env=self._key_env,
+            upstream=self._upstream,
             open_stream=lambda: self._create(request, params),
             reader=_ChunkReader(),
         )
@@ -102,6 +104,11 @@ def _messages(request: GenerationRequest, params: CallParams) -> list[ChatComple
     return messages
 
 
+#: OpenAI-compatible servers stream one token per chunk; it counts a reply that came without
+#: usage (llama.cpp sends none even when asked, and no server sends it for a reply cut short).
+TOKENS_PER_CHUNK = 1
+
+
 class _ChunkReader:
     """Turns ``chat.completion.chunk`` objects into deltas, keeping tool calls apart by index."""
 
@@ -117,10 +124,10 @@ class _ChunkReader:
                 continue
             delta = choice.delta
             if delta.content:
-                deltas.append(TextDelta(delta.content))
+                deltas.append(TextDelta(delta.content, tokens=TOKENS_PER_CHUNK))
             if delta.refusal:
                 # A refusal is the model's answer; showing nothing would look like a failure.
-                deltas.append(TextDelta(delta.refusal))
+                deltas.append(TextDelta(delta.refusal, tokens=TOKENS_PER_CHUNK))
             for call in delta.tool_calls or ():
                 deltas.append(self._tool_call(call))
             if choice.finish_reason is not None:
@@ -142,8 +149,9 @@ class _ChunkReader:
             # Some compatible servers leave out the id; the index still tells calls apart.
             call_id = call.id or f"call_{call.index}"
             self._calls[call.index] = call_id
-            return ToolCallDelta(call=call_id, args=args, name=function.name if function else None)
-        return ToolCallDelta(call=known, args=args)
+            name = function.name if function else None
+            return ToolCallDelta(call=call_id, args=args, name=name, tokens=TOKENS_PER_CHUNK)
+        return ToolCallDelta(call=known, args=args, tokens=TOKENS_PER_CHUNK)
 
     def finish(self) -> FinishDelta:
         if self._finish is None:
@@ -152,9 +160,7 @@ class _ChunkReader:
         return FinishDelta("length" if self._finish == "length" else "complete")
 
 
-def map_openai_error(
-    exc: Exception, *, model: str, key_env: str | None, started: bool
-) -> ProviderError:
+def map_openai_error(exc: Exception, *, upstream: Upstream, started: bool) -> ProviderError:
     """Our error for a failure of the OpenAI SDK (or the stream under it)."""
     if isinstance(exc, openai.APITimeoutError):
         return errors.timed_out()
@@ -169,7 +175,13 @@ def map_openai_error(
         if exc.status_code == 429 and code == "insufficient_quota":
             return errors.quota_exhausted()
         headers = dict(exc.response.headers)
-        return errors.from_status(exc.status_code, headers=headers, model=model, key_env=key_env)
+        return errors.from_status(
+            exc.status_code,
+            headers=headers,
+            model=upstream.model,
+            key_env=upstream.key_env,
+            not_found_hint=_not_found_hint(upstream.base_url),
+        )
     if isinstance(exc, openai.APIError):
         # An error object inside a 200 stream: the body names its kind, if anything.
         kind = f"{exc.code or ''} {exc.type or ''}"
@@ -181,11 +193,19 @@ def map_openai_error(
     return errors.unreadable()
 
 
+def _not_found_hint(base_url: str) -> str | None:
+    """Compatible servers serve the API under ``/v1``; a base_url without it gets 404s."""
+    if "/v1" in urlsplit(base_url).path:
+        return None
+    return "is /v1 missing from base_url?"
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, openai.APIStatusError):
+        request = exc.response.request
         return (
-            f"{type(exc).__name__} status={exc.status_code} type={exc.type} code={exc.code} "
-            f"request_id={exc.request_id}"
+            f"{errors.answered(request.method, str(request.url), exc.status_code)}: "
+            f"{type(exc).__name__} type={exc.type} code={exc.code} request_id={exc.request_id}"
         )
     if isinstance(exc, openai.APIError):
         return f"{type(exc).__name__} type={exc.type} code={exc.code}"

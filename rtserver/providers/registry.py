@@ -78,6 +78,7 @@ def build_provider(spec: ModelSpec, env: Mapping[str, str]) -> Provider:
         timeout_s=spec.timeout_s,
         params=spec.params,
         key_env=key_env,
+        model_id=spec.id,
     )
 
 

@@ -49,12 +49,22 @@ class EventReader(Protocol[EventT_contra]):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """The configured model a stream is for, as our messages and the operator's log name it."""
+
+    #: rtserver's id of the model (``[[models]] id``), which the operator knows it by.
+    model_id: str
+    #: The vendor's name of the model.
+    model: str
+    base_url: str
+    key_env: str | None
+
+
 class ErrorMapper(Protocol):
     """A vendor's mapping of its SDK's exceptions to our errors."""
 
-    def __call__(
-        self, exc: Exception, *, model: str, key_env: str | None, started: bool
-    ) -> ProviderError: ...
+    def __call__(self, exc: Exception, *, upstream: Upstream, started: bool) -> ProviderError: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,8 @@ class Vendor:
     #: The name the operator's log uses for this vendor.
     name: str
     map_error: ErrorMapper
-    #: The log line's detail for an SDK exception: its kind and ids, never its message text.
+    #: The log line's detail for an SDK exception: its kind and ids, and for an HTTP error the
+    #: URL that answered; never its message text.
     describe: Callable[[Exception], str]
     #: The log line's detail when the stream ended without the vendor's end-of-reply marker.
     incomplete: str
@@ -73,8 +84,7 @@ class Vendor:
 async def stream_deltas(
     vendor: Vendor,
     *,
-    model: str,
-    key_env: str | None,
+    upstream: Upstream,
     open_stream: Callable[[], Awaitable[EventStream[EventT]]],
     reader: EventReader[EventT],
 ) -> AsyncGenerator[Delta, None]:
@@ -94,9 +104,20 @@ async def stream_deltas(
                     yield delta
         yield reader.finish()
     except ProviderError as exc:
-        errors.log_failure(vendor.name, model, exc, vendor.incomplete)
+        _log(vendor, upstream, exc, vendor.incomplete)
         raise
     except Exception as exc:
-        mapped = vendor.map_error(exc, model=model, key_env=key_env, started=started)
-        errors.log_failure(vendor.name, model, mapped, vendor.describe(exc))
+        mapped = vendor.map_error(exc, upstream=upstream, started=started)
+        _log(vendor, upstream, mapped, vendor.describe(exc))
         raise mapped from None
+
+
+def _log(vendor: Vendor, upstream: Upstream, mapped: ProviderError, detail: str) -> None:
+    errors.log_failure(
+        vendor.name,
+        model_id=upstream.model_id,
+        model=upstream.model,
+        base_url=upstream.base_url,
+        mapped=mapped,
+        detail=detail,
+    )

@@ -65,6 +65,7 @@ class ChatReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     duration_ms: int
     tokens_per_s: float | None
     error: ErrorInfo | None = None
+    tokens_per_s_estimated: bool = False
 
 
 _decode_request = msgspec.json.Decoder(ChatRequest).decode
@@ -245,5 +246,6 @@ def _reply(model: Model, sink: _OneShot) -> web.Response:
             duration_ms=end.duration_ms,
             tokens_per_s=end.tokens_per_s,
             error=end.error,
+            tokens_per_s_estimated=end.tokens_per_s_estimated,
         )
     )

@@ -136,7 +136,7 @@ async def _read_hello(ws: web.WebSocketResponse, codec: Codec, wait_s: float) ->
     try:
         frame = codec.decode(msg.data)
     except PeerError as exc:
-        await _refuse(ws, codec, exc)
+        await _refuse(ws, codec, _as_bad_first_frame(exc))
         return None
     if not isinstance(frame, Hello):
         await _refuse(
@@ -144,6 +144,17 @@ async def _read_hello(ws: web.WebSocketResponse, codec: Codec, wait_s: float) ->
         )
         return None
     return frame
+
+
+def _as_bad_first_frame(error: PeerError) -> PeerError:
+    """A first frame of an unknown type is refused as not being hello, like any other type.
+
+    The protocol answers every first frame that is not hello with ``bad_frame``; the codec's
+    ``unknown_type`` would tell the client to look for a typo rather than for the missing hello.
+    """
+    if error.code != "unknown_type":
+        return error
+    return PeerError("bad_frame", f"the first frame must be hello ({error.message})", ref=error.ref)
 
 
 async def _refuse(

@@ -207,7 +207,8 @@ async def test_a_tool_without_input_is_still_announced(
         pytest.param(
             error_reply(404, "not_found_error", "model: claude-test"),
             "provider_error",
-            "the provider does not offer model 'claude-test'",
+            "the provider answered 404 for model 'claude-test': it does not offer that model, "
+            "or base_url does not lead to its API; the server log names the URL tried",
             None,
             id="404",
         ),

@@ -71,9 +71,9 @@ async def test_text_usage_and_finish_arrive_as_deltas(
 
     assert outcome.error is None
     assert outcome.deltas == [
-        TextDelta("Hel"),
-        TextDelta("lo"),
-        TextDelta(" there"),
+        TextDelta("Hel", tokens=1),
+        TextDelta("lo", tokens=1),
+        TextDelta(" there", tokens=1),
         UsageDelta(input_tokens=11, output_tokens=3),
         FinishDelta("complete"),
     ]
@@ -179,6 +179,8 @@ async def test_a_server_without_usage_yields_none(
 
     assert outcome.usage is None
     assert outcome.finish == "complete"
+    # Each chunk is one token: what the generation counts when no usage comes.
+    assert outcome.deltas[:2] == [TextDelta("no", tokens=1), TextDelta(" counts", tokens=1)]
 
 
 async def test_two_streams_of_one_provider_run_concurrently(
@@ -262,7 +264,8 @@ async def test_two_streams_of_one_provider_run_concurrently(
         pytest.param(
             error_reply(404, message="The model `gpt-test` does not exist", code="model_not_found"),
             "provider_error",
-            "the provider does not offer model 'gpt-test'",
+            "the provider answered 404 for model 'gpt-test': it does not offer that model, "
+            "or base_url does not lead to its API; the server log names the URL tried",
             None,
             id="404",
         ),

@@ -44,6 +44,7 @@ function reply(overrides: Partial<Reply>): Reply {
     ttftMs: null,
     durationMs: null,
     tokensPerS: null,
+    tokensPerSEstimated: false,
     error: null,
     toolCalls: [],
     liveTokens: 0,
@@ -64,6 +65,18 @@ describe("reply stats and reasons", () => {
       null,
     );
     assert.equal(line, "TTFT 180 ms · 32 tok/s · 34 tokens · 1.25 s");
+  });
+
+  test("a rate and count the server estimated are marked approximate", () => {
+    const line = statsLine(
+      reply({
+        tokensPerS: 23.4,
+        tokensPerSEstimated: true,
+        usage: { input_tokens: 3, output_tokens: 108, estimated: true },
+      }),
+      null,
+    );
+    assert.equal(line, "~23 tok/s · ~108 tokens");
   });
 
   test("a streaming reply shows its live count and measured rate", () => {

@@ -94,9 +94,12 @@ describe("RoomState", () => {
       ttft_ms: 5,
       duration_ms: 50,
       tokens_per_s: 40,
+      tokens_per_s_estimated: true,
     });
     // `length` is a complete reply that hit the limit; the reason keeps the difference.
     assert.equal(state.reply("r-b")?.status, "complete");
+    assert.equal(state.reply("r-b")?.tokensPerSEstimated, true);
+    assert.equal(state.reply("r-a")?.tokensPerSEstimated, false);
     assert.equal(state.reply("r-b")?.reason, "length");
     assert.equal(state.busy, false);
   });

@@ -20,6 +20,7 @@ function reply(model: string, status: MessageStatus): Reply {
     ttftMs: null,
     durationMs: null,
     tokensPerS: null,
+    tokensPerSEstimated: false,
     error: null,
     toolCalls: [],
     liveTokens: 0,

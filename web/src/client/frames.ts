@@ -213,6 +213,8 @@ export interface StreamEndFrame {
   duration_ms: number;
   tokens_per_s: number | null;
   error?: ErrorInfo;
+  /** Extension: `tokens_per_s` was computed from an estimated `usage`. */
+  tokens_per_s_estimated?: boolean;
 }
 
 export interface PresenceFrame {

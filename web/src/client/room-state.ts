@@ -36,6 +36,8 @@ export interface Reply {
   ttftMs: number | null;
   durationMs: number | null;
   tokensPerS: number | null;
+  /** The server computed `tokensPerS` from estimated usage. */
+  tokensPerSEstimated: boolean;
   error: ErrorInfo | null;
   toolCalls: ToolCallRecord[];
   /** Token events seen live, for a running rate before the server's own figure arrives. */
@@ -254,6 +256,7 @@ export class RoomState {
         reply.ttftMs = event.ttft_ms;
         reply.durationMs = event.duration_ms;
         reply.tokensPerS = event.tokens_per_s;
+        reply.tokensPerSEstimated = event.tokens_per_s_estimated === true;
         reply.error = event.error ?? null;
         return [{ kind: "reply", reply }];
       }
@@ -350,6 +353,7 @@ export class RoomState {
       ttftMs: null,
       durationMs: null,
       tokensPerS: null,
+      tokensPerSEstimated: false,
       error: null,
       toolCalls: [],
       liveTokens: 0,

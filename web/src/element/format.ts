@@ -22,7 +22,9 @@ export function statsLine(reply: Reply, liveRate: number | null): string {
     return parts.join(" · ");
   }
   if (reply.ttftMs !== null) parts.push(`TTFT ${formatMs(reply.ttftMs)}`);
-  if (reply.tokensPerS !== null) parts.push(formatRate(reply.tokensPerS));
+  if (reply.tokensPerS !== null) {
+    parts.push(`${reply.tokensPerSEstimated ? "~" : ""}${formatRate(reply.tokensPerS)}`);
+  }
   if (reply.usage) {
     const approx = reply.usage.estimated ? "~" : "";
     parts.push(`${approx}${reply.usage.output_tokens} tokens`);
