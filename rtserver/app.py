@@ -13,7 +13,9 @@ from aiohttp import web
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
-from rtserver.keys import CATALOG, CHAT_RATES, DIRECTORY, SETTINGS, STORE
+from rtserver.keys import CATALOG, CHAT_RATES, DIRECTORY, METRICS, SETTINGS, STORE
+from rtserver.ops import health
+from rtserver.ops.metrics import Metrics
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
 from rtserver.ratelimit import KeyedBuckets
@@ -35,6 +37,7 @@ def create_app(
         middlewares=[http.api_errors], client_max_size=settings.limits.max_frame_bytes
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     # /v1/chat has no participant to count prompts against: count them per client address.
     app[CHAT_RATES] = KeyedBuckets(
         capacity=settings.limits.prompts_per_minute,
@@ -58,6 +61,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/rooms/{room}/events", sse.events_handler)
     app.router.add_post("/v1/rooms/{room}/frames", sse.frames_handler)
     app.router.add_post("/v1/chat", chat.chat_handler)
+    health.add_routes(app)
     app.router.add_get("/", _index)
     app.router.add_get("/r/{room}", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
@@ -102,7 +106,9 @@ def _catalog_opener(
 
 
 async def _open_directory(app: web.Application) -> AsyncIterator[None]:
-    directory = RoomDirectory(store=app[STORE], catalog=app[CATALOG], limits=app[SETTINGS].limits)
+    directory = RoomDirectory(
+        store=app[STORE], catalog=app[CATALOG], limits=app[SETTINGS].limits, metrics=app[METRICS]
+    )
     app[DIRECTORY] = directory
     yield
     await directory.close()

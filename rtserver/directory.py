@@ -10,6 +10,7 @@ import re
 from rtserver.catalog import Catalog
 from rtserver.config import ROOM_ID_PATTERN, Limits
 from rtserver.errors import PeerError
+from rtserver.ops.metrics import Metrics
 from rtserver.participant import Member
 from rtserver.rooms import Room
 from rtserver.store.base import Store
@@ -28,7 +29,11 @@ def check_room_id(room_id: str) -> str:
 class RoomDirectory:
     """Rooms by id. An idle room stays open ``idle_room_seconds`` so resume keeps working."""
 
-    def __init__(self, *, store: Store, catalog: Catalog, limits: Limits) -> None:
+    def __init__(
+        self, *, store: Store, catalog: Catalog, limits: Limits, metrics: Metrics | None = None
+    ) -> None:
+        self._metrics = metrics or Metrics()
+        self._metrics.watch_rooms(lambda: len(self._rooms))
         self._store = store
         self._catalog = catalog
         self._limits = limits
@@ -71,7 +76,13 @@ class RoomDirectory:
         return None
 
     async def _open(self, room_id: str) -> Room:
-        room = Room(room_id, store=self._store, catalog=self._catalog, limits=self._limits)
+        room = Room(
+            room_id,
+            store=self._store,
+            catalog=self._catalog,
+            limits=self._limits,
+            metrics=self._metrics,
+        )
         await room.load()
         room.on_idle = self._idle
         self._rooms[room_id] = room

@@ -7,6 +7,7 @@ from aiohttp import web
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
+from rtserver.ops.metrics import Metrics
 from rtserver.ratelimit import KeyedBuckets
 from rtserver.store.base import Store
 
@@ -15,3 +16,4 @@ STORE = web.AppKey("store", Store)
 CATALOG = web.AppKey("catalog", Catalog)
 DIRECTORY = web.AppKey("directory", RoomDirectory)
 CHAT_RATES = web.AppKey("chat_rates", KeyedBuckets)
+METRICS = web.AppKey("metrics", Metrics)

@@ -43,6 +43,7 @@ from rtserver.frames import (
     Welcome,
 )
 from rtserver.generation import Generation, StopReason
+from rtserver.ops.metrics import Metrics, ResumeKind
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member
 from rtserver.providers.base import ChatTurn, GenerationRequest
@@ -81,8 +82,10 @@ class Room:
         catalog: Catalog,
         limits: Limits,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = room_id
+        self._metrics = metrics or Metrics()
         self._store = store
         self._catalog = catalog
         self._limits = limits
@@ -139,6 +142,11 @@ class Room:
         for event in replay or ():
             member.preload(event)
         self._broadcast_presence()
+        resume: ResumeKind | None = None
+        if since is not None:
+            resume = "snapshot" if replay is None else "replay"
+        self._metrics.joined(resume)
+        log.info("joined", extra={"room": self.id, "participant": member.id, "reason": resume})
         return member
 
     def _replay_for(self, since: Since | None, codec: Codec) -> list[Outgoing] | None:
@@ -189,6 +197,7 @@ class Room:
         """Remove a participant; its streams and everyone else's go on."""
         if self._members.pop(member.id, None) is None:
             return
+        self._metrics.left()
         self._broadcast_presence()
         if self.idle and self.on_idle is not None:
             self.on_idle(self)
@@ -211,7 +220,13 @@ class Room:
 
     def _drop_slow(self, member: Member) -> None:
         if not member.outbox.closed:  # else its connection is already on its way out
-            log.info("room %s: participant %s is too slow, closing it", self.id, member.id)
+            log.info(
+                "room %s: participant %s is too slow, closing it",
+                self.id,
+                member.id,
+                extra={"room": self.id, "participant": member.id},
+            )
+            self._metrics.slow_consumer_drops.inc()
             member.outbox.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")
         self.leave(member)
 
@@ -403,6 +418,7 @@ class Room:
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
             return
         self._history.append(user)
+        self._metrics.prompts.inc()
         self.publish(
             MessageEvent(
                 seq=self.next_seq(),
@@ -432,6 +448,7 @@ class Room:
             store=self._store,
             checkpoint_interval=self._limits.checkpoint_interval,
             clock=self._clock,
+            meter=self._metrics.stream(model.id),
         )
         self._generations[stream] = generation
         self._history.append(reply)

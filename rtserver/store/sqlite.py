@@ -117,6 +117,10 @@ class SqliteStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def ping(self) -> None:
+        async with self._db.execute("SELECT 1") as cursor:
+            await cursor.fetchone()
+
     async def recover(self) -> int:
         async with self._writing:
             cursor = await self._db.execute(

@@ -30,7 +30,7 @@ from rtserver.frames import (
     Usage,
 )
 from rtserver.generation import Generation
-from rtserver.keys import CATALOG, CHAT_RATES, SETTINGS
+from rtserver.keys import CATALOG, CHAT_RATES, METRICS, SETTINGS
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import refuse_if_waiting
@@ -146,6 +146,7 @@ async def chat_handler(request: web.Request) -> web.StreamResponse:
         sink=sink,
         store=_NotKept(),
         checkpoint_interval=limits.checkpoint_interval,
+        meter=request.app[METRICS].stream(model.id),
     )
     generation.start()
     try:

@@ -20,6 +20,7 @@ from rtserver.codec import JSON
 from rtserver.errors import PeerError
 from rtserver.frames import ClientFrame, Hello, ServerFrame, Since
 from rtserver.keys import DIRECTORY, SETTINGS
+from rtserver.ops import logging as structured
 from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.transports.http import (
     allow_any_origin,
@@ -128,6 +129,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     room = await request.app[DIRECTORY].get(room_id)
     # No await between opening the room and joining it, so the room cannot expire in between.
     member = room.join(name=hello.name, since=hello.since, codec=SSE)
+    structured.bind(room=room_id, participant=member.id)
     try:
         response = await open_event_stream(request)
         heartbeat = request.app[SETTINGS].limits.sse_heartbeat

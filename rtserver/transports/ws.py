@@ -12,6 +12,7 @@ from rtserver.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.errors import PeerError
 from rtserver.frames import Hello
 from rtserver.keys import DIRECTORY, SETTINGS
+from rtserver.ops import logging as structured
 from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.participant import Member
 from rtserver.rooms import Room
@@ -51,6 +52,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
         return ws
     member = room.join(name=hello.name, since=hello.since, codec=codec)
+    structured.bind(room=room_id, participant=member.id)
     writer = asyncio.create_task(_write(ws, member.outbox, codec))
     watchdog = asyncio.create_task(
         _cut_if_stuck(request, member.outbox, writer, grace_s=limits.hello_timeout)
@@ -64,6 +66,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         with suppress(asyncio.CancelledError):
             await writer
         watchdog.cancel()
+        log.info("connection closed", extra={"code": ws.close_code})
     return ws
 
 
