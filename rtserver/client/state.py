@@ -54,6 +54,8 @@ class Reply:
     live_tokens: int = 0
     #: The state's clock at the first live token; None before it or for history.
     first_token_at: float | None = None
+    #: The state's clock at a live ``stream_start``; None for a stream joined midway.
+    started_at: float | None = None
 
 
 @dataclass(eq=False)
@@ -107,6 +109,14 @@ class RoomState:
         seconds = self._clock() - reply.first_token_at
         return (reply.live_tokens - 1) / seconds if seconds > 0 else None
 
+    def live_ttft_ms(self, reply: Reply) -> int | None:
+        """The server's time to first token once the stream ended, else the one seen here."""
+        if reply.ttft_ms is not None:
+            return reply.ttft_ms
+        if reply.started_at is None or reply.first_token_at is None:
+            return None
+        return round((reply.first_token_at - reply.started_at) * 1000)
+
     def apply(self, event: Event) -> None:
         """Fold one event in; events that change no conversation state are ignored."""
         match event:
@@ -123,6 +133,7 @@ class RoomState:
                 reply = self._reply(event.message, event.model, event.reply_to, event.ts)
                 if reply is not None:
                     self._stream_started(reply, event.stream)
+                    reply.started_at = self._clock()
             case TokenEvent():
                 self._token(event)
             case ToolCallEvent():
