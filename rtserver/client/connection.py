@@ -119,7 +119,11 @@ class RoomClient:
         self._ping_timeout = ping_timeout
         self._open_timeout = open_timeout
         self._backoff = backoff or Backoff()
-        self._events: asyncio.Queue[Event | object] = asyncio.Queue(maxsize=max_events)
+        # Unbounded, so that a status change or the end always fits; room frames wait for
+        # room below max_events instead (see _queue_frame).
+        self._events: asyncio.Queue[Event | object] = asyncio.Queue()
+        self._max_events = max_events
+        self._taken = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
@@ -266,7 +270,7 @@ class RoomClient:
         while True:
             if self._ended and self._events.empty():
                 break
-            item = await self._events.get()
+            item = await self._take()
             if item is _END:
                 break
             yield item  # type: ignore[misc]
@@ -280,12 +284,28 @@ class RoomClient:
             if self._ended and self._events.empty():
                 item: object = _END
             else:
-                item = await self._events.get()
+                item = await self._take()
         if item is _END:
             if self._refused is not None:
                 raise self._refused
             return None
         return item  # type: ignore[return-value]
+
+    async def _take(self) -> object:
+        item = await self._events.get()
+        self._taken.set()
+        return item
+
+    async def _queue_frame(self, frame: Event) -> None:
+        """Queue a frame for the reader, waiting while ``max_events`` are unread.
+
+        While it waits nothing more is read from the socket, so the server sees a slow
+        consumer, closes it with 4000, and the client resumes once the reader catches up.
+        """
+        while self._events.qsize() >= self._max_events:
+            self._taken.clear()
+            await self._taken.wait()
+        self._events.put_nowait(frame)
 
     # --- the connection loop ------------------------------------------------------------
 
@@ -390,7 +410,7 @@ class RoomClient:
             if frame.ref is not None:
                 self._pending.pop(frame.ref, None)
             self._check_refusal(frame.code, frame.message)
-        await self._events.put(frame)
+        await self._queue_frame(frame)
 
     def _check_refusal(self, code: str | None, message: str) -> None:
         if code in _FINAL_ERRORS and not self._welcomed:
@@ -412,7 +432,7 @@ class RoomClient:
         if self._first is not None and not self._first.done():
             self._first.set_result(None)
         self._status("open")
-        await self._events.put(welcome)
+        await self._queue_frame(welcome)
         await self._flush(ws)
 
     def _in_sequence(self, seq: int) -> bool:
@@ -444,8 +464,7 @@ class RoomClient:
         change = StatusChange(
             state=state, attempt=self._backoff.attempt, retry_in=retry_in, reason=reason
         )
-        with suppress(asyncio.QueueFull):
-            self._events.put_nowait(change)
+        self._events.put_nowait(change)
 
     def _fail_first(self, error: Exception) -> None:
         if self._first is not None and not self._first.done():
@@ -458,10 +477,8 @@ class RoomClient:
         self._ended = True
         self._state = state
         reason = str(refused) if refused else None
-        with suppress(asyncio.QueueFull):
-            self._events.put_nowait(StatusChange(state="closed", reason=reason))
-        with suppress(asyncio.QueueFull):
-            self._events.put_nowait(_END)
+        self._events.put_nowait(StatusChange(state="closed", reason=reason))
+        self._events.put_nowait(_END)
 
 
 def connect(
