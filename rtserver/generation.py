@@ -264,6 +264,15 @@ class Generation:
         self._meter_tokens()
         if self._meter is not None:
             self._meter.ended(reason, error.code if error is not None else None)
+        log.info(
+            "stream ended",
+            extra={
+                "model": self.model.id,
+                "reason": reason,
+                "code": error.code if error is not None else None,
+                "duration_ms": self._ms(ended),
+            },
+        )
         sink.reply_finished(self, final)
 
     async def _save(self, final: HistoryMessage) -> None:

@@ -146,7 +146,7 @@ class Room:
         if since is not None:
             resume = "snapshot" if replay is None else "replay"
         self._metrics.joined(resume)
-        log.info("joined", extra={"room": self.id, "participant": member.id, "reason": resume})
+        log.info("joined", extra={"room": self.id, "participant": member.id, "resume": resume})
         return member
 
     def _replay_for(self, since: Since | None, codec: Codec) -> list[Outgoing] | None:

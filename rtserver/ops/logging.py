@@ -18,6 +18,8 @@ import msgspec
 LogFormat = Literal["text", "json"]
 #: The id fields a line may carry.
 ID_FIELDS: Final = ("room", "participant", "stream")
+#: Other fields a line carries when the call passes them in ``extra``.
+EXTRA_FIELDS: Final = ("model", "reason", "code", "duration_ms", "resume")
 _context: Final = {
     name: contextvars.ContextVar[str | None](name, default=None) for name in ID_FIELDS
 }
@@ -48,7 +50,7 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None) or _context[name].get()
             if value is not None:
                 line[name] = value
-        for name in ("code", "duration_ms", "model", "reason"):
+        for name in EXTRA_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 line[name] = value
