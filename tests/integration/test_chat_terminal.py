@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pexpect
@@ -34,7 +35,7 @@ MODELS = (
 class Terminal:
     """A program in a pty, its screen emulated by pyte."""
 
-    def __init__(self, child: pexpect.spawn) -> None:
+    def __init__(self, child: pexpect.spawn[Any]) -> None:
         self.child = child
         self.screen = pyte.Screen(COLUMNS, ROWS)
         self._stream = pyte.ByteStream(self.screen)
