@@ -24,6 +24,14 @@ from rtserver.frames import ErrorFrame, Welcome
 #: Seconds between redraws of the lanes: often enough for live rates, cheap on a busy room.
 REDRAW_S = 0.1
 MAX_LANES = 9
+#: Control characters (C0 but newline and tab, DEL, C1) shown as U+FFFD: text from others
+#: (names, prompts, model output) must not reach the terminal as escape sequences.
+_CONTROLS = {c: "\ufffd" for c in [*range(0x20), *range(0x7F, 0xA0)] if c not in (0x09, 0x0A)}
+
+
+def printable(text: str) -> Text:
+    """``text`` as plain terminal text: no markup, no control characters."""
+    return Text(text.translate(_CONTROLS))
 
 
 class Lane(Vertical):
@@ -48,8 +56,8 @@ class Lane(Vertical):
             yield self.body
 
     def show(self, state: RoomState, reply: Reply | None) -> None:
-        self.head.update(Text(f"F{self.index} {self.model}\n{_figures(state, reply)}"))
-        self.body.update(Text(reply.text if reply else ""))
+        self.head.update(printable(f"F{self.index} {self.model}\n{_figures(state, reply)}"))
+        self.body.update(printable(reply.text if reply else ""))
 
 
 def _figures(state: RoomState, reply: Reply | None) -> str:
@@ -70,6 +78,7 @@ class ChatApp(App[int]):
     CSS = """
     #status { height: 1; background: $boost; padding: 0 1; }
     #lanes { height: 1fr; }
+    #turn { height: auto; max-height: 3; padding: 0 1; }
     #notice { height: 1; color: $warning; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -92,6 +101,7 @@ class ChatApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._status, id="status", markup=False)
+        yield Static("", id="turn", markup=False)
         yield Horizontal(id="lanes")
         yield Static("", id="notice", markup=False)
         yield Input(placeholder="Type a prompt; Enter sends, Ctrl+R interrupts and sends")
@@ -146,8 +156,11 @@ class ChatApp(App[int]):
         box.mount_all(self._lanes)
 
     def _redraw(self) -> None:
-        self.query_one("#status", Static).update(Text(self._status))
-        self.query_one("#notice", Static).update(Text(self._notice))
+        self.query_one("#status", Static).update(printable(self._status))
+        self.query_one("#notice", Static).update(printable(self._notice))
+        turn = self.state.turns[-1] if self.state.turns else None
+        author = turn.author.name if turn and turn.author else "?"
+        self.query_one("#turn", Static).update(printable(f"{author}: {turn.text}" if turn else ""))
         lanes = self.state.lanes()
         for lane in self._lanes:
             lane.show(self.state, lanes.get(lane.model))
