@@ -170,12 +170,14 @@ class Unrecognised(msgspec.Struct, frozen=True, kw_only=True):
     type: str | None = None
     seq: int | None = None
     code: str | None = None
+    message: str | None = None
 
 
 class _ServerEnvelope(msgspec.Struct):
     type: object = None
     seq: object = None
     code: object = None
+    message: object = None
 
 
 class PeerCodec:
@@ -219,6 +221,7 @@ class PeerCodec:
             type=envelope.type if isinstance(envelope.type, str) else None,
             seq=envelope.seq if type(envelope.seq) is int else None,
             code=envelope.code if isinstance(envelope.code, str) else None,
+            message=envelope.message if isinstance(envelope.message, str) else None,
         )
 
 

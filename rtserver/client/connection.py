@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -86,6 +87,15 @@ def room_url(base_url: str, room: str) -> str:
 
 class _Reconnect(Exception):
     """The connection must be dropped and resumed (a gap in the room events)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """How one connection ended: why, its close code if any, and whether for good."""
+
+    reason: str
+    code: int | None = None
+    refused: Refused | None = None
 
 
 class RoomClient:
@@ -311,23 +321,24 @@ class RoomClient:
 
     async def _run(self) -> None:
         while True:
-            reason, final = await self._connect_once()
-            if final is not None or (self._first is not None and not self._first.done()):
-                self._fail_first(final or ConnectFailed(reason))
-                self._finish("closed", final)
+            ended = await self._connect_once()
+            first = self._first is not None and not self._first.done()
+            if ended.refused is not None or first:
+                self._fail_first(ended.refused or ConnectFailed(ended.reason))
+                self._finish("closed", ended.refused)
                 return
-            delay = self._retry_delay(reason)
-            self._status("reconnecting", retry_in=delay, reason=reason)
+            delay = self._retry_delay(ended.code)
+            self._status("reconnecting", retry_in=delay, reason=ended.reason)
             await asyncio.sleep(delay)
 
-    def _retry_delay(self, reason: str) -> float:
+    def _retry_delay(self, code: int | None) -> float:
         # A slow consumer was cut off on purpose and the server is fine: come back at once,
         # with a little jitter so that a burst of them does not return together.
-        if reason.startswith(f"closed with {_SLOW_CONSUMER}"):
+        if code == _SLOW_CONSUMER:
             return self._backoff.jitter(0.25)
         return self._backoff.next()
 
-    async def _connect_once(self) -> tuple[str, Refused | None]:
+    async def _connect_once(self) -> _Ended:
         """One connection, from handshake to close: why it ended, and whether for good."""
         self._welcomed = False
         self._status("reconnecting" if self._welcome else "connecting")
@@ -353,26 +364,26 @@ class RoomClient:
             status = exc.response.status_code
             reason = f"the server answered HTTP {status}"
             final = 400 <= status < 500 and status != 429
-            return reason, Refused(reason) if final else None
+            return _Ended(reason, refused=Refused(reason) if final else None)
         except (OSError, InvalidHandshake, TimeoutError) as exc:
-            return f"cannot connect: {exc}", None
+            return _Ended(f"cannot connect: {exc}")
         except _Reconnect as exc:
-            return str(exc), None
+            return _Ended(str(exc))
         except ConnectionClosed as exc:
             return self._closed(
                 exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else ""
             )
         return self._closed(ws.close_code, ws.close_reason or "")
 
-    def _closed(self, code: int | None, text: str) -> tuple[str, Refused | None]:
+    def _closed(self, code: int | None, text: str) -> _Ended:
         if self._refused is not None:
-            return self._refused.args[0], self._refused
+            return _Ended(str(self._refused), code, self._refused)
         reason = (
             f"closed with {code}" + (f": {text}" if text else "") if code else "connection lost"
         )
         if code in _FINAL_CLOSES:
-            return reason, Refused(text or reason, close_code=code)
-        return reason, None
+            return _Ended(reason, code, Refused(text or reason, close_code=code))
+        return _Ended(reason, code)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
@@ -396,7 +407,7 @@ class RoomClient:
             # refusal still ends the client.
             if frame.seq is not None:
                 self._in_sequence(frame.seq)
-            self._check_refusal(frame.code, frame.type or "error")
+            self._check_refusal(frame.code, frame.message or f"refused ({frame.code})")
             return
         if isinstance(frame, Welcome):
             await self._on_welcome(ws, frame)

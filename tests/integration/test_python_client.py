@@ -411,6 +411,7 @@ async def test_a_refusal_before_welcome_is_final(error: dict[str, Any] | None) -
         await server.close()
     assert attempts == [1]
     assert refused.value.code == (error or {}).get("code")
+    assert str(refused.value) == (error or {}).get("message", "token expired")
 
 
 async def test_close_1008_after_welcome_ends_iteration_without_reconnecting() -> None:
