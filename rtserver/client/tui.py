@@ -138,7 +138,7 @@ class ChatApp(App[int]):
                 self._ensure_lanes()
             case StatusChange(state="reconnecting", attempt=attempt, retry_in=retry_in):
                 wait = f", retry in {retry_in:.1f} s" if retry_in is not None else ""
-                self._status = f"reconnecting (attempt {attempt + 1}{wait})"
+                self._status = f"reconnecting (attempt {max(1, attempt)}{wait})"
             case StatusChange(state="closed", reason=reason):
                 self._status = f"closed{': ' + reason if reason else ''}"
             case ErrorFrame(code=code, message=message):
@@ -156,7 +156,11 @@ class ChatApp(App[int]):
         box.mount_all(self._lanes)
 
     def _redraw(self) -> None:
-        self.query_one("#status", Static).update(printable(self._status))
+        here = len(self.state.participants)
+        status = self._status + (
+            f" · {here} here" if self._status.startswith(("conn", "res")) else ""
+        )
+        self.query_one("#status", Static).update(printable(status))
         self.query_one("#notice", Static).update(printable(self._notice))
         turn = self.state.turns[-1] if self.state.turns else None
         author = turn.author.name if turn and turn.author else "?"

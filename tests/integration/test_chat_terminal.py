@@ -122,6 +122,7 @@ async def test_chat_keys_stop_lanes_interrupt_and_survive_a_restart(
             watcher = await RoomClient.connect(http, str(server.make_url("/v1/rooms/lobby/ws")))
             term = terminal_of(str(server.make_url("/")))
             await term.shows("connected · room lobby as ada")
+            await term.shows("· 2 here")  # the watcher and ada
             await term.shows("F1 tortoise")
             await term.shows("F2 snail")
 
