@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
+from opentelemetry.trace import TracerProvider
 
 from rtserver.catalog import Catalog
 from rtserver.config import Settings
@@ -31,13 +32,15 @@ def create_app(
     *,
     providers: Mapping[str, Provider] | None = None,
     env: Mapping[str, str] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> web.Application:
-    """Build the server. ``providers`` replaces the provider of the models it names."""
+    """Build the server. ``providers`` replaces the provider of the models it names;
+    spans go to ``tracer_provider``, else to OpenTelemetry's global provider."""
     app = web.Application(
         middlewares=[http.api_errors], client_max_size=settings.limits.max_frame_bytes
     )
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(tracer_provider=tracer_provider)
     # /v1/chat has no participant to count prompts against: count them per client address.
     app[CHAT_RATES] = KeyedBuckets(
         capacity=settings.limits.prompts_per_minute,

@@ -137,6 +137,8 @@ class Generation:
     async def _run(self) -> None:
         self._begun = True
         structured.bind(stream=self.stream)
+        if self._meter is not None:
+            self._meter.enter()
         if self._stop_reason is not None:
             await self._end(self._stop_reason, None)
             return

@@ -429,8 +429,9 @@ class Room:
                 ts=ts,
             )
         )
-        for model, reply in zip(models, replies, strict=True):
-            self._start_generation(model, reply, request.params)
+        with self._metrics.turn(room=self.id, prompt=request.prompt_id):
+            for model, reply in zip(models, replies, strict=True):
+                self._start_generation(model, reply, request.params)
 
     def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:
         stream = reply.stream or new_id("s")
@@ -448,7 +449,7 @@ class Room:
             store=self._store,
             checkpoint_interval=self._limits.checkpoint_interval,
             clock=self._clock,
-            meter=self._metrics.stream(model.id),
+            meter=self._metrics.stream(model.id, stream=stream, room=self.id),
         )
         self._generations[stream] = generation
         self._history.append(reply)

@@ -1,16 +1,23 @@
-"""Prometheus metrics of one server, in a registry of its own.
+"""Prometheus metrics of one server, in a registry of its own, and its OpenTelemetry spans.
 
 Each application holds its own :class:`Metrics` (``web.AppKey`` METRICS), never the module-global
 default registry, so several servers in one process (tests) do not share counts. The token path
 pays no label lookup: a generation binds its model's children once, and counts its tokens in
 batches (:meth:`StreamMeter.tokens`).
+
+Spans: a ``turn`` span while a prompt starts its streams, and one ``generate <model>`` span per
+stream (the provider call), current while the stream runs so that instrumented HTTP clients
+nest under it. They go to the tracer provider given, or OpenTelemetry's global one (set by
+``opentelemetry-instrument``, say); without an SDK they cost next to nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
+from opentelemetry import context, trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 ResumeKind = Literal["replay", "snapshot"]
@@ -22,7 +29,9 @@ TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 class Metrics:
     """The server's metrics; the names are part of its documented interface."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tracer_provider: trace.TracerProvider | None = None) -> None:
+        provider = tracer_provider or trace.get_tracer_provider()
+        self.tracer = provider.get_tracer("rtserver")
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.connections = Gauge(
@@ -85,9 +94,18 @@ class Metrics:
     def left(self) -> None:
         self.connections.dec()
 
-    def stream(self, model: str) -> StreamMeter:
+    def stream(
+        self, model: str, *, stream: str | None = None, room: str | None = None
+    ) -> StreamMeter:
         """The meter of one new stream of ``model``; counts it running until it ends."""
-        return StreamMeter(self, model)
+        return StreamMeter(self, model, stream=stream, room=room)
+
+    @contextmanager
+    def turn(self, *, room: str, prompt: str) -> Iterator[None]:
+        """A span around starting a turn's streams, whose spans it parents."""
+        attributes = {"rtserver.room": room, "rtserver.prompt_id": prompt}
+        with self.tracer.start_as_current_span("turn", attributes=attributes):
+            yield
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
@@ -95,25 +113,47 @@ class Metrics:
 
 
 class StreamMeter:
-    """One stream's metrics, its labelled children bound once."""
+    """One stream's metrics, its labelled children bound once, and its span."""
 
-    __slots__ = ("_metrics", "_model", "_tokens", "_ttft")
+    __slots__ = ("_count", "_metrics", "_model", "_span", "_tokens", "_ttft")
 
-    def __init__(self, metrics: Metrics, model: str) -> None:
+    def __init__(
+        self, metrics: Metrics, model: str, *, stream: str | None, room: str | None
+    ) -> None:
         self._metrics = metrics
         self._model = model
         self._tokens = metrics.tokens.labels(model)
         self._ttft = metrics.ttft.labels(model)
+        self._count = 0
+        attributes = {"rtserver.model": model}
+        attributes.update(
+            {k: v for k, v in (("rtserver.stream", stream), ("rtserver.room", room)) if v}
+        )
+        self._span = metrics.tracer.start_span(
+            f"generate {model}", kind=trace.SpanKind.CLIENT, attributes=attributes
+        )
         metrics.streams_running.inc()
+
+    def enter(self) -> None:
+        """Make the stream's span current in the calling task (the generation's own)."""
+        context.attach(trace.set_span_in_context(self._span))
 
     def first_token(self, seconds: float) -> None:
         self._ttft.observe(seconds)
+        self._span.add_event("first token", {"rtserver.ttft_s": seconds})
 
     def tokens(self, count: int) -> None:
         """Add a batch of ``count`` token deltas to ``rtserver_tokens_total``."""
         self._tokens.inc(count)
+        self._count += count
 
     def ended(self, reason: str, error_code: str | None) -> None:
+        span = self._span
+        span.set_attribute("rtserver.reason", reason)
+        span.set_attribute("rtserver.tokens", self._count)
+        if error_code is not None:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, error_code))
+        span.end()
         metrics = self._metrics
         metrics.streams_running.dec()
         metrics.stream_ends.labels(self._model, reason).inc()
