@@ -10,6 +10,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from aiohttp import web
+from opentelemetry.trace import TracerProvider
 
 from rtserver.auth.access import Access, check_open_mode
 from rtserver.auth.limits import ClientLimits
@@ -23,6 +24,7 @@ from rtserver.keys import (
     CATALOG,
     CLIENT_LIMITS,
     DIRECTORY,
+    METRICS,
     ORIGINS,
     ROOM_MEMORY,
     SETTINGS,
@@ -30,6 +32,8 @@ from rtserver.keys import (
     STREAM_SLOTS,
 )
 from rtserver.memory import MemoryBudget
+from rtserver.ops import health
+from rtserver.ops.metrics import Metrics
 from rtserver.providers.base import Provider
 from rtserver.providers.registry import build_provider
 from rtserver.retention import Retention
@@ -48,14 +52,17 @@ def create_app(
     *,
     providers: Mapping[str, Provider] | None = None,
     env: Mapping[str, str] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> web.Application:
-    """Build the server. ``providers`` replaces the provider of the models it names."""
+    """Build the server. ``providers`` replaces the provider of the models it names;
+    spans go to ``tracer_provider``, else to OpenTelemetry's global provider."""
     app = web.Application(
         # json_http_errors runs inside api_errors, so its answers get the API's headers too.
         middlewares=[http.api_errors, json_http_errors],
         client_max_size=settings.limits.max_frame_bytes,
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics(tracer_provider=tracer_provider)
     env = os.environ if env is None else env
     app[ACCESS] = _access(settings, env)
     app[ORIGINS] = OriginPolicy(
@@ -91,6 +98,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/rooms/{room}/events", sse.events_handler)
     app.router.add_post("/v1/rooms/{room}/frames", sse.frames_handler)
     app.router.add_post("/v1/chat", chat.chat_handler)
+    health.add_routes(app)
     app.router.add_get("/", _index)
     app.router.add_get("/r/{room}", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
@@ -158,6 +166,7 @@ async def _open_directory(app: web.Application) -> AsyncIterator[None]:
         limits=app[SETTINGS].limits,
         streams=app[STREAM_SLOTS],
         memory=app[ROOM_MEMORY],
+        metrics=app[METRICS],
     )
     app[DIRECTORY] = directory
     yield

@@ -1,9 +1,9 @@
-"""The ``rtserver`` command: ``serve`` runs the server, ``models`` shows what is configured."""
+"""The ``rtserver`` command: ``serve`` runs the server, ``models`` shows what is configured,
+``chat`` joins a room in the terminal."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -13,6 +13,8 @@ from aiohttp import web
 from rtserver.cli_token import issue_token, token_arguments
 from rtserver.config import Settings, build_settings, read_config_file
 from rtserver.errors import RtError
+from rtserver.ops.logging import LogFormat
+from rtserver.ops.logging import configure as configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="how much to log (default INFO)",
     )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="text lines, or one JSON object a line with room/participant/stream ids",
+    )
+    _add_chat(commands)
     token = commands.add_parser("token", help="print a room token signed with the secret")
     token_arguments(token)
     for command in (serve, commands.add_parser("models", help="list configured models"), token):
@@ -43,6 +52,24 @@ def _parser() -> argparse.ArgumentParser:
             "--config", help="TOML config file (default: $RTSERVER_CONFIG, if set)"
         )
     return parser
+
+
+def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chat = commands.add_parser("chat", help="join a room in the terminal")
+    chat.add_argument("base_url", metavar="BASE_URL", help="the server, e.g. http://127.0.0.1:8080")
+    chat.add_argument("room", metavar="ROOM", help="room id")
+    chat.add_argument("--name", help="your name in the room")
+    chat.add_argument("--token", help="access token (or env RTSERVER_TOKEN)")
+    chat.add_argument(
+        "--models", type=_model_list, help="comma-separated model ids (default: the room's)"
+    )
+
+
+def _model_list(value: str) -> list[str]:
+    models = [m.strip() for m in value.split(",") if m.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError("name at least one model")
+    return models
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -60,6 +87,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "chat":
+        return _chat(args)
     try:
         settings = _settings(args)
         if args.command == "models":
@@ -70,18 +99,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "token":
             print(issue_token(args, settings.auth.secret_env, os.environ))
             return 0
-        return _serve(settings, args.log_level)
+        return _serve(settings, args.log_level, args.log_format)
     except RtError as exc:
         print(f"rtserver: {exc}", file=sys.stderr)
         return 2
 
 
-def _serve(settings: Settings, log_level: str) -> int:
+def _chat(args: argparse.Namespace) -> int:
+    try:
+        from rtserver.client.tui import run_chat
+    except ImportError:
+        print("rtserver: `chat` needs Textual: pip install 'rtserver[chat]'", file=sys.stderr)
+        return 2
+    token = args.token or os.environ.get("RTSERVER_TOKEN")
+    return run_chat(args.base_url, args.room, name=args.name, token=token, models=args.models)
+
+
+def _serve(settings: Settings, log_level: str, log_format: LogFormat) -> int:
     from rtserver.accesslog import RedactingAccessLogger
     from rtserver.app import create_app
     from rtserver.store.lock import DatabaseLock
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, log_format)
     address = f"http://{settings.host}:{settings.port}/"
     # Before anything listens: a second server on the same database exits 2, naming the first.
     lock = DatabaseLock.acquire(settings.db_path)

@@ -155,3 +155,80 @@ class Outgoing:
         except KeyError:
             encoded = self._cache[codec.name] = codec.render(self.frame, self.event_id)
             return encoded
+
+
+# --- the client's side ----------------------------------------------------------------------
+
+
+class Unrecognised(msgspec.Struct, frozen=True, kw_only=True):
+    """A server frame that this version cannot read: a newer type, or a newer value.
+
+    Receivers ignore what they do not know; a client still needs its ``seq`` (to keep count of
+    room events) and, for an error, its ``code`` (a newer refusal still ends a connection).
+    """
+
+    type: str | None = None
+    seq: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class _ServerEnvelope(msgspec.Struct):
+    type: object = None
+    seq: object = None
+    code: object = None
+    message: object = None
+
+
+class PeerCodec:
+    """A codec as a client uses it: client frames to bytes, server bytes to typed frames."""
+
+    def __init__(self, name: str, *, binary: bool) -> None:
+        self.name = name
+        self.binary = binary
+        self._encoder: msgspec.json.Encoder | msgspec.msgpack.Encoder
+        self._decoder: msgspec.json.Decoder[ServerFrame] | msgspec.msgpack.Decoder[ServerFrame]
+        self._envelope: (
+            msgspec.json.Decoder[_ServerEnvelope] | msgspec.msgpack.Decoder[_ServerEnvelope]
+        )
+        if binary:
+            self._encoder = msgspec.msgpack.Encoder()
+            self._decoder = msgspec.msgpack.Decoder(ServerFrame)
+            self._envelope = msgspec.msgpack.Decoder(_ServerEnvelope)
+        else:
+            self._encoder = msgspec.json.Encoder()
+            self._decoder = msgspec.json.Decoder(ServerFrame)
+            self._envelope = msgspec.json.Decoder(_ServerEnvelope)
+
+    def encode(self, frame: ClientFrame) -> bytes:
+        return self._encoder.encode(frame)
+
+    def decode(self, data: str | bytes) -> ServerFrame | Unrecognised:
+        """One server frame; raises ``ValueError`` for bytes that are no frame at all."""
+        if isinstance(data, str):
+            data = data.encode()
+        try:
+            return self._decoder.decode(data)
+        except msgspec.ValidationError:
+            pass
+        except msgspec.DecodeError:
+            raise ValueError("the server sent a frame that does not decode") from None
+        try:
+            envelope = self._envelope.decode(data)
+        except msgspec.ValidationError:
+            raise ValueError("the server sent a frame that is not a map") from None
+        return Unrecognised(
+            type=envelope.type if isinstance(envelope.type, str) else None,
+            seq=envelope.seq if type(envelope.seq) is int else None,
+            code=envelope.code if isinstance(envelope.code, str) else None,
+            message=envelope.message if isinstance(envelope.message, str) else None,
+        )
+
+
+def peer_codec_for(name: str) -> PeerCodec:
+    """The client-side codec for ``"json"`` or ``"msgpack"``."""
+    if name not in ("json", "msgpack"):
+        raise ValueError(f"codec must be 'json' or 'msgpack', not {name!r}")
+    return PeerCodec(
+        MSGPACK_SUBPROTOCOL if name == "msgpack" else JSON_SUBPROTOCOL, binary=name == "msgpack"
+    )

@@ -11,6 +11,7 @@ from rtserver.catalog import Catalog
 from rtserver.config import ROOM_ID_PATTERN, Limits
 from rtserver.errors import PeerError
 from rtserver.memory import MemoryBudget
+from rtserver.ops.metrics import Metrics
 from rtserver.participant import Member
 from rtserver.rooms import Room
 from rtserver.slots import Slots
@@ -40,7 +41,10 @@ class RoomDirectory:
         limits: Limits,
         streams: Slots | None = None,
         memory: MemoryBudget | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
+        self._metrics.watch_rooms(lambda: len(self._rooms))
         self._store = store
         self._catalog = catalog
         self._limits = limits
@@ -109,6 +113,7 @@ class RoomDirectory:
             limits=self._limits,
             streams=self._streams,
             memory=self._memory,
+            metrics=self._metrics,
         )
         await room.load()
         room.on_idle = self._idle

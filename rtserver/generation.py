@@ -28,6 +28,8 @@ from rtserver.frames import (
     ToolCallRecord,
     Usage,
 )
+from rtserver.ops import logging as structured
+from rtserver.ops.metrics import StreamMeter
 from rtserver.providers.base import (
     FinishDelta,
     GenerationRequest,
@@ -75,6 +77,7 @@ class Generation:
         store: ReplyStore,
         checkpoint_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        meter: StreamMeter | None = None,
     ) -> None:
         self.stream = stream
         self.model = model
@@ -96,6 +99,10 @@ class Generation:
         self._task: asyncio.Task[None] | None = None
         self._begun = False
         self._ending = False
+        self._meter = meter
+        #: Token deltas streamed, and how many of them the meter has been told of.
+        self._token_count = 0
+        self._tokens_metered = 0
 
     @property
     def text(self) -> str:
@@ -131,6 +138,9 @@ class Generation:
 
     async def _run(self) -> None:
         self._begun = True
+        structured.bind(stream=self.stream)
+        if self._meter is not None:
+            self._meter.enter()
         if self._stop_reason is not None:
             await self._end(self._stop_reason, None)
             return
@@ -161,7 +171,8 @@ class Generation:
                     if not delta.text:
                         continue
                     if self._first_token is None:
-                        self._first_token = self._clock()
+                        self._first_token_now()
+                    self._token_count += 1
                     self._parts.append(delta.text)
                     self._streamed.add(delta.text, delta.tokens)
                     sink.publish(
@@ -179,9 +190,21 @@ class Generation:
                 elif isinstance(delta, FinishDelta):
                     self._finish = delta.reason
 
+    def _first_token_now(self) -> None:
+        self._first_token = self._clock()
+        if self._meter is not None:
+            self._meter.first_token(self._first_token - self._started)
+
+    def _meter_tokens(self) -> None:
+        """Tell the meter of the tokens since the last time: batched, off the token path."""
+        fresh = self._token_count - self._tokens_metered
+        if fresh and self._meter is not None:
+            self._meter.tokens(fresh)
+            self._tokens_metered = self._token_count
+
     def _tool_call(self, delta: ToolCallDelta) -> None:
         if self._first_token is None:
-            self._first_token = self._clock()
+            self._first_token_now()
         known = self._calls.get(delta.call)
         name = delta.name or (known.name if known else None)
         args = (known.args if known else "") + delta.args
@@ -202,6 +225,7 @@ class Generation:
         saved = 0
         while True:
             await asyncio.sleep(self._checkpoint_interval)
+            self._meter_tokens()
             text = self.text
             if len(text) == saved:
                 continue
@@ -249,6 +273,18 @@ class Generation:
                 tokens_per_s_estimated=rate is not None and usage is not None and usage.estimated,
                 error=error,
             )
+        )
+        self._meter_tokens()
+        if self._meter is not None:
+            self._meter.ended(reason, error.code if error is not None else None)
+        log.info(
+            "stream ended",
+            extra={
+                "model": self.model.id,
+                "reason": reason,
+                "code": error.code if error is not None else None,
+                "duration_ms": self._ms(ended),
+            },
         )
         sink.reply_finished(self, final)
 

@@ -11,6 +11,7 @@ from rtserver.catalog import Catalog
 from rtserver.config import Settings
 from rtserver.directory import RoomDirectory
 from rtserver.memory import MemoryBudget
+from rtserver.ops.metrics import Metrics
 from rtserver.slots import Slots
 from rtserver.store.base import Store
 
@@ -25,3 +26,4 @@ CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
 STREAM_SLOTS = web.AppKey("stream_slots", Slots)
 #: The memory rooms hold together for resume and welcomes (``[limits] room_memory_bytes``).
 ROOM_MEMORY = web.AppKey("room_memory", MemoryBudget)
+METRICS = web.AppKey("metrics", Metrics)

@@ -45,6 +45,7 @@ from rtserver.frames import (
 )
 from rtserver.generation import Generation, StopReason
 from rtserver.memory import Budgeted, MemoryBudget
+from rtserver.ops.metrics import Metrics, ResumeKind
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member, Seat
 from rtserver.providers.base import ChatTurn, GenerationRequest
@@ -94,8 +95,10 @@ class Room:
         clock: Callable[[], float] = time.monotonic,
         streams: Slots | None = None,
         memory: MemoryBudget | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = room_id
+        self._metrics = metrics or Metrics()
         self._store = store
         self._catalog = catalog
         self._limits = limits
@@ -183,6 +186,11 @@ class Room:
         for event in replay or ():
             member.preload(event)
         self._broadcast_presence()
+        resume: ResumeKind | None = None
+        if since is not None:
+            resume = "snapshot" if replay is None else "replay"
+        self._metrics.joined(resume)
+        log.info("joined", extra={"room": self.id, "participant": member.id, "resume": resume})
         return member
 
     def _replay_for(self, since: Since | None, codec: Codec) -> list[Outgoing] | None:
@@ -234,6 +242,7 @@ class Room:
         """Remove a participant; its streams and everyone else's go on."""
         if self._members.pop(member.session, None) is None:
             return
+        self._metrics.left()
         self._broadcast_presence()
         if self.idle and self.on_idle is not None:
             self.on_idle(self)
@@ -256,7 +265,13 @@ class Room:
 
     def _drop_slow(self, member: Member) -> None:
         if not member.outbox.closed:  # else its connection is already on its way out
-            log.info("room %s: participant %s is too slow, closing it", self.id, member.id)
+            log.info(
+                "room %s: participant %s is too slow, closing it",
+                self.id,
+                member.id,
+                extra={"room": self.id, "participant": member.id},
+            )
+            self._metrics.slow_consumer_drops.inc()
             member.outbox.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")
         self.leave(member)
 
@@ -474,6 +489,7 @@ class Room:
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
             return False
         self._history.append(user)
+        self._metrics.prompts.inc()
         self.publish(
             MessageEvent(
                 seq=self.next_seq(),
@@ -484,10 +500,11 @@ class Room:
                 ts=ts,
             )
         )
-        for model, reply in zip(models, replies, strict=True):
-            if member.budget is not None and reply.stream is not None:
-                self._spenders[reply.stream] = member.budget
-            self._start_generation(model, reply, request.params)
+        with self._metrics.turn(room=self.id, prompt=request.prompt_id):
+            for model, reply in zip(models, replies, strict=True):
+                if member.budget is not None and reply.stream is not None:
+                    self._spenders[reply.stream] = member.budget
+                self._start_generation(model, reply, request.params)
         return True
 
     def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:
@@ -506,6 +523,7 @@ class Room:
             store=self._store,
             checkpoint_interval=self._limits.checkpoint_interval,
             clock=self._clock,
+            meter=self._metrics.stream(model.id, stream=stream, room=self.id),
         )
         self._generations[stream] = generation
         self._history.append(reply)

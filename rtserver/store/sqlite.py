@@ -153,6 +153,10 @@ class SqliteStore:
             )
         await self._db.close()
 
+    async def ping(self) -> None:
+        async with self._db.execute("SELECT 1") as cursor:
+            await cursor.fetchone()
+
     async def recover(self) -> int:
         try:
             async with self._writing:

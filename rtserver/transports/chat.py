@@ -31,7 +31,7 @@ from rtserver.frames import (
     Usage,
 )
 from rtserver.generation import Generation
-from rtserver.keys import CATALOG, CLIENT_LIMITS, SETTINGS, STREAM_SLOTS
+from rtserver.keys import CATALOG, CLIENT_LIMITS, METRICS, SETTINGS, STREAM_SLOTS
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.rooms import new_id, now_ms
@@ -166,6 +166,7 @@ async def _run_chat(
         sink=sink,
         store=_NotKept(),
         checkpoint_interval=limits.checkpoint_interval,
+        meter=request.app[METRICS].stream(model.id),
     )
     generation.start()
     try:

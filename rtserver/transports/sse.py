@@ -21,6 +21,7 @@ from rtserver.codec import JSON
 from rtserver.errors import PeerError
 from rtserver.frames import ClientFrame, Hello, ServerFrame, Since
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
+from rtserver.ops import logging as structured
 from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.participant import Member
 from rtserver.transports.http import (
@@ -147,6 +148,7 @@ async def _stream_room(
         codec=SSE,
         seat=seat_for(request, identity),
     )
+    structured.bind(room=room_id, participant=member.id)
     try:
         response = await open_event_stream(request)
         heartbeat = request.app[SETTINGS].limits.sse_heartbeat

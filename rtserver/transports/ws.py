@@ -13,6 +13,7 @@ from rtserver.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.errors import PeerError
 from rtserver.frames import Hello
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
+from rtserver.ops import logging as structured
 from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.participant import Member
 from rtserver.rooms import Room
@@ -95,6 +96,7 @@ async def _serve(
         failure = PeerError("internal", "the room could not be opened; try again")
         await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
         return
+    structured.bind(room=room_id, participant=member.id)
     writer = asyncio.create_task(_write(ws, member.outbox, codec))
     watchdog = asyncio.create_task(
         _cut_if_stuck(request, member.outbox, writer, grace_s=limits.hello_timeout)
@@ -108,6 +110,7 @@ async def _serve(
         with suppress(asyncio.CancelledError):
             await writer
         watchdog.cancel()
+        log.info("connection closed", extra={"code": ws.close_code})
 
 
 async def _cut_if_stuck(

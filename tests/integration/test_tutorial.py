@@ -24,12 +24,12 @@ async def test_two_tutorial_clients_print_the_same_streams(
     start_server: ServerFactory, db_path: str
 ) -> None:
     server: TestServer = await start_server(Settings(db_path=db_path, models=DEMO_MODELS))
-    url = str(server.make_url("/v1/rooms/tutorial/ws")).replace("http", "ws", 1)
-    bob = await _run(url, "bob")
+    url = str(server.make_url("/"))
+    bob = await _run(url, "tutorial", "bob")
     assert bob.stdout is not None
     joined = await asyncio.wait_for(bob.stdout.readline(), timeout=15)
     assert joined.decode().strip() == "joined tutorial as bob"
-    alice = await _run(url, "alice", "Tell me about rivers")
+    alice = await _run(url, "tutorial", "alice", "Tell me about rivers")
     alice_out, _ = await asyncio.wait_for(alice.communicate(), timeout=30)
     bob_out, _ = await asyncio.wait_for(bob.communicate(), timeout=30)
     alice_lines = alice_out.decode().splitlines()

@@ -1,0 +1,1 @@
+"""What an operator needs: metrics, health checks and structured logs."""
