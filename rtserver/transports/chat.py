@@ -31,6 +31,7 @@ from rtserver.frames import (
 )
 from rtserver.generation import Generation
 from rtserver.keys import CATALOG, CHAT_RATES, SETTINGS
+from rtserver.nesting import check_nesting, too_deep_error
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import refuse_if_waiting
@@ -164,11 +165,16 @@ async def chat_handler(request: web.Request) -> web.StreamResponse:
 
 def _parse(body: bytes) -> ChatRequest:
     try:
-        return _decode_request(body)
+        chat = _decode_request(body)
     except msgspec.ValidationError as exc:
+        check_nesting(body, msgpack=False)
         raise PeerError("bad_frame", f"invalid chat request: {exc}"[:300]) from None
     except msgspec.DecodeError:
         raise PeerError("bad_frame", "the body is not valid JSON") from None
+    except RecursionError:
+        raise too_deep_error() from None
+    check_nesting(body, msgpack=False)
+    return chat
 
 
 def _model(request: web.Request, model_id: str | None) -> Model:
