@@ -59,6 +59,10 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     idle_room_seconds: Annotated[float, msgspec.Meta(ge=0)] = 600.0
     #: Earlier messages a model sees of its lane.
     context_messages: Annotated[int, msgspec.Meta(ge=1)] = 100
+    #: Participants listed by name in ``welcome`` and ``presence_diff``; the rest are counted.
+    presence_listed: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
+    #: Seconds presence changes are gathered before one ``presence_diff`` tells them all.
+    presence_interval: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.1
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

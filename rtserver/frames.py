@@ -183,6 +183,8 @@ class Welcome(Frame, frozen=True, kw_only=True, tag="welcome"):
     participants: list[PresenceEntry]
     messages: list[HistoryMessage]
     streams: list[RunningStream]
+    #: Extension: how many participants are connected; ``participants`` lists a bounded few.
+    participant_count: int | None = None
 
 
 class MessageEvent(Frame, frozen=True, kw_only=True, tag="message"):
@@ -229,7 +231,21 @@ class StreamEnd(Frame, frozen=True, kw_only=True, tag="stream_end"):
 
 
 class Presence(Frame, frozen=True, kw_only=True, tag="presence"):
+    """Retired: the whole participant list. Servers now send presence_diff instead."""
+
     participants: list[PresenceEntry]
+
+
+class PresenceDiff(Frame, frozen=True, kw_only=True, tag="presence_diff"):
+    """What changed in the room's participant list since the last presence frame.
+
+    ``changed`` entries are added or replace the entry with their id; ``left`` ids are removed;
+    ``count`` is how many participants are connected, listed or not.
+    """
+
+    changed: list[PresenceEntry]
+    left: list[str]
+    count: int
 
 
 class ErrorFrame(Frame, frozen=True, kw_only=True, tag="error"):
@@ -244,4 +260,4 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
 
 
 RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd
-ServerFrame = Welcome | RoomEvent | Presence | ErrorFrame | Pong
+ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

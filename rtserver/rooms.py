@@ -32,7 +32,6 @@ from rtserver.frames import (
     Params,
     Ping,
     Pong,
-    Presence,
     Prompt,
     RoomEvent,
     RunningStream,
@@ -45,6 +44,7 @@ from rtserver.frames import (
 from rtserver.generation import Generation, StopReason
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member
+from rtserver.presence import PresenceBoard
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import TokenBucket, refuse_if_waiting
 from rtserver.store.base import Store
@@ -91,6 +91,8 @@ class Room:
             max_events=limits.event_log_events, max_age_s=limits.event_log_seconds, clock=clock
         )
         self._members: dict[str, Member] = {}
+        self._presence = PresenceBoard(listed_max=limits.presence_listed)
+        self._presence_flush: asyncio.TimerHandle | None = None
         self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
         self._generations: dict[str, Generation] = {}
         self._turn_lock = asyncio.Lock()
@@ -130,6 +132,7 @@ class Room:
         )
         replay = self._replay_for(since, codec)
         self._members[member.id] = member
+        self._presence.join(member.presence())
         # The welcome is named (SSE ``id:``) by the seq the client stands at once it has it:
         # the resume point during a replay, so that a reconnect in the middle of one misses
         # nothing. WebSocket codecs ignore the name.
@@ -138,7 +141,7 @@ class Room:
         member.preload(Outgoing(welcome, self.log.event_id(at)))
         for event in replay or ():
             member.preload(event)
-        self._broadcast_presence()
+        self._presence_changed()
         return member
 
     def _replay_for(self, since: Since | None, codec: Codec) -> list[Outgoing] | None:
@@ -161,9 +164,10 @@ class Room:
             seq=self.log.head,
             resumed=resumed,
             models=self._catalog.infos,
-            participants=[m.presence() for m in self._members.values()],
+            participants=self._presence.listed(),
             messages=[] if resumed else self._snapshot_messages(),
             streams=[] if resumed else self._snapshot_streams(),
+            participant_count=self._presence.count,
         )
 
     def _snapshot_messages(self) -> list[HistoryMessage]:
@@ -189,7 +193,8 @@ class Room:
         """Remove a participant; its streams and everyone else's go on."""
         if self._members.pop(member.id, None) is None:
             return
-        self._broadcast_presence()
+        self._presence.leave(member.id)
+        self._presence_changed()
         if self.idle and self.on_idle is not None:
             self.on_idle(self)
 
@@ -210,6 +215,8 @@ class Room:
             self._drop_slow(member)
 
     def _drop_slow(self, member: Member) -> None:
+        # Leaving only records the change: presence goes out at the next flush, so a drop
+        # never fans out, and one slow participant cannot drop the next from inside a drop.
         if not member.outbox.closed:  # else its connection is already on its way out
             log.info("room %s: participant %s is too slow, closing it", self.id, member.id)
             member.outbox.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")
@@ -224,10 +231,19 @@ class Room:
         if not member.send(Outgoing(frame)):
             self._drop_slow(member)
 
-    def _broadcast_presence(self) -> None:
-        self._fan_out(
-            Outgoing(Presence(participants=[m.presence() for m in self._members.values()]))
-        )
+    def _presence_changed(self) -> None:
+        """Send the change with the others of this presence interval, in one frame."""
+        if self._presence_flush is None:
+            loop = asyncio.get_running_loop()
+            self._presence_flush = loop.call_later(
+                self._limits.presence_interval, self._flush_presence
+            )
+
+    def _flush_presence(self) -> None:
+        self._presence_flush = None
+        diff = self._presence.flush()
+        if diff is not None:
+            self._fan_out(Outgoing(diff))
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         """Called by a generation once its stream_end is published."""
@@ -352,7 +368,8 @@ class Room:
         per_minute = self._limits.typing_changes_per_minute
         refuse_if_waiting(member.typing_changes.take(), f"{per_minute} typing changes a minute")
         member.typing = active
-        self._broadcast_presence()
+        self._presence.update(member.presence())
+        self._presence_changed()
 
     def _spend_prompt(self, member: Member) -> None:
         """Count an accepted prompt against the sender's rate, or refuse it."""
@@ -452,6 +469,8 @@ class Room:
     async def close(self) -> None:
         """End running streams as interrupted, then close every connection with 1001."""
         await self.stop_all("interrupted")
+        if self._presence_flush is not None:
+            self._presence_flush.cancel()
         for member in list(self._members.values()):
             member.outbox.close(GOING_AWAY, "server shutting down", flush=True)
         self._members.clear()
