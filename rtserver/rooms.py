@@ -234,10 +234,13 @@ class Room:
     def _presence_changed(self) -> None:
         """Send the change with the others of this presence interval, in one frame."""
         if self._presence_flush is None:
-            loop = asyncio.get_running_loop()
-            self._presence_flush = loop.call_later(
-                self._limits.presence_interval, self._flush_presence
+            # Each flush is a write to every participant: in a big room, fewer and larger.
+            limits = self._limits
+            interval = max(
+                limits.presence_interval, len(self._members) / limits.presence_frames_per_s
             )
+            loop = asyncio.get_running_loop()
+            self._presence_flush = loop.call_later(interval, self._flush_presence)
 
     def _flush_presence(self) -> None:
         self._presence_flush = None
