@@ -45,7 +45,8 @@ class Since(msgspec.Struct, frozen=True, kw_only=True):
     """The last room event a client saw."""
 
     epoch: Annotated[str, msgspec.Meta(max_length=128)]
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    #: At most 2**53 - 1, as every integer of the protocol (a JavaScript number holds it).
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 
 
 class Params(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -70,6 +70,8 @@ def _msgpack_as_json(data: bytes) -> bytes | None:
         value = _decode_msgpack(data)
     except RecursionError:
         return None
+    except msgspec.DecodeError:
+        return b"{}"  # malformed, which the caller's own decoding names
     try:
         return _encode_json(value)
     except (TypeError, ValueError, RecursionError):
