@@ -129,6 +129,7 @@ def _check(frame: Frame, room: str, ids: set[str], streams: set[str], people: se
 
 async def _until_all_ended(observer: RoomClient) -> None:
     """Wait (bounded) until every stream the observer saw start has ended."""
+
     def all_ended(_: Frame) -> bool:
         started = [f["stream"] for f in observer.of_type("stream_start")]
         return all(observer.ended(stream) is not None for stream in started)
