@@ -550,6 +550,12 @@ def invalid_inputs() -> list[dict[str, object]]:
             "h-1",
         ),
         (
+            "hello-since-past-max-safe-seq",
+            _both({"type": "hello", "id": "h-3", "since": {"epoch": "e", "seq": MAX_SAFE_INT + 1}}),
+            "bad_frame",
+            "h-3",
+        ),
+        (
             "hello-since-no-epoch",
             _both({"type": "hello", "since": {"seq": 3}}),
             "bad_frame",
