@@ -12,6 +12,7 @@ import msgspec
 
 from rtserver.errors import PeerError
 from rtserver.frames import CLIENT_TYPES, ClientFrame, MessageId, ServerFrame
+from rtserver.nesting import check_nesting, too_deep_error
 
 JSON_SUBPROTOCOL: Final = "rt.v1.json"
 MSGPACK_SUBPROTOCOL: Final = "rt.v1.msgpack"
@@ -73,11 +74,16 @@ class _MsgspecCodec:
                 raise PeerError("bad_frame", f"{self.name} frames must be binary messages")
             data = data.encode()
         try:
-            return self._decoder.decode(data)
+            frame = self._decoder.decode(data)
         except msgspec.ValidationError as exc:
+            check_nesting(data, msgpack=self.binary)
             raise self._explain(data, str(exc)) from None
         except msgspec.DecodeError:
             raise PeerError("bad_frame", f"frame is not valid {self._format}") from None
+        except RecursionError:
+            raise too_deep_error() from None
+        check_nesting(data, msgpack=self.binary)
+        return frame
 
     @property
     def _format(self) -> str:

@@ -93,6 +93,13 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     event_log_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 << 20
     #: Bytes every room holds together for resume and welcomes (event logs, recent messages).
     room_memory_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 << 20
+    #: Participants listed by name in ``welcome`` and ``presence_diff``; the rest are counted.
+    presence_listed: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
+    #: Seconds presence changes are gathered before one ``presence_diff`` tells them all.
+    presence_interval: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.1
+    #: Presence frames a room sends per second at most, to all its participants together: a
+    #: big room gathers changes for longer (participants / this, when that is longer).
+    presence_frames_per_s: Annotated[int, msgspec.Meta(ge=1)] = 5_000
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

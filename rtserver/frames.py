@@ -46,7 +46,8 @@ class Since(msgspec.Struct, frozen=True, kw_only=True):
     """The last room event a client saw."""
 
     epoch: Annotated[str, msgspec.Meta(max_length=128)]
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    #: At most 2**53 - 1, as every integer of the protocol (a JavaScript number holds it).
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 
 
 class Params(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -184,6 +185,8 @@ class Welcome(Frame, frozen=True, kw_only=True, tag="welcome"):
     participants: list[PresenceEntry]
     messages: list[HistoryMessage]
     streams: list[RunningStream]
+    #: Extension: how many participants are connected; ``participants`` lists a bounded few.
+    participant_count: int | None = None
 
 
 class MessageEvent(Frame, frozen=True, kw_only=True, tag="message"):
@@ -234,7 +237,21 @@ class StreamEnd(Frame, frozen=True, kw_only=True, tag="stream_end"):
 
 
 class Presence(Frame, frozen=True, kw_only=True, tag="presence"):
+    """Retired: the whole participant list. Servers now send presence_diff instead."""
+
     participants: list[PresenceEntry]
+
+
+class PresenceDiff(Frame, frozen=True, kw_only=True, tag="presence_diff"):
+    """What changed in the room's participant list since the last presence frame.
+
+    ``changed`` entries are added or replace the entry with their id; ``left`` ids are removed;
+    ``count`` is how many participants are connected, listed or not.
+    """
+
+    changed: list[PresenceEntry]
+    left: list[str]
+    count: int
 
 
 class ErrorFrame(Frame, frozen=True, kw_only=True, tag="error"):
@@ -249,4 +266,4 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
 
 
 RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd
-ServerFrame = Welcome | RoomEvent | Presence | ErrorFrame | Pong
+ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

@@ -102,6 +102,14 @@ class Outbox:
             self._bytes -= len(data)
         return data
 
+    def take_ready(self) -> list[bytes]:
+        """Every frame queued now, oldest first, without waiting (none once closed)."""
+        items = list(self._items)
+        self._items.clear()
+        self._bytes = 0
+        self._preloaded = 0
+        return items
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():

@@ -33,7 +33,6 @@ from rtserver.frames import (
     Params,
     Ping,
     Pong,
-    Presence,
     Prompt,
     RoomEvent,
     RunningStream,
@@ -48,6 +47,7 @@ from rtserver.memory import Budgeted, MemoryBudget
 from rtserver.ops.metrics import Metrics, ResumeKind
 from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
 from rtserver.participant import Member, Seat
+from rtserver.presence import PresenceBoard
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.ratelimit import TokenBucket, refuse_if_waiting
 from rtserver.recent import RecentMessages
@@ -118,6 +118,10 @@ class Room:
         self._history = RecentMessages(
             max_messages=limits.history_messages, max_chars=limits.welcome_chars, budget=memory
         )
+        self._presence = PresenceBoard(listed_max=limits.presence_listed)
+        self._presence_flush: asyncio.TimerHandle | None = None
+        #: Connections per participant id: one person (token subject) may have several tabs.
+        self._sessions_of: dict[str, int] = {}
         self._generations: dict[str, Generation] = {}
         #: Whose daily budget each running stream spends (the prompt's author's).
         self._spenders: dict[str, DailyBudget] = {}
@@ -175,8 +179,12 @@ class Room:
             member.owner, member.grant, member.budget = seat.owner, seat.grant, seat.quota.budget
             member.prompts, member.typing_changes = seat.quota.prompts, seat.quota.typing_changes
         replay = self._replay_for(since, codec)
-        # By session: one person (one token subject) may join from several tabs at once.
+        # By session: one person (one token subject) may join from several tabs at once, and
+        # is listed once in presence, from the first of them until the last has gone.
         self._members[member.session] = member
+        self._sessions_of[member.id] = self._sessions_of.get(member.id, 0) + 1
+        if self._sessions_of[member.id] == 1:
+            self._presence.join(member.presence())
         # The welcome is named (SSE ``id:``) by the seq the client stands at once it has it:
         # the resume point during a replay, so that a reconnect in the middle of one misses
         # nothing. WebSocket codecs ignore the name.
@@ -185,7 +193,7 @@ class Room:
         member.preload(Outgoing(welcome, self.log.event_id(at)))
         for event in replay or ():
             member.preload(event)
-        self._broadcast_presence()
+        self._presence_changed()
         resume: ResumeKind | None = None
         if since is not None:
             resume = "snapshot" if replay is None else "replay"
@@ -213,9 +221,10 @@ class Room:
             seq=self.log.head,
             resumed=resumed,
             models=[i for i in self._catalog.infos if member.grant.allows_model(i.id)],
-            participants=[m.presence() for m in self._members.values()],
+            participants=self._presence.listed(),
             messages=[] if resumed else self._snapshot_messages(),
             streams=[] if resumed else self._snapshot_streams(),
+            participant_count=self._presence.count,
         )
 
     def _snapshot_messages(self) -> list[HistoryMessage]:
@@ -243,7 +252,12 @@ class Room:
         if self._members.pop(member.session, None) is None:
             return
         self._metrics.left()
-        self._broadcast_presence()
+        remaining = self._sessions_of.pop(member.id, 1) - 1
+        if remaining:
+            self._sessions_of[member.id] = remaining
+        else:
+            self._presence.leave(member.id)
+        self._presence_changed()
         if self.idle and self.on_idle is not None:
             self.on_idle(self)
 
@@ -264,6 +278,8 @@ class Room:
             self._drop_slow(member)
 
     def _drop_slow(self, member: Member) -> None:
+        # Leaving only records the change: presence goes out at the next flush, so a drop
+        # never fans out, and one slow participant cannot drop the next from inside a drop.
         if not member.outbox.closed:  # else its connection is already on its way out
             log.info(
                 "room %s: participant %s is too slow, closing it",
@@ -284,10 +300,22 @@ class Room:
         if not member.send(Outgoing(frame)):
             self._drop_slow(member)
 
-    def _broadcast_presence(self) -> None:
-        self._fan_out(
-            Outgoing(Presence(participants=[m.presence() for m in self._members.values()]))
-        )
+    def _presence_changed(self) -> None:
+        """Send the change with the others of this presence interval, in one frame."""
+        if self._presence_flush is None:
+            # Each flush is a write to every participant: in a big room, fewer and larger.
+            limits = self._limits
+            interval = max(
+                limits.presence_interval, len(self._members) / limits.presence_frames_per_s
+            )
+            loop = asyncio.get_running_loop()
+            self._presence_flush = loop.call_later(interval, self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        self._presence_flush = None
+        diff = self._presence.flush()
+        if diff is not None:
+            self._fan_out(Outgoing(diff))
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         """Called by a generation once its stream_end is published."""
@@ -413,7 +441,8 @@ class Room:
         per_minute = self._limits.typing_changes_per_minute
         refuse_if_waiting(member.typing_changes.take(), f"{per_minute} typing changes a minute")
         member.typing = active
-        self._broadcast_presence()
+        self._presence.update(member.presence())
+        self._presence_changed()
 
     def _spend_prompt(self, member: Member) -> None:
         """Count an accepted prompt against the sender's rate, or refuse it."""
@@ -544,6 +573,8 @@ class Room:
     async def close(self) -> None:
         """End running streams as interrupted, then close every connection with 1001."""
         await self.stop_all("interrupted")
+        if self._presence_flush is not None:
+            self._presence_flush.cancel()
         for member in list(self._members.values()):
             member.outbox.close(GOING_AWAY, "server shutting down", flush=True)
         self._members.clear()

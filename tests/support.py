@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import aiohttp
 import msgspec
@@ -138,3 +138,69 @@ class RoomClient:
 
 def is_type(kind: str, **fields: Any) -> Callable[[Frame], bool]:
     return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in fields.items())
+
+
+def presence_states(welcome: Frame, frames: list[Frame]) -> Iterator[tuple[int, dict[str, Frame]]]:
+    """The participant list a client holds after each presence frame: (frame index, list by id).
+
+    It starts from ``welcome`` and applies each ``presence_diff`` (or a retired ``presence``,
+    which replaces the list), as every client does.
+    """
+    listed = {p["id"]: p for p in welcome.get("participants", ())}
+    for index, frame in enumerate(frames):
+        kind = frame["type"]
+        if kind in ("welcome", "presence"):
+            listed = {p["id"]: p for p in frame["participants"]}
+        elif kind == "presence_diff":
+            listed = dict(listed)
+            for gone in frame["left"]:
+                listed.pop(gone, None)
+            listed.update((p["id"], p) for p in frame["changed"])
+        else:
+            continue
+        yield index, listed
+
+
+class _Presenced(Protocol):
+    welcome: Frame
+    frames: list[Frame]
+
+    async def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> Frame: ...
+
+
+PresenceMatch = Callable[[dict[str, Frame]], bool]
+
+
+def names_are(names: set[str]) -> PresenceMatch:
+    """A presence match: the list names exactly ``names``."""
+    return lambda listed: {p["name"] for p in listed.values()} == names
+
+
+def presence_index(client: _Presenced, match: PresenceMatch, *, after: int = 0) -> int | None:
+    """The index of the first presence frame from ``after`` on whose list ``match`` accepts."""
+    for index, listed in presence_states(client.welcome, client.frames):
+        if index >= after and match(listed):
+            return index
+    return None
+
+
+async def wait_presence(
+    client: _Presenced, match: PresenceMatch, *, after: int = 0, timeout: float = 10.0
+) -> int:
+    """Wait for a presence frame from index ``after`` on whose list ``match`` accepts."""
+    await client.wait_for(lambda _: presence_index(client, match, after=after) is not None, timeout)
+    index = presence_index(client, match, after=after)
+    assert index is not None
+    return index
+
+
+async def eventually(condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    """Wait until ``condition()`` holds, checking every few milliseconds; bounded by ``timeout``.
+
+    For server-side state that no frame announces (a connection the server has seen go).
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.005)

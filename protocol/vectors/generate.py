@@ -38,6 +38,7 @@ from rtserver.frames import (
     Ping,
     Pong,
     Presence,
+    PresenceDiff,
     PresenceEntry,
     Prompt,
     RunningStream,
@@ -52,6 +53,7 @@ from rtserver.frames import (
     Usage,
     Welcome,
 )
+from rtserver.nesting import MAX_NESTING
 
 VECTOR_DIR: Final = Path(__file__).resolve().parent
 PROTOCOL: Final = "rt.v1"
@@ -285,6 +287,13 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
             "welcome-resumed",
             msgspec.structs.replace(empty_room, session="sess-3", seq=57, resumed=True),
         ),
+        # A big room: ``participants`` lists the first few to join, ``participant_count`` all.
+        (
+            "welcome-counted",
+            msgspec.structs.replace(
+                empty_room, session="sess-4", participants=both_present, participant_count=5_000
+            ),
+        ),
         (
             "message",
             MessageEvent(seq=1, id="m-1", author=ALICE, text=f"Hi {EMOJI}", prompt_id="p-1", ts=TS),
@@ -407,6 +416,16 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ),
         ("presence-empty", Presence(participants=[])),
         ("presence", Presence(participants=both_present)),
+        (
+            "presence-diff-joined",
+            PresenceDiff(changed=[_present(BOB, typing=False)], left=[], count=2),
+        ),
+        (
+            "presence-diff-typing-and-left",
+            PresenceDiff(changed=[_present(ALICE, typing=True)], left=[BOB.id], count=1),
+        ),
+        # Someone beyond the listed few joined or left: only the count changes.
+        ("presence-diff-count-only", PresenceDiff(changed=[], left=[], count=4_999)),
         ("error-minimal", ErrorFrame(code="internal", message="something went wrong")),
         (
             "error-with-ref",
@@ -442,6 +461,23 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
     ]
 
 
+def _ping_nested(levels: int) -> dict[str, object]:
+    """A ping whose unknown field ``x`` makes the frame ``levels`` maps and arrays deep."""
+    inner: object = []
+    for level in range(levels - 2):
+        inner = {"k": inner} if level % 2 else [inner]
+    return {"type": "ping", "x": inner}
+
+
+def _deep_ping(levels: int) -> dict[str, str]:
+    """A ping nested ``levels`` deep, written out directly (no encoder recurses that far)."""
+    arrays = levels - 1
+    return {
+        "json": '{"type":"ping","x":' + "[" * arrays + "]" * arrays + "}",
+        "msgpack_hex": (b"\x82\xa4type\xa4ping\xa1x" + b"\x91" * (arrays - 1) + b"\x90").hex(),
+    }
+
+
 def _both(value: object) -> dict[str, str]:
     """The same (invalid or unusual) value as JSON text and as MessagePack bytes."""
     return {
@@ -467,6 +503,8 @@ def invalid_inputs() -> list[dict[str, object]]:
         ("type-unknown", _both({"type": "shout", "id": "c-4"}), "unknown_type", "c-4"),
         ("type-unknown-no-id", _both({"type": "shout"}), "unknown_type", None),
         ("type-server-only", _both({"type": "welcome", "id": "c-5"}), "unknown_type", "c-5"),
+        ("nesting-too-deep", _both(_ping_nested(MAX_NESTING + 1)), "bad_frame", None),
+        ("nesting-far-too-deep", _deep_ping(2_000), "bad_frame", None),
         ("type-wrong-case", _both({"type": "Ping", "id": "c-6"}), "unknown_type", "c-6"),
         ("prompt-id-missing", _both({"type": "prompt", "text": "hi"}), "bad_frame", None),
         ("prompt-id-empty", _both({"type": "prompt", "id": "", "text": "hi"}), "bad_frame", None),
@@ -537,6 +575,12 @@ def invalid_inputs() -> list[dict[str, object]]:
             _both({"type": "hello", "id": "h-1", "since": {"epoch": "e", "seq": -1}}),
             "bad_frame",
             "h-1",
+        ),
+        (
+            "hello-since-past-max-safe-seq",
+            _both({"type": "hello", "id": "h-3", "since": {"epoch": "e", "seq": MAX_SAFE_INT + 1}}),
+            "bad_frame",
+            "h-3",
         ),
         (
             "hello-since-no-epoch",
@@ -636,6 +680,8 @@ def tolerant_inputs() -> list[dict[str, object]]:
             None,
         ),
         ("server-unknown-frame", "server", {"type": "notice", "text": "hello"}, None),
+        # The deepest a client frame may nest: an unknown field fills all 32 levels.
+        ("client-nesting-at-limit", "client", _ping_nested(MAX_NESTING), {"type": "ping"}),
     ]
     return [
         {"name": name, "direction": direction, **_both(value), "frame": frame}

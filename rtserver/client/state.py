@@ -19,6 +19,7 @@ from rtserver.frames import (
     ModelInfo,
     Participant,
     Presence,
+    PresenceDiff,
     PresenceEntry,
     StreamEnd,
     StreamReason,
@@ -77,6 +78,8 @@ class RoomState:
         self._clock = clock
         self.models: list[ModelInfo] = []
         self.participants: list[PresenceEntry] = []
+        #: Everyone connected; a big room lists only the first few in ``participants``.
+        self.participant_count = 0
         self.me: Participant | None = None
         self.turns: list[Turn] = []
         self._turns: dict[str, Turn] = {}
@@ -124,6 +127,9 @@ class RoomState:
                 self._welcome(event)
             case Presence(participants=participants):
                 self.participants = participants
+                self.participant_count = len(participants)
+            case PresenceDiff():
+                self._presence_diff(event)
             case MessageEvent():
                 if event.id not in self._turns:
                     self._add_turn(
@@ -141,9 +147,17 @@ class RoomState:
             case StreamEnd():
                 self._stream_end(event)
 
+    def _presence_diff(self, diff: PresenceDiff) -> None:
+        gone = set(diff.left)
+        changed = {entry.id: entry for entry in diff.changed}
+        kept = [changed.pop(p.id, p) for p in self.participants if p.id not in gone]
+        self.participants = kept + list(changed.values())
+        self.participant_count = diff.count
+
     def _welcome(self, welcome: Welcome) -> None:
         self.models = welcome.models
         self.participants = welcome.participants
+        self.participant_count = max(welcome.participant_count or 0, len(welcome.participants))
         self.me = welcome.participant
         if welcome.resumed:
             return

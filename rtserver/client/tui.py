@@ -156,7 +156,7 @@ class ChatApp(App[int]):
         box.mount_all(self._lanes)
 
     def _redraw(self) -> None:
-        here = len(self.state.participants)
+        here = self.state.participant_count
         status = self._status + (
             f" · {here} here" if self._status.startswith(("conn", "res")) else ""
         )

@@ -32,6 +32,7 @@ from rtserver.frames import (
 )
 from rtserver.generation import Generation
 from rtserver.keys import CATALOG, CLIENT_LIMITS, METRICS, SETTINGS, STREAM_SLOTS
+from rtserver.nesting import check_nesting, too_deep_error
 from rtserver.outbox import SLOW_CONSUMER, Outbox
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.rooms import new_id, now_ms
@@ -185,11 +186,16 @@ async def _run_chat(
 
 def _parse(body: bytes) -> ChatRequest:
     try:
-        return _decode_request(body)
+        chat = _decode_request(body)
     except msgspec.ValidationError as exc:
+        check_nesting(body, msgpack=False)
         raise PeerError("bad_frame", f"invalid chat request: {exc}"[:300]) from None
     except msgspec.DecodeError:
         raise PeerError("bad_frame", "the body is not valid JSON") from None
+    except RecursionError:
+        raise too_deep_error() from None
+    check_nesting(body, msgpack=False)
+    return chat
 
 
 def _model(request: web.Request, model_id: str | None) -> Model:

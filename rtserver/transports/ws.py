@@ -41,7 +41,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(
         protocols=SUBPROTOCOLS,
         heartbeat=limits.heartbeat,
-        max_msg_size=limits.max_frame_bytes,
+        # aiohttp refuses a message of max_msg_size bytes itself; the limit is inclusive.
+        max_msg_size=limits.max_frame_bytes + 1,
         # Compression would cost one deflate per participant per frame; frames are encoded
         # once per codec and go out as they are.
         compress=False,

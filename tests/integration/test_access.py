@@ -16,7 +16,14 @@ from rtserver.keys import DIRECTORY
 from tests.conftest import ServerFactory
 from tests.integration.access_client import ENV, bearer, join, refusal, token
 from tests.integration.sse_client import SseClient
-from tests.support import fast_settings, is_type
+from tests.support import (
+    eventually,
+    fast_settings,
+    is_type,
+    presence_index,
+    presence_states,
+    wait_presence,
+)
 
 EVIL = "https://evil.example"
 FORGED = RoomTokens(secret="another-secret-" + "y" * 40)
@@ -154,15 +161,19 @@ async def test_a_subject_keeps_its_participant_id_across_connections_and_rooms(
     assert elsewhere.welcome["participant"]["id"] == ada
     assert other.welcome["participant"]["id"] != ada
     assert "ada" not in ada, "the id does not give the subject away"
-    # Two tabs of one person: closing one leaves the other in the room.
+    # Two tabs of one person: closing one leaves the other in the room, and in its presence.
+    room = secured.app[DIRECTORY].rooms["lobby"]
     await first.close()
-    await other.wait_for(
-        lambda f: (
-            f["type"] == "presence"
-            and sorted(p["id"] for p in f["participants"])
-            == sorted([ada, other.welcome["participant"]["id"]])
-        )
-    )
+    await eventually(lambda: len(room.members) == 2)
+    carol = await join(http, secured, token=token("carol", rooms))
+    carol_id = carol.welcome["participant"]["id"]
+    await wait_presence(other, lambda listed: carol_id in listed)
+    index = presence_index(other, lambda listed: carol_id in listed)
+    assert index is not None
+    states = dict(presence_states(other.welcome, other.frames))
+    assert sorted(states[index]) == sorted([ada, other.welcome["participant"]["id"], carol_id])
+    assert sorted(p["id"] for p in carol.welcome["participants"]) == sorted(states[index])
+    await carol.close()
     await again.send({"type": "ping", "id": "alive"})
     await again.wait_for(is_type("pong", id="alive"))
     for client in (again, elsewhere, other):

@@ -13,7 +13,14 @@ from rtserver.config import Limits
 from rtserver.keys import STORE
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.sse_client import SseClient
-from tests.support import RoomClient, fast_settings, is_type
+from tests.support import (
+    RoomClient,
+    fast_settings,
+    is_type,
+    names_are,
+    presence_states,
+    wait_presence,
+)
 
 
 async def _error_for(client: RoomClient, frame: dict[str, object] | str) -> dict[str, object]:
@@ -235,16 +242,21 @@ async def test_typing_changes_are_rate_limited(
     server = await start_server(fast_settings(db_path, limits=Limits(typing_changes_per_minute=4)))
     typist = await RoomClient.connect(http, ws_url(server), name="typist")
     watcher = await RoomClient.connect(http, ws_url(server), name="watcher")
-    await typist.wait_count("presence", 2)
+    await wait_presence(typist, names_are({"typist", "watcher"}))
     for n in range(6):
         await typist.send({"type": "typing", "id": f"t{n}", "active": n % 2 == 0})
     error = await typist.wait_for(is_type("error", ref="t4"))
     assert error["code"] == "rate_limited"
     assert error["retry_after"] > 0
+    await typist.send({"type": "typing", "id": "t6", "active": True})
     await typist.send({"type": "ping", "id": "sync"})
     await typist.wait_for(is_type("pong", id="sync"))
-    # Four changes reached the others, the refused ones did not.
-    typing = [p for p in watcher.of_type("presence") if any(e["typing"] for e in p["participants"])]
-    assert len(typing) == 2
+    # Changes are coalesced, so what the others see is the state: a participant who joins
+    # after the refused changes marks a presence frame that tells every change before it.
+    marker = await RoomClient.connect(http, ws_url(server), name="marker")
+    await wait_presence(watcher, names_are({"typist", "watcher", "marker"}))
+    _, listed = list(presence_states(watcher.welcome, watcher.frames))[-1]
+    assert not listed[typist.welcome["participant"]["id"]]["typing"], "a refused change showed"
+    await marker.close()
     # t5 (not typing) changes nothing, since the refused t4 never made it typing.
-    assert [e["ref"] for e in typist.of_type("error")] == ["t4"]
+    assert [e["ref"] for e in typist.of_type("error")] == ["t4", "t6"]

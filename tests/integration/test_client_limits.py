@@ -9,10 +9,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from rtserver.config import Limits
+from rtserver.keys import DIRECTORY
 from tests.conftest import ServerFactory
 from tests.integration.access_client import ENV, bearer, join, refusal, token
 from tests.integration.sse_client import SseClient
-from tests.support import RoomClient, fast_settings, is_type
+from tests.support import RoomClient, eventually, fast_settings, is_type, wait_presence
 
 EVERY_ROOM = ["*"]
 
@@ -71,9 +72,7 @@ async def test_typing_changes_count_per_subject_across_reconnects(
     assert (error["code"], error["retry_after"] > 0) == ("rate_limited", True)
     other = await join(http, server, token=token("quiet"))
     await other.send({"type": "typing", "active": True, "id": "q1"})
-    await client.wait_for(
-        lambda f: f["type"] == "presence" and any(p["typing"] for p in f["participants"])
-    )
+    await wait_presence(client, lambda listed: any(p["typing"] for p in listed.values()))
     assert not other.of_type("error")
     await client.close()
     await other.close()
@@ -112,7 +111,8 @@ async def test_open_connections_per_client_are_capped_and_given_back(
     other = await join(http, server, token=token("someone-else"))
     await first.close()
     # The closed connection's place is free again once the server has seen it go.
-    await other.wait_for(lambda f: f["type"] == "presence" and len(f["participants"]) == 2)
+    room = server.app[DIRECTORY].rooms["lobby"]
+    await eventually(lambda: len(room.members) == 2)
     third = await join(http, server, token=hog)
     for client in (third, other):
         await client.close()

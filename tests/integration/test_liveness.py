@@ -9,7 +9,15 @@ from aiohttp.test_utils import TestServer
 
 from rtserver.config import Limits
 from tests.conftest import ServerFactory, ws_url
-from tests.support import Frame, RoomClient, fast_settings, is_type
+from tests.support import (
+    Frame,
+    RoomClient,
+    fast_settings,
+    is_type,
+    names_are,
+    presence_states,
+    wait_presence,
+)
 
 
 async def _server(start_server: ServerFactory, db_path: str, limits: Limits) -> TestServer:
@@ -26,18 +34,9 @@ async def _refusal(ws: aiohttp.ClientWebSocketResponse) -> tuple[Frame, int | No
     return error, ws.close_code
 
 
-def _names(presence: Frame) -> set[str]:
-    return {p["name"] for p in presence["participants"]}
-
-
-async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) -> Frame:
-    """The first presence naming exactly ``names`` among frames received after index ``after``."""
-
-    def match(_: Frame) -> bool:
-        return any(f["type"] == "presence" and _names(f) == names for f in client.frames[after:])
-
-    await client.wait_for(match, timeout=3)
-    return next(f for f in client.frames[after:] if f["type"] == "presence" and _names(f) == names)
+async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) -> int:
+    """The index of the first presence frame from ``after`` on that leaves exactly ``names``."""
+    return await wait_presence(client, names_are(names), after=after, timeout=3)
 
 
 async def test_no_hello_within_the_timeout_is_a_protocol_error(
@@ -81,7 +80,7 @@ async def test_a_frame_over_the_limit_closes_1009(
     if after_hello:
         await big.send({"type": "hello", "name": "big"})
         assert (await big.receive())["type"] == "welcome"
-        await watcher.wait_for(lambda f: f["type"] == "presence" and "big" in _names(f))
+        await wait_presence(watcher, lambda listed: "big" in {p["name"] for p in listed.values()})
     await big.send({"type": "ping", "id": "x" * 100, "pad": "y" * 1024})
     while True:
         msg = await big.ws.receive(timeout=3)
@@ -89,7 +88,7 @@ async def test_a_frame_over_the_limit_closes_1009(
             break
     assert big.ws.close_code == 1009
     if after_hello:
-        await _presence_becomes(watcher, {"watcher"}, after=len(watcher.frames) - 1)
+        await _presence_becomes(watcher, {"watcher"}, after=len(watcher.frames))
     # The room carries on for everyone else.
     await watcher.send({"type": "ping", "id": "still-here"})
     await watcher.wait_for(is_type("pong", id="still-here"))
@@ -114,7 +113,7 @@ async def test_a_peer_that_stops_answering_pings_is_closed_and_leaves(
             break
     assert pings >= 1
     joined = await _presence_becomes(watcher, {"watcher", "mute"}, after=0)
-    await _presence_becomes(watcher, {"watcher"}, after=watcher.frames.index(joined))
+    await _presence_becomes(watcher, {"watcher"}, after=joined)
     # The watcher answered the same pings all along and is still there.
     assert watcher.closed_with is None
     await watcher.send({"type": "ping", "id": "alive"})
@@ -126,11 +125,10 @@ async def test_presence_follows_participants_typing_and_leaving(
 ) -> None:
     alice = await RoomClient.connect(http, ws_url(server), name="alice")
     bob = await RoomClient.connect(http, ws_url(server), name="bob")
-    await alice.wait_for(lambda f: f["type"] == "presence" and _names(f) == {"alice", "bob"})
+    await _presence_becomes(alice, {"alice", "bob"}, after=0)
     await bob.send({"type": "typing", "active": True})
-    typing = await alice.wait_for(
-        lambda f: f["type"] == "presence" and any(p["typing"] for p in f["participants"])
-    )
-    assert [p["name"] for p in typing["participants"] if p["typing"]] == ["bob"]
+    typing = await wait_presence(alice, lambda listed: any(p["typing"] for p in listed.values()))
+    _, listed = list(presence_states(alice.welcome, alice.frames[: typing + 1]))[-1]
+    assert [p["name"] for p in listed.values() if p["typing"]] == ["bob"]
     await bob.close()
-    await _presence_becomes(alice, {"alice"}, after=alice.frames.index(typing))
+    await _presence_becomes(alice, {"alice"}, after=typing + 1)

@@ -17,7 +17,15 @@ from tests.conftest import ServerFactory, ws_url
 from tests.integration.room_view import RoomView
 from tests.integration.scripted_providers import Firehose
 from tests.integration.sse_client import SseClient
-from tests.support import Frame, RoomClient, fast_settings, is_type
+from tests.support import (
+    Frame,
+    RoomClient,
+    fast_settings,
+    is_type,
+    names_are,
+    presence_index,
+    wait_presence,
+)
 
 #: Room for a reader's hiccups at the firehose's pace (about 16 MB/s), so only the stalled
 #: client overflows.
@@ -33,34 +41,16 @@ async def _start(start_server: ServerFactory, db_path: str, hose: Firehose) -> T
     return await start_server(settings, providers={"hose": hose})
 
 
-def _names(presence: Frame) -> set[str]:
-    return {p["name"] for p in presence["participants"]}
-
-
 async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) -> int:
-    """The index of the first presence naming exactly ``names`` after index ``after``."""
-
-    def found() -> int | None:
-        return next(
-            (
-                i
-                for i in range(after, len(client.frames))
-                if client.frames[i]["type"] == "presence" and _names(client.frames[i]) == names
-            ),
-            None,
-        )
-
-    await client.wait_for(lambda _: found() is not None)
-    index = found()
-    assert index is not None
-    return index
+    """The index of the first presence frame from ``after`` on that leaves exactly ``names``."""
+    return await wait_presence(client, names_are(names), after=after)
 
 
 async def _drop_while_steady_flows(steady: RoomClient, hose: Firehose) -> int:
     """Start the firehose; return the seq steady had when the stalled one was let go."""
     joined = await _presence_becomes(steady, {"steady", "stalled"}, after=0)
     await steady.send({"type": "prompt", "id": "flood", "text": "everything at once"})
-    await _presence_becomes(steady, {"steady"}, after=joined)
+    await _presence_becomes(steady, {"steady"}, after=joined + 1)
     dropped_at = max(f.get("seq", 0) for f in steady.frames)
     # The room keeps going for the reader while the stalled client still reads nothing.
     await steady.wait_for(lambda f: f.get("seq", 0) >= dropped_at + 50)
@@ -153,16 +143,14 @@ async def test_a_client_that_sends_pings_but_never_reads_is_closed_4000(
     bad = {"type": "shout", "id": "b" * 128}
 
     def dropped() -> bool:
-        return any(
-            f["type"] == "presence" and _names(f) == {"watcher"} for f in watcher.frames[joined:]
-        )
+        return presence_index(watcher, names_are({"watcher"}), after=joined + 1) is not None
 
     for _ in range(200):
         if dropped():
             break
         for n in range(1_000):
             await pinger.send(bad if n % 2 else ping)
-    await _presence_becomes(watcher, {"watcher"}, after=joined)
+    await _presence_becomes(watcher, {"watcher"}, after=joined + 1)
     pinger.start_reading()
     assert await pinger.wait_closed() == 4000
 

@@ -12,7 +12,13 @@ from rtserver.config import Limits
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.room_view import RoomView
 from tests.integration.sse_client import SseClient
-from tests.support import RoomClient, fast_settings, is_type
+from tests.support import (
+    RoomClient,
+    fast_settings,
+    is_type,
+    names_are,
+    wait_presence,
+)
 
 
 async def _ended_streams(client: RoomClient | SseClient, reply_to: str, count: int) -> list[str]:
@@ -27,10 +33,6 @@ async def _ended_streams(client: RoomClient | SseClient, reply_to: str, count: i
     return streams
 
 
-def _names(presence: dict[str, Any]) -> set[str]:
-    return {p["name"] for p in presence["participants"]}
-
-
 async def test_sse_and_websocket_participants_see_identical_events(
     server: TestServer, http: aiohttp.ClientSession
 ) -> None:
@@ -43,7 +45,7 @@ async def test_sse_and_websocket_participants_see_identical_events(
     assert "Access-Control-Allow-Origin" not in headers, "no Origin, no CORS"
     epoch = sse.welcome["epoch"]
     assert sse.ids[0] == f"{epoch}:{sse.welcome['seq']}"
-    await socket.wait_for(lambda f: f["type"] == "presence" and _names(f) == {"socket", "stream"})
+    await wait_presence(socket, names_are({"socket", "stream"}))
 
     prompt = {"type": "prompt", "id": "p1", "text": "canyons", "models": ["slow", "quick"]}
     status, body, _ = await sse.post(prompt)
@@ -202,15 +204,10 @@ async def test_heartbeat_comments_and_presence_when_an_sse_participant_goes(
     sse = await SseClient.connect(http, server.make_url("/"), name="stream")
     await sse.wait_until(lambda: len(sse.comments) >= 2, timeout=3)
     assert set(sse.comments) == {"keep-alive"}
-    await socket.wait_for(lambda f: f["type"] == "presence" and "stream" in _names(f))
+    await wait_presence(socket, names_are({"socket", "stream"}))
     before = len(socket.frames)
     sse.close()
-    await socket.wait_for(
-        lambda _: any(
-            f["type"] == "presence" and _names(f) == {"socket"} for f in socket.frames[before:]
-        ),
-        timeout=3,
-    )
+    await wait_presence(socket, names_are({"socket"}), after=before, timeout=3)
     # Its session went with it.
     status, body, _ = await sse.post({"type": "ping"})
     assert (status, body["code"]) == (403, "forbidden")

@@ -13,6 +13,8 @@ from rtserver.frames import (
     MessageEvent,
     ModelInfo,
     Participant,
+    PresenceDiff,
+    PresenceEntry,
     Prompt,
     RunningStream,
     StreamEnd,
@@ -145,3 +147,19 @@ def test_a_snapshot_replaces_everything_and_a_resume_keeps_it() -> None:
     assert state.snapshots == 2
     state.apply(TokenEvent(seq=42, stream="unknown", text="ignored"))
     assert state.lanes()["a"].text == "done"
+
+
+def test_room_state_applies_presence_diffs_to_the_welcomes_list() -> None:
+    ada, bob, eve = (
+        PresenceEntry(id=i, name=n, typing=False)
+        for i, n in (("a", "Ada"), ("b", "Bob"), ("e", "Eve"))
+    )
+    state = RoomState()
+    state.apply(welcome(participants=[ada, bob], participant_count=250))
+    assert (state.participants, state.participant_count) == ([ada, bob], 250)
+    typing_bob = PresenceEntry(id="b", name="Bob", typing=True)
+    state.apply(PresenceDiff(changed=[typing_bob, eve], left=["a"], count=251))
+    assert state.participants == [typing_bob, eve]
+    assert state.participant_count == 251
+    state.apply(PresenceDiff(changed=[], left=["b", "e", "nobody"], count=1))
+    assert (state.participants, state.participant_count) == ([], 1)

@@ -20,6 +20,7 @@ import {
   type Params,
   type Participant,
   type PongFrame,
+  type PresenceDiffFrame,
   type PresenceFrame,
   type PromptFrame,
   ROOM_ID,
@@ -71,6 +72,7 @@ export interface ClientEventMap {
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
   presence: PresenceFrame;
+  presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
   pong: PongFrame;
   state: ConnectionInfo;
@@ -436,6 +438,9 @@ export class RtClient {
     switch (frame.type) {
       case "presence":
         this.#emitter.emit("presence", frame);
+        return;
+      case "presence_diff":
+        this.#emitter.emit("presence_diff", frame);
         return;
       case "error":
         if (frame.ref) this.#pending.delete(frame.ref);

@@ -163,6 +163,8 @@ export interface WelcomeFrame {
   participants: PresenceEntry[];
   messages: HistoryMessage[];
   streams: RunningStream[];
+  /** How many are connected; `participants` lists a bounded few. Absent from older servers. */
+  participant_count?: number;
 }
 
 export interface MessageFrame {
@@ -217,9 +219,21 @@ export interface StreamEndFrame {
   tokens_per_s_estimated?: boolean;
 }
 
+/** Retired: the whole list, as older servers sent it. Current servers send `presence_diff`. */
 export interface PresenceFrame {
   type: "presence";
   participants: PresenceEntry[];
+}
+
+/**
+ * What changed in the room's participant list since the last presence frame: `changed` entries
+ * are added or replace the entry with their id, `left` ids are removed, `count` is everyone.
+ */
+export interface PresenceDiffFrame {
+  type: "presence_diff";
+  changed: PresenceEntry[];
+  left: string[];
+  count: number;
 }
 
 export interface ErrorFrame {
@@ -238,7 +252,13 @@ export interface PongFrame {
 export type RoomEvent =
   MessageFrame | StreamStartFrame | TokenFrame | ToolCallFrame | StreamEndFrame;
 
-export type ServerFrame = WelcomeFrame | RoomEvent | PresenceFrame | ErrorFrame | PongFrame;
+export type ServerFrame =
+  | WelcomeFrame
+  | RoomEvent
+  | PresenceFrame
+  | PresenceDiffFrame
+  | ErrorFrame
+  | PongFrame;
 
 const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "message",
@@ -252,6 +272,7 @@ const SERVER_TYPES: ReadonlySet<string> = new Set([
   ...ROOM_EVENT_TYPES,
   "welcome",
   "presence",
+  "presence_diff",
   "error",
   "pong",
 ]);

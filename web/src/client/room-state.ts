@@ -12,6 +12,7 @@ import type {
   MessageStatus,
   ModelInfo,
   Participant,
+  PresenceDiffFrame,
   PresenceEntry,
   RoomEvent,
   StreamReason,
@@ -81,7 +82,10 @@ export interface EarlierPage {
 
 export class RoomState {
   models: ModelInfo[] = [];
+  /** Who is listed, in the order they joined: the server lists a bounded few of a big room. */
   participants: PresenceEntry[] = [];
+  /** How many are connected, listed or not. */
+  participantCount = 0;
   me: Participant | null = null;
   readonly turns: Turn[] = [];
   readonly #turns = new Map<string, Turn>();
@@ -184,6 +188,7 @@ export class RoomState {
   applyWelcome(welcome: WelcomeFrame): Change[] {
     this.models = welcome.models;
     this.participants = welcome.participants;
+    this.participantCount = welcome.participant_count ?? welcome.participants.length;
     this.me = welcome.participant;
     if (welcome.resumed) return [{ kind: "presence" }];
     this.turns.length = 0;
@@ -211,8 +216,26 @@ export class RoomState {
     return [{ kind: "reset" }];
   }
 
+  /** A whole list, as servers before `presence_diff` sent it. */
   applyPresence(participants: PresenceEntry[]): Change[] {
     this.participants = participants;
+    this.participantCount = participants.length;
+    return [{ kind: "presence" }];
+  }
+
+  /** Folds a `presence_diff` in: drops who left, adds or replaces who changed. */
+  applyPresenceDiff(diff: PresenceDiffFrame): Change[] {
+    const left = new Set(diff.left);
+    const changed = new Map(diff.changed.map((entry) => [entry.id, entry]));
+    const kept = this.participants
+      .filter((entry) => !left.has(entry.id))
+      .map((entry) => {
+        const update = changed.get(entry.id);
+        changed.delete(entry.id);
+        return update ?? entry;
+      });
+    this.participants = [...kept, ...changed.values()];
+    this.participantCount = diff.count;
     return [{ kind: "presence" }];
   }
 

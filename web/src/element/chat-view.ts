@@ -138,7 +138,7 @@ export class ChatView {
     ui.root.style.setProperty("--lanes", String(Math.max(1, ui.conversation.lanes.length)));
     if (this.#peoplePending) {
       this.#peoplePending = false;
-      ui.bar.renderPeople(state.participants, state.me?.id);
+      ui.bar.renderPeople(state.participants, state.me?.id, state.participantCount);
     }
     if (this.#lanesPending) {
       this.#lanesPending = false;

@@ -1,12 +1,20 @@
 /** Which of the element's handlers hear which of its RtClient's events. */
 
 import type { ConnectionInfo, RtClient } from "../client/client.js";
-import type { ErrorFrame, PresenceEntry, RoomEvent, WelcomeFrame } from "../client/frames.js";
+import type {
+  ErrorFrame,
+  PresenceDiffFrame,
+  PresenceEntry,
+  RoomEvent,
+  WelcomeFrame,
+} from "../client/frames.js";
 
 export interface ClientListeners {
   connection(info: ConnectionInfo): void;
   welcome(welcome: WelcomeFrame): void;
+  /** A whole participant list, from servers before `presence_diff`. */
   presence(participants: PresenceEntry[]): void;
+  presenceDiff(diff: PresenceDiffFrame): void;
   error(frame: ErrorFrame): void;
   /** Every event of the conversation: messages, stream starts, tokens, tool calls, ends. */
   roomEvent(event: RoomEvent): void;
@@ -18,6 +26,7 @@ export function listenTo(client: RtClient, listeners: ClientListeners): () => vo
     client.on("state", (info) => listeners.connection(info)),
     client.on("welcome", (welcome) => listeners.welcome(welcome)),
     client.on("presence", (frame) => listeners.presence(frame.participants)),
+    client.on("presence_diff", (frame) => listeners.presenceDiff(frame)),
     client.on("error", (frame) => listeners.error(frame)),
     client.on("message", (event) => listeners.roomEvent(event)),
     client.on("stream_start", (event) => listeners.roomEvent(event)),

@@ -32,7 +32,7 @@ export interface RtChatEventDetails {
   /** The server refused something this element sent. */
   "rt-error": ErrorFrame;
   /** Who is in the room changed. */
-  "rt-presence": { participants: PresenceEntry[] };
+  "rt-presence": { participants: PresenceEntry[]; count: number };
   /** `mode="launcher"`: its panel was opened or closed (the `open` attribute changed). */
   "rt-toggle": { open: boolean };
 }

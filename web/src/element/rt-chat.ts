@@ -14,7 +14,6 @@ import { type ConnectionInfo, RtClient } from "../client/client.js";
 import { EarlierMessages } from "../client/earlier.js";
 import type {
   ErrorFrame,
-  PresenceEntry,
   RoomEvent,
   StreamEndFrame,
   WelcomeFrame,
@@ -245,7 +244,8 @@ export class RtChatElement extends HTMLElement {
     this.#stopListening = listenTo(client, {
       connection: (info) => this.#onConnection(info),
       welcome: (welcome) => this.#onWelcome(welcome),
-      presence: (participants) => this.#onPresence(participants),
+      presence: (participants) => this.#onPresence(this.#state.applyPresence(participants)),
+      presenceDiff: (diff) => this.#onPresence(this.#state.applyPresenceDiff(diff)),
       error: (frame) => this.#onError(frame),
       roomEvent: (event) => this.#onEvent(event),
     });
@@ -280,9 +280,10 @@ export class RtChatElement extends HTMLElement {
     this.#view?.invalidate({ people: true, lanes: true });
   }
 
-  #onPresence(participants: PresenceEntry[]): void {
-    this.#state.applyPresence(participants);
-    this.#dispatch("rt-presence", { participants });
+  /** After the state took a presence frame in (the changes only say "presence"). */
+  #onPresence(_changes: readonly unknown[]): void {
+    const { participants, participantCount } = this.#state;
+    this.#dispatch("rt-presence", { participants, count: participantCount });
     this.#view?.invalidate({ people: true });
   }
 

@@ -34,23 +34,38 @@ export class StatusBar {
     this.#room.textContent = room;
   }
 
-  /** `me` is this person's participant id, marked "(you)" and never shown as typing. */
-  renderPeople(participants: readonly PresenceEntry[], me: string | undefined): void {
+  /**
+   * `me` is this person's participant id, marked "(you)" and never shown as typing. `count` is
+   * everyone connected: a big room lists only a few, and the rest are counted.
+   */
+  renderPeople(
+    participants: readonly PresenceEntry[],
+    me: string | undefined,
+    count = participants.length,
+  ): void {
     const doc = this.element.ownerDocument;
-    this.#people.replaceChildren(
-      ...participants.map((person) => {
-        const name = person.id === me ? `${person.name} (you)` : person.name;
-        const item = el(doc, "li", undefined, name);
-        if (person.id === me) item.dataset["me"] = "";
-        if (person.typing && person.id !== me) item.dataset["typing"] = "";
-        return item;
-      }),
+    const items = participants.map((person) => {
+      const name = person.id === me ? `${person.name} (you)` : person.name;
+      const item = el(doc, "li", undefined, name);
+      if (person.id === me) item.dataset["me"] = "";
+      if (person.typing && person.id !== me) item.dataset["typing"] = "";
+      return item;
+    });
+    const unlisted = count - participants.length;
+    if (unlisted > 0) {
+      const more = el(doc, "li", undefined, `+${unlisted.toLocaleString("en")} more`);
+      more.dataset["more"] = "";
+      items.push(more);
+    }
+    this.#people.replaceChildren(...items);
+    const everyone = Math.max(count, participants.length);
+    const others = everyone - 1;
+    this.#people.setAttribute(
+      "aria-label",
+      `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`,
     );
-    const others = participants.length - 1;
-    const summary = `In this room: ${others > 0 ? `you and ${others} more` : "only you"}`;
-    this.#people.setAttribute("aria-label", summary);
     const typing = participants.some((person) => person.typing && person.id !== me);
-    this.#count.textContent = `${participants.length} here${typing ? " · typing…" : ""}`;
+    this.#count.textContent = `${everyone.toLocaleString("en")} here${typing ? " · typing…" : ""}`;
     this.#count.toggleAttribute("data-typing", typing);
   }
 }

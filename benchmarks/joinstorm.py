@@ -1,0 +1,310 @@
+"""Join storm: thousands of WebSockets join one room at once, then all watch one stream.
+
+    .venv/bin/python -m benchmarks.joinstorm [--participants 5000] [--concurrency 100]
+
+The server runs in a child process (on a socket bound to port 0 here), so that its event loop
+is not the load generator's. Meanwhile a bystander in another room pings and runs a stream of
+its own: the figures are its ping round trips before and during the storm, how long the storm
+took, and how long the storm room's stream took to reach everyone. Every delivered frame is
+checked (each participant gets every room event once, in seq order, and the whole reply), so a
+fast wrong result cannot pass. ``tests/integration/test_join_storm.py`` drives the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import resource
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web
+from yarl import URL
+
+from rtserver.app import create_app
+from rtserver.config import Limits, ModelSpec, Settings
+
+#: A demo model quick enough that the stream, not its pacing, is what is measured.
+STORM_MODEL = ModelSpec(
+    id="storm", provider="demo", tokens_per_s=300, first_token_s=0.0, default=True
+)
+#: Tokens of the storm room's reply (the demo model's ``max_tokens``).
+REPLY_TOKENS = 40
+_decode = msgspec.json.Decoder().decode
+
+
+def storm_settings(db_path: str) -> Settings:
+    return Settings(db_path=db_path, models=(STORM_MODEL,), limits=Limits())
+
+
+def raise_open_files(needed: int) -> int:
+    """Raise the soft limit of open files to at least ``needed`` (within the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+@dataclass(eq=False)
+class Participant:
+    """One storm connection: what it was welcomed with and every room event it received."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    welcome: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+    closed_with: int | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def read(self) -> None:
+        """Record room events and the latest presence count until the socket closes."""
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            frame = _decode(msg.data)
+            if "seq" in frame:
+                self.events.append(frame)
+            elif frame["type"] == "presence_diff":
+                self.count = frame["count"]
+            self.changed.set()
+        self.closed_with = self.ws.close_code
+        self.changed.set()
+
+    async def wait(self, condition: Any, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition(self):
+                if self.closed_with is not None:
+                    raise ConnectionError(f"closed with {self.closed_with}")
+                self.changed.clear()
+                await self.changed.wait()
+
+    def ended(self) -> bool:
+        return any(e["type"] == "stream_end" for e in self.events)
+
+
+async def join(http: aiohttp.ClientSession, url: URL, name: str) -> Participant:
+    ws = await http.ws_connect(url, protocols=("rt.v1.json",), max_msg_size=0)
+    await ws.send_str(msgspec.json.encode({"type": "hello", "name": name}).decode())
+    welcome = _decode((await ws.receive(timeout=60)).data)
+    assert welcome["type"] == "welcome", welcome
+    participant = Participant(ws=ws, welcome=welcome, count=welcome["participant_count"])
+    return participant
+
+
+async def storm(
+    http: aiohttp.ClientSession, url: URL, participants: int, *, concurrency: int
+) -> tuple[list[Participant], list[asyncio.Task[None]]]:
+    """Join ``participants`` at once, ``concurrency`` handshakes in flight (the listen backlog)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(n: int) -> Participant:
+        async with gate:
+            return await join(http, url, f"storm-{n}")
+
+    joined = await asyncio.gather(*(one(n) for n in range(participants)))
+    readers = [asyncio.create_task(p.read()) for p in joined]
+    return list(joined), readers
+
+
+@dataclass
+class Bystander:
+    """A participant of another room that pings all along; every ping must be answered."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    round_trips: list[float] = field(default_factory=list)
+    stream_ended: bool = False
+
+    async def ping_until(self, stop: asyncio.Event, *, every_s: float) -> None:
+        """Ping, once at least, until ``stop``; each ping waits for its pong (or fails)."""
+        n = 0
+        while n == 0 or not stop.is_set():
+            n += 1
+            sent = time.perf_counter()
+            await self.ws.send_str(f'{{"type":"ping","id":"b{n}"}}')
+            while True:
+                frame = _decode((await self.ws.receive(timeout=30)).data)
+                if frame["type"] == "stream_end":
+                    self.stream_ended = True
+                if frame["type"] == "pong":
+                    assert frame["id"] == f"b{n}", frame
+                    break
+            self.round_trips.append(time.perf_counter() - sent)
+            await asyncio.sleep(every_s)  # pacing of the load, not a wait for a condition
+
+    async def finish_stream(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while not self.stream_ended:
+                frame = _decode((await self.ws.receive()).data)
+                self.stream_ended = frame["type"] == "stream_end"
+
+
+def check_delivery(participants: Sequence[Participant], reply: str) -> None:
+    """Every participant got each room event once, in seq order, and the whole reply."""
+    for p in participants:
+        seqs = [e["seq"] for e in p.events]
+        start = p.welcome["seq"] + 1
+        assert seqs == list(range(start, start + len(seqs))), f"gap or repeat: {seqs[:8]}..."
+        kinds = [e["type"] for e in p.events]
+        assert kinds[:2] == ["message", "stream_start"], kinds
+        assert kinds[-1] == "stream_end", kinds
+        text = "".join(e["text"] for e in p.events if e["type"] == "token")
+        assert text == reply, "a token was lost"
+        assert p.events[-1]["reason"] == "length", "the reply ran to its max_tokens"
+
+
+@dataclass
+class StormReport:
+    participants: int
+    join_s: float
+    stream_s: float
+    token_frames: int
+    idle_round_trips: list[float]
+    storm_round_trips: list[float]
+
+
+async def run_storm(
+    base: URL, participants: int, *, concurrency: int, baseline_s: float = 1.0
+) -> StormReport:
+    """The whole scenario against a server at ``base``; raises if anything was lost.
+
+    ``baseline_s`` is how long the bystander pings before the storm, for comparison.
+    """
+    raise_open_files(participants * 2 + 256)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        bystander = Bystander(await http.ws_connect(base / "v1/rooms/elsewhere/ws"))
+        await bystander.ws.send_str('{"type":"hello","name":"bystander"}')
+        assert _decode((await bystander.ws.receive(timeout=30)).data)["type"] == "welcome"
+        idle_stop = asyncio.Event()
+        idle = asyncio.create_task(bystander.ping_until(idle_stop, every_s=0.02))
+        await asyncio.sleep(baseline_s)  # a window of round trips to compare with
+        idle_stop.set()
+        await idle
+        idle_round_trips, bystander.round_trips = bystander.round_trips, []
+
+        stop = asyncio.Event()
+        await bystander.ws.send_str('{"type":"prompt","id":"by-1","text":"meanwhile"}')
+        pinging = asyncio.create_task(bystander.ping_until(stop, every_s=0.02))
+        started = time.perf_counter()
+        crowd, readers = await storm(
+            http, base / "v1/rooms/storm/ws", participants, concurrency=concurrency
+        )
+        join_s = time.perf_counter() - started
+        stop.set()
+        await pinging
+        await bystander.finish_stream(timeout=60)
+        try:
+            # Everyone hears of everyone: the last presence count is the whole crowd.
+            for p in crowd:
+                await p.wait(lambda q: q.count == participants, timeout=60)
+            stream_started = time.perf_counter()
+            prompt = {
+                "type": "prompt",
+                "id": "storm-1",
+                "text": "a crowd at once",
+                "params": {"max_tokens": REPLY_TOKENS},
+            }
+            await crowd[0].ws.send_str(msgspec.json.encode(prompt).decode())
+            for p in crowd:
+                await p.wait(Participant.ended, timeout=120)
+            stream_s = time.perf_counter() - stream_started
+            reply = await _stored_reply(http, base)
+            check_delivery(crowd, reply)
+            tokens = sum(1 for e in crowd[0].events if e["type"] == "token")
+        finally:
+            await asyncio.gather(*(p.ws.close() for p in crowd), return_exceptions=True)
+            for reader in readers:
+                reader.cancel()
+            await bystander.ws.close()
+    return StormReport(
+        participants=participants,
+        join_s=join_s,
+        stream_s=stream_s,
+        token_frames=tokens * participants,
+        idle_round_trips=idle_round_trips,
+        storm_round_trips=bystander.round_trips,
+    )
+
+
+async def _stored_reply(http: aiohttp.ClientSession, base: URL) -> str:
+    async with http.get(base / "v1/rooms/storm/messages") as response:
+        messages = (await response.json())["messages"]
+    [reply] = [m for m in messages if m["role"] == "assistant"]
+    assert reply["status"] == "complete", reply
+    return str(reply["text"])
+
+
+# --- the benchmark: the server in its own process -------------------------------------------
+
+
+def _serve(sock: socket.socket, db_path: str, participants: int) -> None:
+    raise_open_files(participants * 2 + 256)
+
+    async def main() -> None:
+        runner = web.AppRunner(create_app(storm_settings(db_path)))
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _ms(values: list[float], q: float) -> str:
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
+
+
+def _print(report: StormReport) -> None:
+    print(f"{report.participants} participants joined in {report.join_s:.1f} s")
+    print(
+        f"storm room stream: {report.token_frames} token frames checked, "
+        f"all delivered in {report.stream_s:.2f} s"
+    )
+    for label, values in (
+        ("before the storm", report.idle_round_trips),
+        ("during the storm", report.storm_round_trips),
+    ):
+        print(
+            f"other room's ping round trip {label} ({len(values)} pings): "
+            f"p50 {_ms(values, 0.5)} ms, p95 {_ms(values, 0.95)} ms, "
+            f"p99 {_ms(values, 0.99)} ms, max {max(values) * 1000:.1f} ms, "
+            f"mean {statistics.fmean(values) * 1000:.1f} ms"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    args = parser.parse_args(argv)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    base = URL(f"http://127.0.0.1:{sock.getsockname()[1]}/")
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = str(Path(tmp) / "storm.db")
+        server = multiprocessing.get_context("fork").Process(
+            target=_serve, args=(sock, db_path, args.participants), daemon=True
+        )
+        server.start()
+        try:
+            report = asyncio.run(run_storm(base, args.participants, concurrency=args.concurrency))
+        finally:
+            server.terminate()
+            server.join(10)
+    _print(report)
+
+
+if __name__ == "__main__":
+    main()
