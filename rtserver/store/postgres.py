@@ -125,6 +125,8 @@ class PostgresStore:
             log.error(
                 "reply %s could not be finalised; the next start marks it interrupted", message_id
             )
+        # Logged once: closing again (a fixture's safety net, say) has nothing left to try.
+        self._unsaved.clear()
         try:
             await asyncio.wait_for(self._pool.close(), CLOSE_TIMEOUT_S)
         except TimeoutError:
