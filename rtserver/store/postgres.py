@@ -46,7 +46,13 @@ UNAVAILABLE_RETRY_S = 60.0
 CLOSE_TIMEOUT_S = 10.0
 
 #: What asyncpg and the network raise; each is mapped by _reason() and _refusal().
-DB_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+DB_ERRORS: Final = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 #: Failures a client can wait out: no space, no connection, a server restarting.
 _TRANSIENT: Final = (
     asyncpg.InsufficientResourcesError,
@@ -54,6 +60,8 @@ _TRANSIENT: Final = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,
+    # A connection the server has just closed, used before asyncpg has noticed.
+    asyncpg.InternalClientError,
     OSError,
     TimeoutError,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import msgspec
 import pytest
 
 from rtserver.errors import PeerError, StoreError
@@ -90,17 +91,13 @@ async def test_hostile_text_names_and_prompt_ids_come_back_exactly(
 
     reopened = await open_store()
     stored_user, stored_reply = await reopened.recent("r", 10)
-    assert stored_user == HistoryMessage(**{**_fields(user), "prompt_id": prompt_id})
+    assert stored_user == msgspec.structs.replace(user, prompt_id=prompt_id)
     assert (stored_reply.text, stored_reply.status) == (HOSTILE * 2, "error")
     assert stored_reply.tool_calls == calls
     assert stored_reply.error == ErrorInfo(code="provider_error", message="bad \x00 thing")
     assert await reopened.has_prompt("r", prompt_id)
     assert not await reopened.has_prompt("r", "p\x00")
     assert [m.text for m in await reopened.lane("r", "a", 10)] == [user.text, HOSTILE * 2]
-
-
-def _fields(message: HistoryMessage) -> dict[str, object]:
-    return {f: getattr(message, f) for f in message.__struct_fields__}
 
 
 async def test_pages_go_back_in_order_and_an_unknown_before_is_not_found(store: Store) -> None:
