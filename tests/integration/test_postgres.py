@@ -12,6 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from rtserver.config import Limits
 from rtserver.errors import PeerError, StoreError
 from rtserver.frames import HistoryMessage
 from rtserver.keys import STORE
@@ -19,11 +20,12 @@ from rtserver.store.lock import DatabaseLock
 from rtserver.store.pg_schema import LOCK_CLASS, MIGRATIONS
 from rtserver.store.postgres import PostgresStore
 from rtserver.store.selection import describe_db
-from tests.conftest import ServerFactory
+from tests.conftest import ServerFactory, ws_url
 from tests.integration.test_crash import ServerProcess, _free_port, _prompt, poll_until
 from tests.integration.test_store_ops import _one_clear_line, _serve_expecting_exit
 from tests.stores import POSTGRES_URL, admin_connection
 from tests.support import RoomClient, fast_settings, is_type
+from tests.unit.test_store_contract import HOSTILE
 
 
 def _turn(n: int) -> tuple[HistoryMessage, list[HistoryMessage]]:
@@ -317,3 +319,36 @@ async def _kill_mid_stream_and_restart(process: ServerProcess, http: aiohttp.Cli
         "second",
         "third",
     ]
+
+
+async def test_hostile_prompts_through_a_server_on_postgresql_are_kept_exactly(
+    start_server: ServerFactory, postgres_url: str, http: aiohttp.ClientSession
+) -> None:
+    limits = Limits(max_prompt_chars=20_000)
+    server = await start_server(fast_settings(postgres_url, limits=limits))
+    name = "ann\x00\ufdd0\u202e"
+    text = (HOSTILE * (limits.max_prompt_chars // len(HOSTILE) + 1))[: limits.max_prompt_chars]
+    assert len(text) == limits.max_prompt_chars
+    client = await RoomClient.connect(http, ws_url(server), name=name)
+    try:
+        await client.send({"type": "prompt", "id": "p\x00", "text": text, "models": ["quick"]})
+        message = await client.wait_for(is_type("message", prompt_id="p\x00"))
+        assert (message["text"], message["author"]["name"]) == (text, name)
+        end = await client.wait_for(is_type("stream_end"))
+        assert end["reason"] == "complete"
+        await client.send({"type": "prompt", "id": "big", "text": text + "x", "models": ["quick"]})
+        assert (await client.wait_for(is_type("error", ref="big")))["code"] == "too_large"
+    finally:
+        await client.close()
+    async with http.get(server.make_url("/v1/rooms/lobby/messages")) as response:
+        stored = (await response.json())["messages"]
+    assert [(m["role"], m["status"]) for m in stored] == [
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ]
+    assert (stored[0]["text"], stored[0]["author"]["name"], stored[0]["prompt_id"]) == (
+        text,
+        name,
+        "p\x00",
+    )
+    assert stored[1]["text"] == client.texts()[end["stream"]]
