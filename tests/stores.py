@@ -33,12 +33,13 @@ async def admin_connection() -> asyncpg.Connection:
     try:
         return await asyncpg.connect(POSTGRES_URL, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        pytest.fail(
-            f"PostgreSQL does not answer at {POSTGRES_URL} ({exc}): these tests need it; "
-            "start it (`pg_ctlcluster 15 main start`, as .ci/run does) or point "
-            "RTSERVER_TEST_POSTGRES at one",
-            pytrace=False,
-        )
+        reason = str(exc) or exc.__class__.__name__
+    pytest.fail(
+        f"PostgreSQL does not answer at {POSTGRES_URL} ({reason}): these tests need it; "
+        "start it (`pg_ctlcluster 15 main start`, as .ci/run does) or point "
+        "RTSERVER_TEST_POSTGRES at one",
+        pytrace=False,
+    )
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -143,7 +144,8 @@ class CuttableLink:
         if self.down:
             client_w.close()
             return
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", 5432)
+        target = urlsplit(POSTGRES_URL)
+        server_r, server_w = await asyncio.open_connection(target.hostname, target.port or 5432)
         self._writers |= {client_w, server_w}
         await asyncio.gather(
             self._pipe(client_r, server_w), self._pipe(server_r, client_w), return_exceptions=True
@@ -175,7 +177,7 @@ async def test_a_database_that_goes_away_refuses_prompts_busy_and_loses_no_final
 ) -> None:
     link = CuttableLink()
     await link.start()
-    url = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{link.port}")
+    url = postgres_url.replace(urlsplit(POSTGRES_URL).netloc, f"127.0.0.1:{link.port}")
     store = await PostgresStore.open(url, connect_timeout_s=5)
     try:
         user, replies = _turn(1)
