@@ -13,7 +13,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from rtserver.config import Limits
+from rtserver.config import Limits, build_settings, read_config_file
 from rtserver.errors import PeerError, StoreError
 from rtserver.frames import HistoryMessage
 from rtserver.keys import STORE
@@ -251,10 +251,13 @@ def test_the_single_server_lock_does_not_apply_to_postgresql(tmp_path: Path) -> 
 # --- a whole server ------------------------------------------------------------------------------
 
 
-async def test_readyz_follows_the_database(
-    start_server: ServerFactory, postgres_url: str, http: aiohttp.ClientSession
+async def test_a_url_in_the_config_file_serves_on_postgresql_and_readyz_follows_it(
+    start_server: ServerFactory, postgres_url: str, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    server = await start_server(fast_settings(postgres_url))
+    config = tmp_path / "rtserver.toml"
+    config.write_text(f'[server]\ndb = "{postgres_url}"\n')
+    settings = build_settings(read_config_file(config), env={})
+    server = await start_server(settings)
     store = server.app[STORE]
     assert isinstance(store, PostgresStore)
     async with http.get(server.make_url("/readyz")) as response:
