@@ -39,7 +39,7 @@ from rtserver.providers.registry import build_provider
 from rtserver.retention import Retention
 from rtserver.rooms import STREAMS_RETRY_S
 from rtserver.slots import Slots
-from rtserver.store.sqlite import SqliteStore
+from rtserver.store.selection import open_store
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
 
@@ -115,7 +115,7 @@ async def _index(request: web.Request) -> web.StreamResponse:
 
 
 async def _open_store(app: web.Application) -> AsyncIterator[None]:
-    store = await SqliteStore.open(app[SETTINGS].db_path)
+    store = await open_store(app[SETTINGS].db_path)
     try:
         recovered = await store.recover()
     except BaseException:

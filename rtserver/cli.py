@@ -25,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
-    serve.add_argument("--db", help="SQLite database file (default ./rtserver.db)")
+    serve.add_argument(
+        "--db",
+        help="SQLite database file (default ./rtserver.db), or a postgresql:// URL",
+    )
     serve.add_argument(
         "--open",
         action="store_true",
@@ -119,6 +122,7 @@ def _serve(settings: Settings, log_level: str, log_format: LogFormat) -> int:
     from rtserver.accesslog import RedactingAccessLogger
     from rtserver.app import create_app
     from rtserver.store.lock import DatabaseLock
+    from rtserver.store.selection import describe_db
 
     configure_logging(log_level, log_format)
     address = f"http://{settings.host}:{settings.port}/"
@@ -129,7 +133,7 @@ def _serve(settings: Settings, log_level: str, log_format: LogFormat) -> int:
         # Called once the socket is bound, so the line is true when it is printed.
         if lock is not None:
             lock.describe(address)
-        print(f"rtserver: serving on {address} (db {settings.db_path})")
+        print(f"rtserver: serving on {address} (db {describe_db(settings.db_path)})")
 
     try:
         # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as

@@ -182,6 +182,7 @@ def _check_params(model_id: str, params: Mapping[str, object]) -> None:
 class ServerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str | None = None
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+    #: An SQLite file, or a ``postgresql://`` URL (rtserver/store/selection.py).
     db: str | None = None
     #: False removes the built-in demo models.
     demo_models: bool = True

@@ -15,6 +15,8 @@ from rtserver.config import Settings
 from tests.support import fast_settings
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
+#: The ``store`` fixtures, run once per store (SQLite and PostgreSQL).
+pytest_plugins = ["tests.stores"]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from rtserver.errors import StoreError
+from rtserver.store.selection import is_postgres_url
 
 
 class DatabaseLock:
@@ -26,11 +27,12 @@ class DatabaseLock:
 
     @classmethod
     def acquire(cls, db_path: str) -> DatabaseLock | None:
-        """Lock ``db_path`` for this process; None for an in-memory database.
+        """Lock ``db_path`` for this process; None for an in-memory database or a
+        PostgreSQL URL (a server that many nodes may share).
 
         Raises StoreError naming the holder when another process has it.
         """
-        if db_path == ":memory:" or db_path.startswith("file::memory:"):
+        if db_path == ":memory:" or db_path.startswith("file::memory:") or is_postgres_url(db_path):
             return None
         path = Path(f"{db_path}.lock")
         try:

@@ -151,6 +151,8 @@ class SqliteStore:
             log.error(
                 "reply %s could not be finalised; the next start marks it interrupted", message_id
             )
+        # Logged once: closing again (a fixture's safety net, say) has nothing left to try.
+        self._unsaved.clear()
         await self._db.close()
 
     async def ping(self) -> None:

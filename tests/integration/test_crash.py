@@ -71,7 +71,7 @@ class ServerProcess:
         self.http = http
         self.config = workdir / "rtserver.toml"
         self.config.write_text(CONFIG)
-        self.db = workdir / "rooms.db"
+        self.db: Path | str = workdir / "rooms.db"
         self.log = workdir / "server.log"
         self.proc: asyncio.subprocess.Process | None = None
         self.base = URL()

@@ -1,9 +1,8 @@
-"""Retention: ``[store] retain_days`` deletes old messages from a real SQLite file."""
+"""Retention: ``[store] retain_days`` deletes old messages from every store (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +13,7 @@ from rtserver.config import ConfigFile, StoreSection, build_settings, read_confi
 from rtserver.errors import ConfigError
 from rtserver.frames import HistoryMessage, Participant
 from rtserver.retention import DAY_S, Retention
+from rtserver.store.base import Store
 from rtserver.store.sqlite import SqliteStore
 from tests.conftest import ServerFactory
 from tests.integration.test_crash import poll_until
@@ -58,19 +58,12 @@ def _reply(n: int, to: HistoryMessage) -> HistoryMessage:
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "retained.db")
-    yield opened
-    await opened.close()
-
-
-async def _ids(store: SqliteStore, room: str) -> list[str]:
+async def _ids(store: Store, room: str) -> list[str]:
     return [m.id for m in await store.recent(room, 1000)]
 
 
 async def test_prune_deletes_what_is_older_than_retain_days_and_nothing_else(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     ages = {0: 10.0, 1: 7.5, 2: 6.9, 3: 0.0}
     for n, age in ages.items():
@@ -91,7 +84,7 @@ async def test_prune_deletes_what_is_older_than_retain_days_and_nothing_else(
     assert await retention.prune() == 0
 
 
-async def test_a_reply_still_streaming_is_never_deleted(store: SqliteStore) -> None:
+async def test_a_reply_still_streaming_is_never_deleted(store: Store) -> None:
     user = _user(0, 30.0)
     assert await store.start_turn("r", user, "p0", [_reply(0, user)])
     retention = Retention(store=store, retain_days=1, clock=Clock(NOW_S))
@@ -99,7 +92,7 @@ async def test_a_reply_still_streaming_is_never_deleted(store: SqliteStore) -> N
     assert await _ids(store, "r") == ["r0"]
 
 
-async def test_prune_goes_in_batches_through_many_rows(store: SqliteStore) -> None:
+async def test_prune_goes_in_batches_through_many_rows(store: Store) -> None:
     for n in range(1_200):
         user = _user(n, 3.0)
         assert await store.start_turn(f"room{n % 3}", user, f"p{n}", [])

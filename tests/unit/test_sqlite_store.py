@@ -1,12 +1,11 @@
-"""The SQLite store: turns are atomic even when rooms write at the same time."""
+"""Every store (SQLite and PostgreSQL): turns are atomic even when rooms write at the same time."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from rtserver.frames import HistoryMessage
-from rtserver.store.sqlite import SqliteStore
+from tests.stores import StoreOpener
 
 
 def _turn(room: str, n: int) -> tuple[HistoryMessage, list[HistoryMessage]]:
@@ -27,8 +26,10 @@ def _turn(room: str, n: int) -> tuple[HistoryMessage, list[HistoryMessage]]:
     return user, replies
 
 
-async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "s.db")
+async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(
+    open_store: StoreOpener,
+) -> None:
+    store = await open_store()
     rooms = [f"room{n}" for n in range(12)]
     for room in rooms:
         user, replies = _turn(room, 0)
@@ -44,7 +45,7 @@ async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(tmp_path: 
     assert results == [n % 2 == 0 for n in range(1, len(rooms) + 1)]
     await store.close()
 
-    reopened = await SqliteStore.open(tmp_path / "s.db")
+    reopened = await open_store()
     for n, room in enumerate(rooms, start=1):
         kept = await reopened.recent(room, 10)
         expected = 3 + (3 if n % 2 == 0 else 0)
@@ -53,15 +54,15 @@ async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(tmp_path: 
 
 
 async def test_recover_marks_streaming_replies_interrupted_with_their_checkpoint(
-    tmp_path: Path,
+    open_store: StoreOpener,
 ) -> None:
-    store = await SqliteStore.open(tmp_path / "s.db")
+    store = await open_store()
     user, replies = _turn("r", 1)
     await store.start_turn("r", user, "p", replies)
     await store.checkpoint(replies[0].id, "partial text")
     await store.close()
 
-    reopened = await SqliteStore.open(tmp_path / "s.db")
+    reopened = await open_store()
     assert await reopened.recover() == 2
     kept = {m.id: m for m in await reopened.recent("r", 10)}
     assert (kept[replies[0].id].status, kept[replies[0].id].text) == ("interrupted", "partial text")
