@@ -14,6 +14,8 @@ from rtserver.app import create_app
 from rtserver.config import Settings
 from tests.support import fast_settings
 
+pytest_plugins = ["tests.exit_guard"]
+
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 

@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+
+import pytest
 
 from rtserver.frames import HistoryMessage
 from rtserver.store.sqlite import SqliteStore
+
+Opener = Callable[[Path], Awaitable[SqliteStore]]
+
+
+@pytest.fixture
+async def open_store() -> AsyncIterator[Opener]:
+    """Open stores that are all closed however the test ends.
+
+    aiosqlite's worker thread is not a daemon: a store left open keeps pytest from exiting.
+    """
+    opened: list[SqliteStore] = []
+
+    async def open_one(path: Path) -> SqliteStore:
+        store = await SqliteStore.open(path)
+        opened.append(store)
+        return store
+
+    try:
+        yield open_one
+    finally:
+        for store in opened:
+            await store.close()
 
 
 def _turn(room: str, n: int) -> tuple[HistoryMessage, list[HistoryMessage]]:
@@ -27,8 +52,10 @@ def _turn(room: str, n: int) -> tuple[HistoryMessage, list[HistoryMessage]]:
     return user, replies
 
 
-async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "s.db")
+async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(
+    tmp_path: Path, open_store: Opener
+) -> None:
+    store = await open_store(tmp_path / "s.db")
     rooms = [f"room{n}" for n in range(12)]
     for room in rooms:
         user, replies = _turn(room, 0)
@@ -44,27 +71,25 @@ async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(tmp_path: 
     assert results == [n % 2 == 0 for n in range(1, len(rooms) + 1)]
     await store.close()
 
-    reopened = await SqliteStore.open(tmp_path / "s.db")
+    reopened = await open_store(tmp_path / "s.db")
     for n, room in enumerate(rooms, start=1):
         kept = await reopened.recent(room, 10)
         expected = 3 + (3 if n % 2 == 0 else 0)
         assert len(kept) == expected, room
-    await reopened.close()
 
 
 async def test_recover_marks_streaming_replies_interrupted_with_their_checkpoint(
-    tmp_path: Path,
+    tmp_path: Path, open_store: Opener
 ) -> None:
-    store = await SqliteStore.open(tmp_path / "s.db")
+    store = await open_store(tmp_path / "s.db")
     user, replies = _turn("r", 1)
     await store.start_turn("r", user, "p", replies)
     await store.checkpoint(replies[0].id, "partial text")
     await store.close()
 
-    reopened = await SqliteStore.open(tmp_path / "s.db")
+    reopened = await open_store(tmp_path / "s.db")
     assert await reopened.recover() == 2
     kept = {m.id: m for m in await reopened.recent("r", 10)}
     assert (kept[replies[0].id].status, kept[replies[0].id].text) == ("interrupted", "partial text")
     assert kept[replies[1].id].status == "interrupted"
     assert kept[user.id].prompt_id == "p"
-    await reopened.close()
