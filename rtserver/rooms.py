@@ -91,7 +91,7 @@ class Room:
             max_events=limits.event_log_events, max_age_s=limits.event_log_seconds, clock=clock
         )
         self._members: dict[str, Member] = {}
-        self._history: deque[HistoryMessage] = deque(maxlen=max(1, limits.history_messages))
+        self._history: deque[HistoryMessage] = deque(maxlen=limits.history_messages)
         self._generations: dict[str, Generation] = {}
         self._turn_lock = asyncio.Lock()
         self.on_idle: Callable[[Room], None] | None = None
