@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -65,9 +66,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, log_level: str) -> int:
+    # The log set-up lasts as long as the server: an embedding caller (or a test run) gets its
+    # root logger back as it was.
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(log_level)
+    try:
+        return _run(settings)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def _run(settings: Settings) -> int:
     from rtserver.app import create_app
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     address = f"http://{settings.host}:{settings.port}/"
     try:
         # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as
@@ -77,10 +93,19 @@ def _serve(settings: Settings, log_level: str) -> int:
             host=settings.host,
             port=settings.port,
             shutdown_timeout=10,
-            # Called once the socket is bound, so the line is true when it is printed.
-            print=lambda _: print(f"rtserver: serving on {address} (db {settings.db_path})"),
+            # Called once the socket is bound, so the line is true when it is printed; the
+            # banner names the bound port, which --port 0 leaves to the system.
+            print=lambda banner: print(
+                f"rtserver: serving on {_bound(banner, address)} (db {settings.db_path})"
+            ),
         )
     except OSError as exc:
         print(f"rtserver: cannot serve on {address}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _bound(banner: str, requested: str) -> str:
+    """The address in aiohttp's start-up banner, as ``http://host:port/``."""
+    found = re.search(r"https?://[^\s,]+", banner)
+    return found.group(0).rstrip("/") + "/" if found else requested
