@@ -55,3 +55,28 @@ class Watched:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class Endless:
+    """Numbered tokens every ``interval`` seconds until ``done`` is set, then ``complete``.
+
+    A stream that is still running whenever a test needs it to be, however loaded the machine:
+    the test, not the clock, decides when it ends.
+    """
+
+    kind = "demo"
+
+    def __init__(self, done: asyncio.Event, *, interval: float) -> None:
+        self.done = done
+        self.interval = interval
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        n = 0
+        while not self.done.is_set():
+            yield TextDelta(f"{n} ")
+            n += 1
+            await asyncio.sleep(self.interval)
+        yield FinishDelta("complete")
+
+    async def aclose(self) -> None:
+        return None

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestServer
 
 from rtserver.config import Limits
 from tests.conftest import ServerFactory, ws_url
+from tests.integration.sse_client import SseClient
 from tests.support import Frame, RoomClient, fast_settings, is_type
 
 
@@ -18,10 +19,10 @@ async def _server(start_server: ServerFactory, db_path: str, limits: Limits) -> 
 
 async def _refusal(ws: aiohttp.ClientWebSocketResponse) -> tuple[Frame, int | None]:
     """The error frame a refused connection gets, and its close code."""
-    msg = await ws.receive(timeout=3)
+    msg = await ws.receive(timeout=10)
     assert msg.type == aiohttp.WSMsgType.TEXT, msg
     error: Frame = msgspec.json.decode(msg.data)
-    closing = await ws.receive(timeout=3)
+    closing = await ws.receive(timeout=10)
     assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
     return error, ws.close_code
 
@@ -36,7 +37,7 @@ async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) 
     def match(_: Frame) -> bool:
         return any(f["type"] == "presence" and _names(f) == names for f in client.frames[after:])
 
-    await client.wait_for(match, timeout=3)
+    await client.wait_for(match)
     return next(f for f in client.frames[after:] if f["type"] == "presence" and _names(f) == names)
 
 
@@ -85,7 +86,7 @@ async def test_a_frame_over_the_limit_closes_1009(
         await watcher.wait_for(lambda f: f["type"] == "presence" and "big" in _names(f))
     await big.send({"type": "ping", "id": "x" * 100, "pad": "y" * 1024})
     while True:
-        msg = await big.ws.receive(timeout=3)
+        msg = await big.ws.receive(timeout=10)
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
             break
     assert big.ws.close_code == 1009
@@ -100,7 +101,9 @@ async def test_a_peer_that_stops_answering_pings_is_closed_and_leaves(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
     server = await _server(start_server, db_path, Limits(heartbeat=0.2))
-    watcher = await RoomClient.connect(http, ws_url(server), name="watcher")
+    # The watcher reads over SSE, which has no pings to miss: however slow the machine,
+    # only the mute peer can be closed by the heartbeat.
+    watcher = await SseClient.connect(http, server.make_url("/"), name="watcher")
     mute = RoomClient(
         await http.ws_connect(ws_url(server), protocols=("rt.v1.json",), autoping=False)
     )
@@ -108,18 +111,22 @@ async def test_a_peer_that_stops_answering_pings_is_closed_and_leaves(
     assert (await mute.receive())["type"] == "welcome"
     pings = 0
     while True:
-        msg = await mute.ws.receive(timeout=3)
+        msg = await mute.ws.receive(timeout=10)
         if msg.type == aiohttp.WSMsgType.PING:
             pings += 1
         elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
             break
     assert pings >= 1
-    joined = await _presence_becomes(watcher, {"watcher", "mute"}, after=0)
-    await _presence_becomes(watcher, {"watcher"}, after=watcher.frames.index(joined))
-    # The watcher answered the same pings all along and is still there.
-    assert watcher.closed_with is None
-    await watcher.send({"type": "ping", "id": "alive"})
-    await watcher.wait_for(is_type("pong", id="alive"))
+    joined = await watcher.wait_for(
+        lambda f: f["type"] == "presence" and _names(f) == {"watcher", "mute"}
+    )
+    after = watcher.frames.index(joined)
+    await watcher.wait_until(
+        lambda: any(
+            f["type"] == "presence" and _names(f) == {"watcher"} for f in watcher.frames[after:]
+        )
+    )
+    watcher.close()
 
 
 async def test_presence_follows_participants_typing_and_leaving(
