@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from rtserver.providers.base import Delta, FinishDelta, GenerationRequest, Provider, TextDelta
 
@@ -13,20 +13,28 @@ class Firehose:
 
     Enough bytes to fill every socket buffer between the server and a client that stopped
     reading, however large the kernel makes them; the test sets ``stop`` once it has seen what
-    it waits for.
+    it waits for. With ``paced_by`` (how many frames the reading client has received so far)
+    it never runs more than ``ahead`` chunks ahead of that reader, so the reader never falls
+    behind on a slow machine: only the client that stopped reading overflows.
     """
 
     kind = "demo"
 
-    def __init__(self, *, chunk_bytes: int = 16_384, max_chunks: int = 4_000) -> None:
+    def __init__(
+        self, *, chunk_bytes: int = 16_384, max_chunks: int = 4_000, ahead: int = 16
+    ) -> None:
         self.chunk_bytes = chunk_bytes
         self.max_chunks = max_chunks
+        self.ahead = ahead
+        self.paced_by: Callable[[], int] | None = None
         self.stop = asyncio.Event()
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         for n in range(self.max_chunks):
             if self.stop.is_set():
                 break
+            while self.paced_by is not None and n - self.paced_by() > self.ahead:  # noqa: ASYNC110 - a count, not an event
+                await asyncio.sleep(0.001)
             yield TextDelta(f"<{n}>".ljust(self.chunk_bytes, "."))
             await asyncio.sleep(0.001)
         yield FinishDelta("complete")

@@ -19,8 +19,8 @@ from tests.integration.scripted_providers import Firehose
 from tests.integration.sse_client import SseClient
 from tests.support import Frame, RoomClient, fast_settings, is_type
 
-#: Room for a reader's hiccups at the firehose's pace (about 16 MB/s), so only the stalled
-#: client overflows.
+#: Far more than the firehose runs ahead of the steady reader (16 chunks of 16 KiB), so only
+#: the stalled client overflows.
 OUTBOX = 1 << 20
 
 
@@ -58,6 +58,7 @@ async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) 
 
 async def _drop_while_steady_flows(steady: RoomClient, hose: Firehose) -> int:
     """Start the firehose; return the seq steady had when the stalled one was let go."""
+    hose.paced_by = lambda: len(steady.frames)
     joined = await _presence_becomes(steady, {"steady", "stalled"}, after=0)
     await steady.send({"type": "prompt", "id": "flood", "text": "everything at once"})
     await _presence_becomes(steady, {"steady"}, after=joined)
