@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 from tests.conftest import ServerFactory, ws_url
+from tests.integration.scripted_providers import Endless
 from tests.support import RoomClient, fast_settings, is_type
 
 
@@ -113,13 +116,22 @@ async def test_cancel_by_model_and_cancel_all(
     await client.send({"type": "cancel", "model": "nope", "id": "bad"})
     assert (await client.wait_for(is_type("error", ref="bad")))["code"] == "unknown_model"
 
+
+async def test_cancel_all_ends_every_running_stream(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    # Streams that only a cancel can end, so that each end reason is known in advance.
+    done = asyncio.Event()
+    endless = {m: Endless(done, interval=0.01) for m in ("slow", "quick")}
+    server = await start_server(fast_settings(db_path), providers=endless)
+    client = await RoomClient.connect(http, ws_url(server))
     message_id = await _prompt(client, "second turn", ["slow", "quick"], pid="p2")
     streams = await _streams(client, message_id, 2)
-    await client.wait_for(is_type("token", stream=streams["slow"]))
+    for stream in streams.values():
+        await client.wait_for(is_type("token", stream=stream))
     await client.send({"type": "cancel"})
     ends = [await client.wait_for(is_type("stream_end", stream=s)) for s in streams.values()]
-    assert ends[0]["reason"] == "cancelled"
-    assert ends[1]["reason"] in {"cancelled", "complete"}
+    assert [e["reason"] for e in ends] == ["cancelled", "cancelled"]
 
 
 async def test_interrupt_with_redirect(server: TestServer, http: aiohttp.ClientSession) -> None:
