@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable
 
+from rtserver.errors import ProviderError
 from rtserver.providers.base import Delta, FinishDelta, GenerationRequest, Provider, TextDelta
 
 
@@ -85,6 +86,23 @@ class Endless:
             n += 1
             await asyncio.sleep(self.interval)
         yield FinishDelta("complete")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FailsMidway:
+    """Sends ``text``, then fails as a vendor would, with ``error``."""
+
+    kind = "demo"
+
+    def __init__(self, text: str, error: ProviderError) -> None:
+        self.text = text
+        self.error = error
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        yield TextDelta(self.text)
+        raise self.error
 
     async def aclose(self) -> None:
         return None

@@ -11,8 +11,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from rtserver.config import Limits, ModelSpec
+from rtserver.errors import ProviderError
 from tests.conftest import ServerFactory
-from tests.integration.scripted_providers import Endless, Watched
+from tests.integration.scripted_providers import Endless, FailsMidway, Watched
 from tests.support import fast_settings
 
 QUICK_FIRST = (
@@ -165,3 +166,27 @@ async def test_chats_are_rate_limited_per_address(
     # A refused chat starts nothing: a bad request still gets its own error, not 429.
     status, error = await _chat(http, server, {"message": ""})
     assert (status, error["code"]) == (400, "bad_frame")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_chat_that_fails_after_its_start_reports_the_error_with_200(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession, stream: bool
+) -> None:
+    failing = FailsMidway(
+        "half an ans", ProviderError("rate_limited", "slow down", retry_after=3.0)
+    )
+    server = await start_server(fast_settings(db_path), providers={"slow": failing})
+    body = {"message": "a long answer please", "model": "slow", "stream": stream}
+    async with http.post(server.make_url("/v1/chat"), json=body) as response:
+        assert response.status == 200
+        raw = await response.text()
+    if stream:
+        frames = [frame for _, frame in _events(raw)]
+        assert [f["type"] for f in frames] == ["token", "stream_end"]
+        assert frames[0]["text"] == "half an ans"
+        end = frames[-1]
+    else:
+        end = msgspec.json.decode(raw)
+        assert (end["model"], end["text"]) == ("slow", "half an ans")
+    assert end["reason"] == "error"
+    assert end["error"] == {"code": "rate_limited", "message": "slow down", "retry_after": 3.0}

@@ -7,6 +7,7 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Sequence
 
+import openai
 import pytest
 
 from rtserver.providers.base import ChatTurn, FinishDelta, TextDelta, ToolCallDelta, UsageDelta
@@ -98,6 +99,7 @@ async def test_request_carries_conversation_params_and_usage_option(
     assert body["top_p"] == 0.9
     # A compatible server (any base_url but OpenAI's own) is sent the classic field name.
     assert body["max_tokens"] == 50
+    assert "max_completion_tokens" not in body
     # The empty reply is left out: it says nothing and some vendors reject it.
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
@@ -105,6 +107,25 @@ async def test_request_carries_conversation_params_and_usage_option(
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": "second"},
     ]
+
+
+async def test_api_openai_com_is_sent_max_completion_tokens(fake: OpenAIServer) -> None:
+    provider = OpenAIProvider(
+        model="gpt-test", api_key=KEY, base_url="https://api.openai.com/v1", timeout_s=5
+    )
+    # The field is chosen from the configured URL; the requests themselves go to the fake
+    # on loopback, never out to the vendor.
+    await provider.aclose()
+    provider._client = openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0)
+    fake.script(text_reply("ok"))
+    try:
+        await collect(provider, ask("hello", max_tokens=50))
+    finally:
+        await provider.aclose()
+
+    [request] = fake.requests
+    assert request.body["max_completion_tokens"] == 50
+    assert "max_tokens" not in request.body
 
 
 async def test_a_reply_cut_by_max_tokens_finishes_with_length(
