@@ -83,7 +83,14 @@ function sse(answer: (post: Post) => Response) {
   return { transport, source, posts, frames, closes };
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** Resolve once `condition()` holds, checking after every turn of the event loop; fail after 5 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
 
 describe("SseTransport", () => {
   test("posts client frames as JSON, in order, with the welcome's session", async () => {
@@ -91,8 +98,7 @@ describe("SseTransport", () => {
     transport.send({ type: "hello" });
     transport.send({ type: "typing", active: true });
     transport.send({ type: "prompt", id: "p-1", text: "hi" });
-    await settle();
-    await settle();
+    await until(() => posts.length >= 2, "two frames are posted");
     assert.deepEqual(
       posts.map((p) => JSON.parse(p.body).type),
       ["typing", "prompt"],
@@ -107,8 +113,7 @@ describe("SseTransport", () => {
       () => new Response(JSON.stringify(error), { status: 503 }),
     );
     transport.send({ type: "prompt", id: "p-1", text: "hi" });
-    await settle();
-    await settle();
+    await until(() => frames.length > 1, "the answer is handed on");
     assert.deepEqual(frames.at(-1), error);
     assert.deepEqual(closes, []);
   });
@@ -116,8 +121,7 @@ describe("SseTransport", () => {
   test("a 403 to a POST means the session ended: the transport closes so the client reconnects", async () => {
     const { transport, source, closes } = sse(() => new Response("{}", { status: 403 }));
     transport.send({ type: "cancel" });
-    await settle();
-    await settle();
+    await until(() => closes.length > 0, "the transport closes");
     assert.equal(closes.length, 1);
     assert.equal(source.closed, true);
   });
