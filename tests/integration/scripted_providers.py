@@ -106,3 +106,25 @@ class FailsMidway:
 
     async def aclose(self) -> None:
         return None
+
+
+class Recording:
+    """Answers ``words`` after ``release`` is set (at once when it is None), recording requests."""
+
+    kind = "demo"
+
+    def __init__(self, *words: str, release: asyncio.Event | None = None) -> None:
+        self.words = words or ("ok",)
+        self.release = release
+        self.requests: list[GenerationRequest] = []
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        self.requests.append(request)
+        if self.release is not None:
+            await self.release.wait()
+        for word in self.words:
+            yield TextDelta(word)
+        yield FinishDelta("complete")
+
+    async def aclose(self) -> None:
+        return None

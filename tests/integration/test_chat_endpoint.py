@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from rtserver.config import Limits, ModelSpec
 from rtserver.errors import ProviderError
 from tests.conftest import ServerFactory
-from tests.integration.scripted_providers import Endless, FailsMidway, Watched
+from tests.integration.scripted_providers import Endless, FailsMidway, Recording, Watched
 from tests.support import fast_settings
 
 QUICK_FIRST = (
@@ -96,20 +96,23 @@ async def test_a_streamed_chat_sends_tokens_then_one_stream_end(
 
 
 @pytest.mark.parametrize(
-    ("body", "status", "code"),
+    ("body", "status", "code", "message"),
     [
-        (b"{nope", 400, "bad_frame"),
-        (b"[]", 400, "bad_frame"),
-        (b"{}", 400, "bad_frame"),
-        (b'{"message": 5}', 400, "bad_frame"),
-        (b'{"message": "hi", "stream": "yes"}', 400, "bad_frame"),
-        (b'{"message": "   "}', 400, "bad_frame"),
-        (b'{"message": "hi", "model": "gpt-99"}', 400, "unknown_model"),
-        (b'{"message": "hi", "model": ""}', 400, "bad_frame"),
-        (b'{"message": "' + b"x" * 51 + b'"}', 413, "too_large"),
-        (b'{"message": "hi", "pad": "' + b"x" * 2000 + b'"}', 413, "too_large"),
+        (b"{nope", 400, "bad_frame", "the body is not valid JSON"),
+        (b"[]", 400, "bad_frame", "invalid chat request: Expected `object`, got `array`"),
+        (b"{}", 400, "bad_frame", "invalid chat request: Object missing required field `message`"),
+        (b'{"message": 5}', 400, "bad_frame",
+         "invalid chat request: Expected `str`, got `int` - at `$.message`"),
+        (b'{"message": "hi", "stream": "yes"}', 400, "bad_frame",
+         "invalid chat request: Expected `bool`, got `str` - at `$.stream`"),
+        (b'{"message": "   "}', 400, "bad_frame", "message is empty"),
+        (b'{"message": "hi", "model": "gpt-99"}', 400, "unknown_model", "unknown model 'gpt-99'"),
+        (b'{"message": "hi", "model": ""}', 400, "bad_frame", None),
+        (b'{"message": "' + b"x" * 51 + b'"}', 413, "too_large",
+         "message is 51 characters; the limit is 50"),
+        (b'{"message": "hi", "pad": "' + b"x" * 2000 + b'"}', 413, "too_large", None),
     ],
-)
+)  # fmt: skip
 async def test_bad_chat_requests_get_named_errors(
     start_server: ServerFactory,
     db_path: str,
@@ -117,6 +120,7 @@ async def test_bad_chat_requests_get_named_errors(
     body: bytes,
     status: int,
     code: str,
+    message: str | None,
 ) -> None:
     limits = Limits(max_frame_bytes=1024, max_prompt_chars=50)
     server = await start_server(fast_settings(db_path, models=QUICK_FIRST, limits=limits))
@@ -126,6 +130,56 @@ async def test_bad_chat_requests_get_named_errors(
         assert response.status == status
         error = await response.json()
     assert (error["type"], error["code"]) == ("error", code)
+    if message is not None:
+        assert error["message"] == message
+
+
+async def test_a_message_of_exactly_max_prompt_chars_is_taken(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    limits = Limits(max_prompt_chars=50)
+    server = await start_server(fast_settings(db_path, models=QUICK_FIRST, limits=limits))
+    status, reply = await _chat(http, server, {"message": "x" * 50})
+    assert (status, reply["reason"]) == (200, "complete")
+
+
+async def test_the_model_is_asked_the_message_alone_with_its_configured_params(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    models = (
+        ModelSpec(id="tuned", provider="demo", params={"temperature": 1, "max_tokens": 7}),
+        ModelSpec(id="odd", provider="demo"),
+    )
+    tuned, odd = Recording("fine"), Recording("fine")
+    server = await start_server(
+        fast_settings(db_path, models=models), providers={"tuned": tuned, "odd": odd}
+    )
+    for model in ("tuned", "odd"):
+        status, reply = await _chat(http, server, {"message": "just this", "model": model})
+        assert (status, reply["model"], reply["text"]) == (200, model, "fine")
+    [asked] = tuned.requests
+    assert [(t.role, t.content) for t in asked.messages] == [("user", "just this")]
+    assert (asked.temperature, asked.max_tokens) == (1.0, 7)
+    assert isinstance(asked.temperature, float)
+    [asked_odd] = odd.requests
+    assert (asked_odd.temperature, asked_odd.max_tokens) == (None, None)
+
+
+async def test_a_silent_streamed_chat_sends_heartbeat_comments(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    release = asyncio.Event()
+    silent = Recording("late", release=release)
+    settings = fast_settings(db_path, models=QUICK_FIRST, limits=Limits(sse_heartbeat=0.05))
+    server = await start_server(settings, providers={"quick": silent})
+    body = {"message": "take your time", "stream": True}
+    async with http.post(server.make_url("/v1/chat"), json=body) as response:
+        assert response.status == 200
+        first = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+        assert first.startswith(b":"), first
+        release.set()
+        raw = first.decode() + await response.text()
+    assert [f["type"] for _, f in _events(raw)] == ["token", "stream_end"]
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -163,6 +217,7 @@ async def test_chats_are_rate_limited_per_address(
         assert 1 <= int(response.headers["Retry-After"]) <= 30
         body = await response.json()
     assert body["code"] == "rate_limited"
+    assert "2 chats a minute from this address" in body["message"]
     # A refused chat starts nothing: a bad request still gets its own error, not 429.
     status, error = await _chat(http, server, {"message": ""})
     assert (status, error["code"]) == (400, "bad_frame")
