@@ -13,9 +13,16 @@ import pytest
 from rtserver.catalog import Model
 from rtserver.config import ModelSpec
 from rtserver.errors import ProviderError
-from rtserver.frames import HistoryMessage, ModelInfo, RoomEvent, StreamEnd, TokenEvent
+from rtserver.frames import (
+    HistoryMessage,
+    ModelInfo,
+    RoomEvent,
+    StreamEnd,
+    TokenEvent,
+    ToolCallEvent,
+)
 from rtserver.generation import Generation
-from rtserver.providers.base import Delta, GenerationRequest, TextDelta
+from rtserver.providers.base import Delta, GenerationRequest, TextDelta, ToolCallDelta
 from rtserver.store.sqlite import SqliteStore
 
 
@@ -250,3 +257,39 @@ async def test_a_failed_checkpoint_is_retried_and_the_stream_goes_on(
     generation.stop("cancelled")
     await generation.wait()
     assert _end(sink).reason == "cancelled"
+
+
+class Calls(Scripted):
+    """A model that only calls tools: ``fragments`` are (call, name, args)."""
+
+    def __init__(self, *fragments: tuple[str, str | None, str]) -> None:
+        super().__init__()
+        self.fragments = fragments
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        for call, name, args in self.fragments:
+            yield ToolCallDelta(call=call, name=name, args=args)
+
+
+async def test_tool_call_fragments_are_numbered_joined_and_kept(
+    make: Make, store: SqliteStore
+) -> None:
+    provider = Calls(("c1", "lookup", '{"q":'), ("c2", None, "[]"), ("c1", None, " 1}"))
+    generation, sink = await make(provider)
+    generation.start()
+    await generation.wait()
+    calls = [e for e in sink.events if isinstance(e, ToolCallEvent)]
+    assert [(e.seq, e.call, e.name, e.args) for e in calls] == [
+        (1, "c1", "lookup", '{"q":'),
+        (2, "c2", None, "[]"),
+        (3, "c1", None, " 1}"),
+    ]
+    end = _end(sink)
+    # A reply of tool calls alone still has a first token: its first fragment.
+    assert end.ttft_ms is not None
+    stored = (await store.recent("room", 5))[-1]
+    assert stored.tool_calls is not None
+    assert [(c.call, c.name, c.args) for c in stored.tool_calls] == [
+        ("c1", "lookup", '{"q": 1}'),
+        ("c2", None, "[]"),
+    ]

@@ -518,3 +518,36 @@ def test_an_outgoing_frame_is_encoded_once_per_codec_name() -> None:
     out = Outgoing(Pong(id="x"), None)
     assert out.data(counting) == out.data(counting)
     assert counting.renders == ["Pong"]
+
+
+async def test_an_interrupts_params_reach_the_models_of_its_turn(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    a = Scripted("x")
+    room = await make_room({"a": a})
+    seat = _seat(seats, room)
+    params = {"temperature": 0.5, "max_tokens": 9}
+    await seat.send({"type": "interrupt", "id": "i1", "text": "go", "params": params})
+    await seat.wait_for(is_type("stream_end"))
+    [asked] = a.requests
+    assert (asked.temperature, asked.max_tokens) == (0.5, 9)
+    assert [(t.role, t.content) for t in asked.messages] == [("user", "go")]
+
+
+async def test_typing_changes_over_the_rate_are_refused_and_change_nothing(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Scripted()}, typing_changes_per_minute=2)
+    seat = _seat(seats, room)
+    for n, active in enumerate([True, False, True]):
+        await seat.send({"type": "typing", "id": f"t{n}", "active": active})
+    error = await seat.wait_for(is_type("error", ref="t2"))
+    assert error["code"] == "rate_limited"
+    assert error["message"] == "more than 2 typing changes a minute"
+    assert error["retry_after"] > 0
+    assert seat.member.typing is False
+    # A typing that changes nothing is free, even over the rate.
+    await seat.send({"type": "typing", "id": "same", "active": False})
+    await seat.send({"type": "ping", "id": "after"})
+    await seat.wait_for(is_type("pong", id="after"))
+    assert [e["ref"] for e in seat.of_type("error")] == ["t2"]
