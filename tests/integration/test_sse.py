@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -192,11 +193,24 @@ async def test_posted_frames_get_their_errors_in_the_http_response(
     await refused(b"[1, 2]", 400, "bad_frame")
     await refused(b"\xff\xfe{", 400, "bad_frame")
     await refused(b"", 400, "bad_frame")
-    await refused(b'{"type": "ping", "id": "' + b"x" * 2000 + b'"}', 413, "too_large")
+    body, _ = await refused(b'{"type": "ping", "id": "' + b"x" * 2000 + b'"}', 413, "too_large")
+    assert body["message"] == "a request body may be at most 1024 bytes"
+    # Exactly at the limit is taken (and then judged as a frame).
+    at_limit = b'{"type": "ping", "id": "x"}'.ljust(1024)
+    assert (await sse.post(at_limit))[0] == 202
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield b'{"type": "ping",'
+        yield b' "id": "chunked"}'
+
+    # A body without Content-Length (chunked) is read under the same limit.
+    assert (await sse.post(chunked()))[0] == 202
     body, _ = await refused({"type": "shout", "id": "u1"}, 400, "unknown_type")
     assert body["ref"] == "u1"
-    await refused({"type": "hello", "id": "h1"}, 400, "bad_frame")
-    await refused({"type": "ping"}, 403, "forbidden", params={"session": "sess_nope"})
+    body, _ = await refused({"type": "hello", "id": "h1"}, 400, "bad_frame")
+    assert (body["message"], body["ref"]) == ("hello is the events request, not a frame", "h1")
+    body, _ = await refused({"type": "ping"}, 403, "forbidden", params={"session": "sess_nope"})
+    assert body["message"] == "no such session in this room: open a new event stream"
     await refused({"type": "ping"}, 403, "forbidden", params={})
     other_room = sse.url.with_path("/v1/rooms/elsewhere/frames")
     async with http.post(
