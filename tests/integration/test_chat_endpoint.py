@@ -65,6 +65,7 @@ async def test_a_json_chat_answers_the_reply_and_its_numbers(
     # The demo model's tokens are its words: one token per space-separated piece.
     assert reply["usage"]["output_tokens"] == len(reply["text"].split(" "))
     assert reply["duration_ms"] >= reply["ttft_ms"] >= 0
+    assert reply["tokens_per_s"] > 0
     # Unknown fields are ignored, as in every frame.
     status, other = await _chat(
         http, quick_server, {"message": "tell me about harbours", "model": "quick", "x": 1}

@@ -142,23 +142,23 @@ async def test_a_prompt_without_models_goes_to_the_defaults(
 
 
 @pytest.mark.parametrize(
-    ("frame", "code"),
+    ("frame", "code", "message"),
     [
-        ({"text": "x" * 11}, "too_large"),
-        ({"text": "   \n"}, "bad_frame"),
-        ({"text": "fine", "models": []}, "bad_frame"),
-        ({"text": "fine", "models": ["a", "nope"]}, "unknown_model"),
+        ({"text": "x" * 11}, "too_large", "prompt is 11 characters; the limit is 10"),
+        ({"text": "   \n"}, "bad_frame", "prompt text is empty"),
+        ({"text": "fine", "models": []}, "bad_frame", "`models` must name at least one model"),
+        ({"text": "fine", "models": ["a", "nope"]}, "unknown_model", "unknown model 'nope'"),
     ],
 )
 async def test_a_refused_prompt_stores_and_starts_nothing(
-    make_room: MakeRoom, seats: list[Seat], frame: dict[str, Any], code: str
+    make_room: MakeRoom, seats: list[Seat], frame: dict[str, Any], code: str, message: str
 ) -> None:
     a = Scripted()
     room = await make_room({"a": a}, max_prompt_chars=10)
     seat = _seat(seats, room)
     await seat.send({"type": "prompt", "id": "p1", **frame})
     error = await seat.wait_for(is_type("error", ref="p1"))
-    assert error["code"] == code
+    assert (error["code"], error["message"]) == (code, message)
     assert not seat.of_type("message")
     assert a.requests == []
     # Refused, not remembered: the same id with a good text is a new prompt.
@@ -177,7 +177,11 @@ async def test_a_prompt_while_a_turn_runs_is_busy_and_a_repeated_id_is_not(
     await seat.wait_for(is_type("token"))
     await seat.send({"type": "prompt", "id": "p1", "text": "first", "models": ["a"]})
     await seat.send({"type": "prompt", "id": "p2", "text": "second", "models": ["a"]})
-    assert (await seat.wait_for(is_type("error", ref="p2")))["code"] == "busy"
+    busy = await seat.wait_for(is_type("error", ref="p2"))
+    assert (busy["code"], busy["message"]) == (
+        "busy",
+        "models are still answering: cancel them or send an interrupt",
+    )
     assert [e.get("ref") for e in seat.of_type("error")] == ["p2"]
     release.set()
     await seat.wait_for(is_type("stream_end"))
@@ -207,7 +211,8 @@ async def test_cancel_with_stream_and_model_follows_the_stream(
     release_a.set()
     # With both, a stream that is not running is not_found even if the model were fine.
     await seat.send({"type": "cancel", "id": "c2", "stream": starts["a"], "model": "a"})
-    assert (await seat.wait_for(is_type("error", ref="c2")))["code"] == "not_found"
+    error = await seat.wait_for(is_type("error", ref="c2"))
+    assert (error["code"], error["message"]) == ("not_found", f"no running stream {starts['a']!r}")
 
 
 async def test_cancel_by_model_ends_only_that_models_streams(
@@ -231,6 +236,12 @@ async def test_cancel_by_model_ends_only_that_models_streams(
     assert (await seat.wait_for(is_type("stream_end", stream=starts["b"])))["reason"] == (
         "complete"
     )
+    await seat.send({"type": "cancel", "id": "again", "model": "a"})
+    error = await seat.wait_for(is_type("error", ref="again"))
+    assert (error["code"], error["message"]) == ("not_found", "model 'a' has no running stream")
+    await seat.send({"type": "cancel", "id": "nope", "model": "nope"})
+    error = await seat.wait_for(is_type("error", ref="nope"))
+    assert (error["code"], error["message"]) == ("unknown_model", "unknown model 'nope'")
 
 
 async def test_cancel_all_ends_every_stream_and_does_nothing_when_idle(
@@ -551,3 +562,17 @@ async def test_typing_changes_over_the_rate_are_refused_and_change_nothing(
     await seat.send({"type": "ping", "id": "after"})
     await seat.wait_for(is_type("pong", id="after"))
     assert [e["ref"] for e in seat.of_type("error")] == ["t2"]
+
+
+async def test_a_second_hello_is_a_bad_frame_and_the_seat_stays(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Scripted()})
+    seat = _seat(seats, room)
+    await seat.send({"type": "hello", "id": "h2", "name": "again"})
+    error = await seat.wait_for(is_type("error", ref="h2"))
+    assert (error["code"], error["message"]) == (
+        "bad_frame",
+        "hello was already received on this connection",
+    )
+    assert room.members == [seat.member]
