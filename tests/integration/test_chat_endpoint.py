@@ -13,7 +13,13 @@ from aiohttp.test_utils import TestServer
 from rtserver.config import Limits, ModelSpec
 from rtserver.errors import ProviderError
 from tests.conftest import ServerFactory
-from tests.integration.scripted_providers import Endless, FailsMidway, Recording, Watched
+from tests.integration.scripted_providers import (
+    Endless,
+    FailsMidway,
+    Firehose,
+    Recording,
+    Watched,
+)
 from tests.support import fast_settings
 
 QUICK_FIRST = (
@@ -84,6 +90,7 @@ async def test_a_streamed_chat_sends_tokens_then_one_stream_end(
         raw = await response.text()
     events = _events(raw)
     frames = [frame for _, frame in events]
+    assert ":" not in [line[:1] for line in raw.split("\n")], "a normal end has no comment"
     assert all(event_id is None for event_id, _ in events)
     assert [f["type"] for f in frames] == ["token"] * (len(frames) - 1) + ["stream_end"]
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
@@ -246,3 +253,20 @@ async def test_a_chat_that_fails_after_its_start_reports_the_error_with_200(
         assert (end["model"], end["text"]) == ("slow", "half an ans")
     assert end["reason"] == "error"
     assert end["error"] == {"code": "rate_limited", "message": "slow down", "retry_after": 3.0}
+
+
+async def test_a_streamed_chat_that_outgrows_its_outbox_ends_as_a_slow_consumer(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    # One chunk is larger than the whole outbox: it cannot be queued, however fast the reader.
+    hose = Watched(Firehose(chunk_bytes=2048))
+    settings = fast_settings(db_path, limits=Limits(outbox_bytes=1024))
+    server = await start_server(settings, providers={"slow": hose})
+    body = {"message": "everything", "model": "slow", "stream": True}
+    async with http.post(server.make_url("/v1/chat"), json=body) as response:
+        assert response.status == 200
+        raw = await asyncio.wait_for(response.text(), 10)
+    assert raw.rstrip("\n").endswith(": closed 4000 slow consumer")
+    assert _events(raw) == []
+    await asyncio.wait_for(hose.closed.wait(), 10)
+    assert not hose.completed
