@@ -29,9 +29,16 @@ class Scripted:
 
     kind = "test"
 
-    def __init__(self, *words: str, finish: Literal["complete", "length"] = "complete") -> None:
+    def __init__(
+        self,
+        *words: str,
+        finish: Literal["complete", "length"] = "complete",
+        paced: bool = False,
+    ) -> None:
         self.words = words or ("ok",)
         self.finish = finish
+        #: Let the other tasks run between words, as a model's network reads would.
+        self.paced = paced
         self.requests: list[GenerationRequest] = []
         #: While not None, the stream waits on it after its first word.
         self.gate: asyncio.Event | None = None
@@ -47,6 +54,8 @@ class Scripted:
             yield TextDelta(word)
             if n == 0 and self.gate is not None:
                 await self.gate.wait()
+            if self.paced:
+                await asyncio.sleep(0)
         yield FinishDelta(self.finish)
 
     async def aclose(self) -> None:

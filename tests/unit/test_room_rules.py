@@ -11,6 +11,7 @@ import pytest
 from rtserver.codec import JSON, MSGPACK, Outgoing
 from rtserver.config import Limits
 from rtserver.frames import Pong, ServerFrame
+from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.rooms import Room
 from rtserver.store.sqlite import SqliteStore
 from tests.unit.room_harness import Scripted, Seat, catalog, is_type, join
@@ -576,3 +577,85 @@ async def test_a_second_hello_is_a_bad_frame_and_the_seat_stays(
         "hello was already received on this connection",
     )
     assert room.members == [seat.member]
+
+
+# --- joining, presence and slow consumers -----------------------------------------------------
+
+
+async def test_welcome_names_the_participant_the_models_and_who_is_there(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Scripted(), "b": Scripted()})
+    first = _seat(seats, room, name="  ada  ")
+    second = _seat(seats, room, name="   ")
+    await second.wait_for(is_type("welcome"))
+    welcome = second.welcome
+    me = second.member
+    assert first.member.name == "ada"
+    assert me.name == f"guest-{me.id[-4:]}"
+    assert welcome["participant"] == {"id": me.id, "name": me.name}
+    assert welcome["session"] == me.session
+    assert (welcome["room"], welcome["epoch"], welcome["seq"]) == (room.id, room.log.epoch, 0)
+    assert [m["id"] for m in welcome["models"]] == ["a", "b"]
+    assert [p["name"] for p in welcome["participants"]] == ["ada", me.name]
+    presence = await first.wait_for(
+        lambda f: f["type"] == "presence" and len(f["participants"]) == 2
+    )
+    assert [p["id"] for p in presence["participants"]] == [first.member.id, me.id]
+
+
+async def test_leaving_tells_the_others_and_an_empty_room_reports_idle(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Scripted()})
+    idle: list[Room] = []
+    room.on_idle = idle.append
+    stays, goes = _seat(seats, room, name="stays"), _seat(seats, room, name="goes")
+    room.leave(goes.member)
+    room.leave(goes.member)  # a second leave does nothing
+    await stays.wait_for(
+        lambda f: f["type"] == "presence" and [p["name"] for p in f["participants"]] == ["stays"]
+    )
+    assert idle == []
+    room.leave(stays.member)
+    assert idle == [room]
+    assert room.idle
+
+
+async def test_a_participant_that_falls_behind_is_closed_4000_and_the_room_goes_on(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    words = ["w" * 400 for _ in range(8)]
+    room = await make_room({"a": Scripted(*words, paced=True)}, outbox_bytes=1024)
+    reader = _seat(seats, room, name="reader")
+    stalled = room.join(name="stalled", since=None, codec=JSON)  # nobody reads its outbox
+    await _turn(reader, "p1", "flood", ["a"])
+    assert stalled.outbox.closed
+    assert stalled not in room.members
+    with pytest.raises(OutboxClosed) as closed:
+        await _drain(stalled.outbox)
+    assert (closed.value.code, closed.value.reason) == (4000, "slow consumer: reconnect and resume")
+    await reader.wait_for(
+        lambda f: f["type"] == "presence" and [p["name"] for p in f["participants"]] == ["reader"]
+    )
+
+
+async def _drain(outbox: Outbox) -> None:
+    """Read ``outbox`` until it raises (it has been closed)."""
+    while True:
+        await outbox.get()
+
+
+async def test_answers_to_one_participant_count_toward_its_bound(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Scripted()}, outbox_bytes=1024)
+    watcher = _seat(seats, room, name="watcher")
+    pinger = room.join(name="pinger", since=None, codec=JSON)
+    for n in range(100):
+        await room.handle(pinger, JSON.decode(f'{{"type":"ping","id":"{"p" * 100}{n}"}}'))
+        if pinger.outbox.closed:
+            break
+    assert pinger.outbox.closed
+    assert pinger not in room.members
+    assert watcher.member in room.members
