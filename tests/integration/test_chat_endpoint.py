@@ -94,7 +94,9 @@ async def test_a_streamed_chat_sends_tokens_then_one_stream_end(
     assert all(event_id is None for event_id, _ in events)
     assert [f["type"] for f in frames] == ["token"] * (len(frames) - 1) + ["stream_end"]
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
-    assert len({f["stream"] for f in frames}) == 1
+    [stream_id] = {f["stream"] for f in frames}
+    assert isinstance(stream_id, str)
+    assert stream_id
     end = frames[-1]
     assert end["reason"] == "complete"
     status, reply = await _chat(http, quick_server, {"message": "tell me about harbours"})
@@ -226,6 +228,11 @@ async def test_chats_are_rate_limited_per_address(
         body = await response.json()
     assert body["code"] == "rate_limited"
     assert "2 chats a minute from this address" in body["message"]
+    # Another address has its own budget (all of 127.0.0.0/8 is loopback).
+    other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=other) as elsewhere:
+        status, _reply = await _chat(elsewhere, server, {"message": "hello"})
+        assert status == 200
     # A refused chat starts nothing: a bad request still gets its own error, not 429.
     status, error = await _chat(http, server, {"message": ""})
     assert (status, error["code"]) == (400, "bad_frame")
