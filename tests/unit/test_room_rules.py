@@ -380,9 +380,16 @@ async def test_a_snapshot_carries_each_running_replys_text_so_far(
     await late.wait_for(is_type("welcome"))
     reply = next(m for m in late.welcome["messages"] if m["id"] == start["message"])
     assert (reply["text"], reply["status"]) == ("partial ", "streaming")
-    assert [(s["stream"], s["text"]) for s in late.welcome["streams"]] == [
-        (start["stream"], "partial ")
+    assert late.welcome["streams"] == [
+        {
+            "stream": start["stream"],
+            "model": "a",
+            "message": start["message"],
+            "reply_to": start["reply_to"],
+            "text": "partial ",
+        }
     ]
+    assert reply["reply_to"] == start["reply_to"] == seat.of_type("message")[0]["id"]
     release.set()
     await seat.wait_for(is_type("stream_end"))
     after = _seat(seats, room)
@@ -659,3 +666,32 @@ async def test_answers_to_one_participant_count_toward_its_bound(
     assert pinger.outbox.closed
     assert pinger not in room.members
     assert watcher.member in room.members
+
+
+async def test_a_turns_events_name_its_author_message_and_replies(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Scripted("x"), "b": Scripted("y")})
+    seat = _seat(seats, room, name="ada")
+    await _turn(seat, "p1", "question", ["a", "b"])
+    message = seat.of_type("message")[0]
+    assert message["author"] == {"id": seat.member.id, "name": "ada"}
+    assert (message["text"], message["prompt_id"]) == ("question", "p1")
+    assert isinstance(message["ts"], int)
+    starts = seat.of_type("stream_start")
+    assert [(s["model"], s["reply_to"], s["ts"]) for s in starts] == [
+        ("a", message["id"], message["ts"]),
+        ("b", message["id"], message["ts"]),
+    ]
+    stored = {m.id: m for m in await room._store.recent(room.id, 10)}
+    assert stored[message["id"]].prompt_id == "p1"
+    assert stored[message["id"]].author is not None
+    for start, text in zip(starts, ["x", "y"], strict=True):
+        reply = stored[start["message"]]
+        assert (reply.model, reply.reply_to, reply.stream, reply.text) == (
+            start["model"],
+            message["id"],
+            start["stream"],
+            text,
+        )
+    assert len({s["stream"] for s in starts} | {s["message"] for s in starts}) == 4
