@@ -293,3 +293,14 @@ async def test_tool_call_fragments_are_numbered_joined_and_kept(
         ("c1", "lookup", '{"q": 1}'),
         ("c2", None, "[]"),
     ]
+
+
+async def test_the_first_stop_decides_the_reason(make: Make, store: SqliteStore) -> None:
+    generation, sink = await make(Scripted("a", hang=True))
+    generation.start()
+    await sink.wait_events(1)
+    generation.stop("cancelled")
+    generation.stop("interrupted")
+    await generation.wait()
+    assert _end(sink).reason == "cancelled"
+    assert sink.finished[0].status == "cancelled"
