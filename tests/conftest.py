@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,19 +27,18 @@ def db_path(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def start_server(db_path: str) -> AsyncIterator[ServerFactory]:
-    """Start servers on 127.0.0.1; each is closed (gracefully) at the end of the test."""
-    servers: list[TestServer] = []
+    """Start servers on 127.0.0.1 (port 0: the system picks); all are closed however the test
+    ends, each even when closing another fails."""
+    async with contextlib.AsyncExitStack() as opened:
 
-    async def start(settings: Settings | None = None, **kwargs: Any) -> TestServer:
-        app = create_app(settings or fast_settings(db_path), **kwargs)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return server
+        async def start(settings: Settings | None = None, **kwargs: Any) -> TestServer:
+            app = create_app(settings or fast_settings(db_path), **kwargs)
+            server = TestServer(app, host="127.0.0.1", port=0)
+            opened.push_async_callback(server.close)
+            await server.start_server()
+            return server
 
-    yield start
-    for server in servers:
-        await server.close()
+        yield start
 
 
 @pytest.fixture
