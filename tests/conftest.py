@@ -10,12 +10,26 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from rtserver.app import create_app
 from rtserver.config import Settings
 from tests.support import fast_settings
 
 pytest_plugins = ["tests.exit_guard"]
+
+class ServedAsInProduction(TestServer):
+    """A TestServer whose handlers run on when their client goes, as under ``rtserver serve``.
+
+    aiohttp's test server cancels a handler as soon as its client disconnects; ``web.run_app``
+    does not. Served like this, only the server's own checks for a vanished peer can end what
+    a handler started, so the tests see what production does.
+    """
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        kwargs["handler_cancellation"] = False
+        return await super()._make_runner(**kwargs)
+
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -33,7 +47,7 @@ async def start_server(db_path: str) -> AsyncIterator[ServerFactory]:
 
         async def start(settings: Settings | None = None, **kwargs: Any) -> TestServer:
             app = create_app(settings or fast_settings(db_path), **kwargs)
-            server = TestServer(app, host="127.0.0.1", port=0)
+            server = ServedAsInProduction(app, host="127.0.0.1", port=0)
             opened.push_async_callback(server.close)
             await server.start_server()
             return server
