@@ -18,6 +18,7 @@ from tests.support import fast_settings
 
 pytest_plugins = ["tests.exit_guard"]
 
+
 class ServedAsInProduction(TestServer):
     """A TestServer whose handlers run on when their client goes, as under ``rtserver serve``.
 

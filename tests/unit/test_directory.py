@@ -24,10 +24,9 @@ async def make_directory(tmp_path: Path) -> AsyncIterator[MakeDirectory]:
     store = await SqliteStore.open(tmp_path / "rooms.db")
     made: list[RoomDirectory] = []
 
-    def make(**limits: Any) -> RoomDirectory:
-        directory = RoomDirectory(
-            store=store, catalog=catalog({"a": Scripted()}), limits=Limits(**limits)
-        )
+    def make(providers: dict[str, Scripted] | None = None, **limits: Any) -> RoomDirectory:
+        models = catalog(providers or {"a": Scripted()})
+        directory = RoomDirectory(store=store, catalog=models, limits=Limits(**limits))
         made.append(directory)
         return directory
 
@@ -90,3 +89,21 @@ async def test_a_closed_directory_refuses_rooms_as_busy(make_directory: MakeDire
     with pytest.raises(PeerError) as refused:
         await directory.get("r")
     assert refused.value.code == "busy"
+
+
+async def test_a_room_left_while_streaming_closes_once_its_last_stream_ends(
+    make_directory: MakeDirectory,
+) -> None:
+    scripted = Scripted("a", "b")
+    release = scripted.hold()
+    directory = make_directory({"a": scripted}, idle_room_seconds=0)
+    room = await directory.get("r")
+    member = room.join(name="x", since=None, codec=JSON)
+    await room.handle(member, JSON.decode('{"type":"prompt","id":"p1","text":"go","models":["a"]}'))
+    room.leave(member)
+    # A stream still runs: the room stays, so the stream's events are kept for a resume.
+    assert not room.idle
+    assert "r" not in directory._expiry
+    assert directory.rooms.get("r") is room
+    release.set()
+    await _gone(directory, "r")

@@ -695,3 +695,16 @@ async def test_a_turns_events_name_its_author_message_and_replies(
             text,
         )
     assert len({s["stream"] for s in starts} | {s["message"] for s in starts}) == 4
+
+
+async def test_prompts_over_the_rate_are_refused_with_retry_after(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Scripted()}, prompts_per_minute=1)
+    seat = _seat(seats, room)
+    await _turn(seat, "p1", "one", ["a"])
+    await seat.send({"type": "prompt", "id": "p2", "text": "two", "models": ["a"]})
+    error = await seat.wait_for(is_type("error", ref="p2"))
+    assert (error["code"], error["message"]) == ("rate_limited", "more than 1 prompts a minute")
+    assert 0 < error["retry_after"] <= 60
+    assert len(seat.of_type("message")) == 1
