@@ -147,7 +147,7 @@ async def test_stop_before_the_task_begins_still_ends_the_stream(
     generation, sink = await make(Scripted("never"))
     generation.start()
     generation.stop("cancelled")
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     assert _end(sink).reason == "cancelled"
     assert not [e for e in sink.events if isinstance(e, TokenEvent)]
     assert sink.finished[0].status == "cancelled"
@@ -161,7 +161,7 @@ async def test_cancel_mid_stream_closes_the_provider_and_keeps_partial_text(
     generation.start()
     await sink.wait_events(2)
     generation.stop("interrupted")
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     assert provider.closed.is_set()
     end = _end(sink)
     assert end.reason == "interrupted"
@@ -177,7 +177,7 @@ async def test_provider_error_ends_with_its_code_and_keeps_text(
     failure = ProviderError("rate_limited", "slow down", retry_after=2.0)
     generation, sink = await make(Scripted("x", fail=failure))
     generation.start()
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     end = _end(sink)
     assert end.reason == "error"
     assert end.error is not None
@@ -195,7 +195,7 @@ async def test_unexpected_exception_becomes_internal_without_its_text(
 
     generation, sink = await make(Broken())
     generation.start()
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     end = _end(sink)
     assert end.error is not None
     assert end.error.code == "internal"
@@ -255,7 +255,7 @@ async def test_a_failed_checkpoint_is_retried_and_the_stream_goes_on(
             await asyncio.sleep(0.01)
     assert failures == 2
     generation.stop("cancelled")
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     assert _end(sink).reason == "cancelled"
 
 
@@ -277,7 +277,7 @@ async def test_tool_call_fragments_are_numbered_joined_and_kept(
     provider = Calls(("c1", "lookup", '{"q":'), ("c2", None, "[]"), ("c1", None, " 1}"))
     generation, sink = await make(provider)
     generation.start()
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     calls = [e for e in sink.events if isinstance(e, ToolCallEvent)]
     assert [(e.seq, e.call, e.name, e.args) for e in calls] == [
         (1, "c1", "lookup", '{"q":'),
@@ -301,6 +301,20 @@ async def test_the_first_stop_decides_the_reason(make: Make, store: SqliteStore)
     await sink.wait_events(1)
     generation.stop("cancelled")
     generation.stop("interrupted")
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     assert _end(sink).reason == "cancelled"
     assert sink.finished[0].status == "cancelled"
+
+
+async def test_an_ended_generation_leaves_no_task_behind(make: Make, store: SqliteStore) -> None:
+    generation, sink = await make(Scripted("a", "b"))
+    generation.start()
+    await asyncio.wait_for(generation.wait(), 10)
+
+    def left() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    # The cancelled checkpoint loop ends at its next step: wait for that, not longer.
+    async with asyncio.timeout(5):
+        while left():  # noqa: ASYNC110 - tasks have no "all ended" event to wait on
+            await asyncio.sleep(0)
