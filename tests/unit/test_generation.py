@@ -307,7 +307,7 @@ async def test_the_first_stop_decides_the_reason(make: Make, store: SqliteStore)
 
 
 async def test_an_ended_generation_leaves_no_task_behind(make: Make, store: SqliteStore) -> None:
-    generation, sink = await make(Scripted("a", "b"))
+    generation, _ = await make(Scripted("a", "b"))
     generation.start()
     await asyncio.wait_for(generation.wait(), 10)
 
