@@ -128,7 +128,7 @@ async def test_preloaded_frames_come_first_and_do_not_count_toward_the_bound() -
     assert box.queued_bytes == 0
     assert box.put(b"1234")
     assert not box.put(b"5")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"^preload must come before any other frame$"):
         box.preload(b"too late")
     assert [await box.get() for _ in range(3)] == [b"welcome-frame", b"replayed", b"1234"]
     assert box.queued_bytes == 0

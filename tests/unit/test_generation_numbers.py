@@ -164,3 +164,21 @@ async def test_checkpoints_save_the_text_so_far() -> None:
         end, _ = await task
     assert set(store.checkpoints) == {"partial"}
     assert (end.reason, store.finished[-1]["text"]) == ("complete", "partial")
+
+
+async def test_empty_text_deltas_are_skipped_and_the_stream_goes_on() -> None:
+    end, store = await _run(Deltas(TextDelta(""), TextDelta("x"), TextDelta(""), TextDelta("y")))
+    assert store.finished[-1]["text"] == "xy"
+    assert end.reason == "complete"
+
+
+async def test_a_one_character_reply_is_checkpointed_too() -> None:
+    hold = asyncio.Event()
+    store = Recorded()
+    task = asyncio.create_task(_run(Deltas(TextDelta("a"), hold=hold), store=store))
+    try:
+        await asyncio.wait_for(store.checkpointed.wait(), 10)
+    finally:
+        hold.set()
+        await task
+    assert store.checkpoints[0] == "a"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from rtserver.codec import JSON, MSGPACK, Outgoing
 from rtserver.config import Limits
+from rtserver.errors import ProviderError
 from rtserver.frames import Pong, ServerFrame
 from rtserver.outbox import Outbox, OutboxClosed
+from rtserver.providers.base import Delta, GenerationRequest, TextDelta
 from rtserver.rooms import Room
 from rtserver.store.sqlite import SqliteStore
 from tests.unit.room_harness import Scripted, Seat, catalog, is_type, join
@@ -397,6 +400,9 @@ async def test_a_snapshot_carries_each_running_replys_text_so_far(
     reply = next(m for m in after.welcome["messages"] if m["id"] == start["message"])
     assert (reply["text"], reply["status"]) == ("partial rest", "complete")
     assert after.welcome["streams"] == []
+    # The finished reply in a snapshot is the stored one, field for field.
+    stored = {m.id: m for m in await room._store.recent(room.id, 10)}
+    assert reply == msgspec.to_builtins(stored[start["message"]])
 
 
 @pytest.mark.parametrize(("history", "kept"), [(0, 0), (1, 1), (3, 3), (50, 4)])
@@ -708,3 +714,38 @@ async def test_prompts_over_the_rate_are_refused_with_retry_after(
     assert (error["code"], error["message"]) == ("rate_limited", "more than 1 prompts a minute")
     assert 0 < error["retry_after"] <= 60
     assert len(seat.of_type("message")) == 1
+
+
+async def test_a_failed_reply_keeps_its_error_in_store_and_snapshot(
+    make_room: MakeRoom, seats: list[Seat]
+) -> None:
+    room = await make_room({"a": Failing("so far", ProviderError("rate_limited", "slow down"))})
+    seat = _seat(seats, room)
+    [end] = await _turn(seat, "p1", "go", ["a"])
+    assert end["reason"] == "error"
+    assert end["error"] == {"code": "rate_limited", "message": "slow down"}
+    late = _seat(seats, room)
+    await late.wait_for(is_type("welcome"))
+    reply = late.welcome["messages"][-1]
+    assert (reply["role"], reply["model"], reply["status"], reply["text"]) == (
+        "assistant",
+        "a",
+        "error",
+        "so far",
+    )
+    assert reply["error"] == end["error"]
+    stored = (await room._store.recent(room.id, 10))[-1]
+    assert reply == msgspec.to_builtins(stored)
+
+
+class Failing(Scripted):
+    """Says ``text``, then fails with ``error``."""
+
+    def __init__(self, text: str, error: ProviderError) -> None:
+        super().__init__(text)
+        self.error = error
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        self.requests.append(request)
+        yield TextDelta(self.words[0])
+        raise self.error
