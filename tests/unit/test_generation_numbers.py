@@ -141,7 +141,12 @@ async def test_no_text_and_no_calls_has_no_usage_ttft_or_rate() -> None:
 
 @pytest.mark.parametrize(
     ("output_tokens", "moments", "rate"),
-    [(1, (0.0, 1.0, 2.0), None), (2, (0.0, 1.0, 1.0), None), (2, (0.0, 1.0, 1.5), 2.0)],
+    [
+        (1, (0.0, 1.0, 2.0), None),
+        (2, (0.0, 1.0, 1.0), None),
+        (2, (0.0, 1.0, 1.5), 2.0),
+        (5, (0.0, 1.0, 4.0), 1.33),
+    ],
 )
 async def test_a_rate_needs_two_tokens_and_some_time(
     output_tokens: int, moments: tuple[float, ...], rate: float | None
@@ -182,3 +187,17 @@ async def test_a_one_character_reply_is_checkpointed_too() -> None:
         hold.set()
         await task
     assert store.checkpoints[0] == "a"
+
+
+async def test_times_at_the_start_itself_are_zero() -> None:
+    end, _ = await _run(Deltas(TextDelta("a")), clock=_clock(5.0, 5.0, 5.0))
+    assert (end.ttft_ms, end.duration_ms) == (0, 0)
+
+
+async def test_a_reply_that_cannot_be_saved_still_ends_its_stream() -> None:
+    class Unsaveable(Recorded):
+        async def finish_reply(self, message_id: str, **fields: Any) -> None:
+            raise OSError("disk full")
+
+    end, _ = await _run(Deltas(TextDelta("a")), store=Unsaveable())
+    assert end.reason == "complete"
