@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_STAMP := rtserver/static/.built
 
-.PHONY: run test lint format web browser bench bench-fanout clean
+.PHONY: run test lint format web browser bench bench-fanout mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,5 +60,12 @@ bench: $(BENCH_STAMP)
 bench-fanout: $(STAMP)
 	$(BIN)/python -m benchmarks.fanout
 
+# Mutation testing of the core modules against the unit and integration tests (see
+# docs/testing.md). Slow (most of an hour on two cores), so never part of `make test`; results
+# are kept in mutants/ and re-used by the next run: `rm -rf mutants` for a fresh one.
+mutate: $(STAMP)
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python -m tests.mutation_score
+
 clean:
-	rm -rf $(VENV) web/node_modules rtserver/static/*
+	rm -rf $(VENV) web/node_modules rtserver/static/* mutants

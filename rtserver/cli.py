@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -119,21 +121,35 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, log_level: str, log_format: LogFormat) -> int:
+    # The log set-up lasts as long as the server: an embedding caller (or a test run) gets its
+    # root logger back as it was.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging(log_level, log_format)
+    try:
+        return _run(settings)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _run(settings: Settings) -> int:
     from rtserver.accesslog import RedactingAccessLogger
     from rtserver.app import create_app
     from rtserver.store.lock import DatabaseLock
     from rtserver.store.selection import describe_db
 
-    configure_logging(log_level, log_format)
     address = f"http://{settings.host}:{settings.port}/"
     # Before anything listens: a second server on the same database exits 2, naming the first.
     lock = DatabaseLock.acquire(settings.db_path)
 
-    def serving(_: str) -> None:
-        # Called once the socket is bound, so the line is true when it is printed.
+    def serving(banner: str) -> None:
+        # Called once the socket is bound, so the line is true when it is printed; the
+        # banner names the bound port, which --port 0 leaves to the system.
+        bound = _bound(banner, address)
         if lock is not None:
-            lock.describe(address)
-        print(f"rtserver: serving on {address} (db {describe_db(settings.db_path)})")
+            lock.describe(bound)
+        print(f"rtserver: serving on {bound} (db {describe_db(settings.db_path)})")
 
     try:
         # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as
@@ -153,3 +169,9 @@ def _serve(settings: Settings, log_level: str, log_format: LogFormat) -> int:
         if lock is not None:
             lock.release()
     return 0
+
+
+def _bound(banner: str, requested: str) -> str:
+    """The address in aiohttp's start-up banner, as ``http://host:port/``."""
+    found = re.search(r"https?://[^\s,]+", banner)
+    return found.group(0).rstrip("/") + "/" if found else requested

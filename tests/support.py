@@ -162,8 +162,10 @@ def presence_states(welcome: Frame, frames: list[Frame]) -> Iterator[tuple[int, 
 
 
 class _Presenced(Protocol):
-    welcome: Frame
-    frames: list[Frame]
+    @property
+    def welcome(self) -> Frame: ...
+    @property
+    def frames(self) -> list[Frame]: ...
 
     async def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> Frame: ...
 

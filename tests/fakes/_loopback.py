@@ -3,7 +3,7 @@
 Each request is kept as a :class:`RecordedRequest`, which also tells whether and when the client
 closed the connection while the server was still streaming. aiohttp is run with
 ``handler_cancellation`` so that a client's disconnect cancels the handler at once; that moment
-is what the cancel tests measure.
+is what the cancel tests wait for.
 
 :class:`ScriptedServer` answers each request with the reply a test scripted: a JSON error
 (:class:`ErrorReply`) or a stream the vendor module writes in its own wire format.

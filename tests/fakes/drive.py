@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from contextlib import aclosing
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 
 from rtserver.errors import ProviderError
@@ -107,9 +108,13 @@ async def cancel_after_first_delta(provider: Provider) -> tuple[asyncio.Task[Non
     return task, cancelled_at
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs.
+
+    The socket stays bound without listening, so no other test can take the port meanwhile
+    (a port freed and named later could be anyone's by the time it is used).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+        yield int(sock.getsockname()[1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import aiohttp
@@ -117,9 +117,14 @@ class SseClient:
             self.frames.append(msgspec.json.decode(data))
             self.ids.append(event_id)
 
-    async def post(self, frame: Frame | bytes, **kwargs: Any) -> tuple[int, Any, Any]:
-        """POST one frame for this session: (status, JSON body, headers)."""
-        data = frame if isinstance(frame, bytes) else msgspec.json.encode(frame)
+    async def post(
+        self, frame: Frame | bytes | AsyncIterable[bytes], **kwargs: Any
+    ) -> tuple[int, Any, Any]:
+        """POST one frame for this session: (status, JSON body, headers).
+
+        Bytes and chunks (an async iterable, sent chunked) go as they are; a dict as JSON.
+        """
+        data = msgspec.json.encode(frame) if isinstance(frame, dict) else frame
         params = kwargs.pop("params", {"session": self.welcome["session"]})
         url = self.url.with_path(self.url.path.replace("/events", "/frames")).with_query(params)
         async with self.http.post(url, data=data, **kwargs) as response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -57,10 +57,7 @@ async def poll_until(check: Callable[[], Any], failure: str, timeout: float = 20
         raise AssertionError(failure) from None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+SERVING = re.compile(rb"rtserver: serving on (http://127\.0\.0\.1:\d+)/")
 
 
 class ServerProcess:
@@ -75,9 +72,10 @@ class ServerProcess:
         self.log = workdir / "server.log"
         self.proc: asyncio.subprocess.Process | None = None
         self.base = URL()
+        self.starts = 0
 
     async def start(self) -> None:
-        port = _free_port()
+        """Start the server on a port the system picks, and wait until it answers."""
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env.pop("RTSERVER_CONFIG", None)
         with self.log.open("ab") as log:
@@ -89,7 +87,7 @@ class ServerProcess:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                "0",
                 "--db",
                 str(self.db),
                 "--config",
@@ -98,13 +96,26 @@ class ServerProcess:
                 stderr=log,
                 env=env,
             )
-        self.base = URL(f"http://127.0.0.1:{port}")
+        await poll_until(self._bound, "the server did not say where it serves")
         await poll_until(self._ready, "the server did not start")
 
-    async def _ready(self) -> bool:
+    def _check_running(self) -> None:
         assert self.proc is not None
         if self.proc.returncode is not None:
             raise AssertionError(f"the server exited: {self.log.read_text()[-2000:]}")
+
+    async def _bound(self) -> bool:
+        self._check_running()
+        # Each start appends to the log: the last line naming an address is this run's.
+        found = SERVING.findall(self.log.read_bytes())
+        if len(found) <= self.starts:
+            return False
+        self.base = URL(found[-1].decode())
+        self.starts += 1
+        return True
+
+    async def _ready(self) -> bool:
+        self._check_running()
         try:
             async with self.http.get(self.base / "v1/models") as response:
                 return response.status == 200

@@ -22,7 +22,8 @@ from rtserver.store.pg_schema import LOCK_CLASS, MIGRATIONS
 from rtserver.store.postgres import PostgresStore
 from rtserver.store.selection import describe_db
 from tests.conftest import ServerFactory, ws_url
-from tests.integration.test_crash import ServerProcess, _free_port, _prompt, poll_until
+from tests.fakes.drive import refusing_port
+from tests.integration.test_crash import ServerProcess, _prompt, poll_until
 from tests.integration.test_store_ops import _one_clear_line, _serve_expecting_exit
 from tests.stores import POSTGRES_URL, admin_connection
 from tests.support import RoomClient, fast_settings, is_type
@@ -222,9 +223,8 @@ async def test_an_unusable_database_is_one_store_error_without_the_password(
     url: str, reason: str
 ) -> None:
     await admin_connection()  # these cases mean something only while the server is up
-    url = url.replace("{free}", str(_free_port()))
-    with pytest.raises(StoreError) as refused:
-        await PostgresStore.open(url, connect_timeout_s=5)
+    with refusing_port() as port, pytest.raises(StoreError) as refused:
+        await PostgresStore.open(url.replace("{free}", str(port)), connect_timeout_s=5)
     line = str(refused.value)
     assert reason in line
     assert "\n" not in line
@@ -234,8 +234,9 @@ async def test_an_unusable_database_is_one_store_error_without_the_password(
 async def test_serve_exits_2_with_one_line_when_the_database_is_unreachable(
     tmp_path: Path,
 ) -> None:
-    url = f"postgresql://root:hunter2@127.0.0.1:{_free_port()}/test"
-    code, stderr = await _serve_expecting_exit(url, tmp_path)
+    with refusing_port() as port:
+        url = f"postgresql://root:hunter2@127.0.0.1:{port}/test"
+        code, stderr = await _serve_expecting_exit(url, tmp_path)
     line = _one_clear_line(stderr)
     assert code == 2
     assert describe_db(url) in line

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 
 import aiohttp
 
 from rtserver.config import Limits, ModelSpec
+from rtserver.providers.base import Provider
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.room_view import RoomView
+from tests.integration.scripted_providers import Endless
 from tests.support import RoomClient, fast_settings, is_type
 
 # Three paces, so that the streams interleave and end at different times.
@@ -19,6 +22,15 @@ MODELS = (
     ModelSpec(id="m150", provider="demo", tokens_per_s=150, first_token_s=0.02),
 )
 ALL = [m.id for m in MODELS]
+
+
+def endless(done: asyncio.Event) -> dict[str, Provider]:
+    """The three models as streams that run, interleaved, until ``done`` is set."""
+    return {
+        "m60": Endless(done, interval=0.01),
+        "m90": Endless(done, interval=0.006),
+        "m150": Endless(done, interval=0.004),
+    }
 
 
 def cut(client: RoomClient) -> None:
@@ -59,7 +71,8 @@ async def wait_ends(client: RoomClient, count: int) -> list[str]:
 async def test_abrupt_cuts_mid_generation_resume_to_identical_texts(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
-    server = await start_server(fast_settings(db_path, models=MODELS))
+    done = asyncio.Event()
+    server = await start_server(fast_settings(db_path, models=MODELS), providers=endless(done))
     url = ws_url(server)
     steady = await RoomClient.connect(http, url, name="steady")
     flaky = await RoomClient.connect(http, url, name="flaky")
@@ -81,6 +94,7 @@ async def test_abrupt_cuts_mid_generation_resume_to_identical_texts(
         assert flaky.welcome["seq"] >= view.seq + 10
         view.apply([flaky.welcome])
 
+    done.set()
     streams = await wait_ends(steady, len(ALL))
     for stream in streams:
         await flaky.wait_for(is_type("stream_end", stream=stream))
@@ -101,7 +115,9 @@ async def test_clients_that_cannot_resume_get_a_snapshot_with_running_text(
     start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
 ) -> None:
     limits = Limits(event_log_events=20)
-    server = await start_server(fast_settings(db_path, models=MODELS, limits=limits))
+    done = asyncio.Event()
+    settings = fast_settings(db_path, models=MODELS, limits=limits)
+    server = await start_server(settings, providers=endless(done))
     url = ws_url(server)
     steady = await RoomClient.connect(http, url, name="steady")
     epoch = steady.welcome["epoch"]
@@ -120,6 +136,7 @@ async def test_clients_that_cannot_resume_get_a_snapshot_with_running_text(
         why: await RoomClient.connect(http, url, name=why, since=since)
         for why, since in joiners.items()
     }
+    done.set()
     streams = await wait_ends(steady, len(ALL))
     reference = view_of(steady)
     for why, client in clients.items():
@@ -127,7 +144,7 @@ async def test_clients_that_cannot_resume_get_a_snapshot_with_running_text(
         assert welcome["resumed"] is False, why
         assert welcome["epoch"] == epoch
         running = {s["stream"]: s["text"] for s in welcome["streams"]}
-        assert running, f"{why}: the snapshot names the running streams"
+        assert set(running) == set(streams), f"{why}: the snapshot names the running streams"
         for stream, text in running.items():
             upto = "".join(
                 e["text"]

@@ -27,8 +27,8 @@ from tests.support import (
     wait_presence,
 )
 
-#: Room for a reader's hiccups at the firehose's pace (about 16 MB/s), so only the stalled
-#: client overflows.
+#: Far more than the firehose runs ahead of the steady reader (16 chunks of 16 KiB), so only
+#: the stalled client overflows.
 OUTBOX = 1 << 20
 
 
@@ -48,6 +48,7 @@ async def _presence_becomes(client: RoomClient, names: set[str], *, after: int) 
 
 async def _drop_while_steady_flows(steady: RoomClient, hose: Firehose) -> int:
     """Start the firehose; return the seq steady had when the stalled one was let go."""
+    hose.paced_by = lambda: len(steady.frames)
     joined = await _presence_becomes(steady, {"steady", "stalled"}, after=0)
     await steady.send({"type": "prompt", "id": "flood", "text": "everything at once"})
     await _presence_becomes(steady, {"steady"}, after=joined + 1)
@@ -178,8 +179,37 @@ async def test_a_websocket_that_never_reads_again_is_cut_after_a_grace(
     await _drop_while_steady_flows(steady, hose)
     # Its writer is stuck on a full socket and can never send the close frame: the server
     # cuts the connection itself instead of waiting for a heartbeat a minute away.
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(10):
         while len(http_server.connections) >= open_before:  # noqa: ASYNC110 - aiohttp's state
             await asyncio.sleep(0.05)
     hose.stop.set()
     await steady.wait_for(is_type("stream_end"))
+
+
+async def test_an_event_stream_that_never_reads_again_is_cut_after_a_grace(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    hose = Firehose()
+    settings = fast_settings(
+        db_path,
+        models=(ModelSpec(id="hose", provider="demo", default=True),),
+        limits=Limits(outbox_bytes=OUTBOX, sse_heartbeat=0.5),
+    )
+    server = await start_server(settings, providers={"hose": hose})
+    steady = await RoomClient.connect(http, ws_url(server), name="steady")
+    stalled = await SseClient.connect(http, server.make_url("/"), name="stalled", read=False)
+    runner = server.runner
+    assert runner is not None
+    assert runner.server is not None
+    http_server = runner.server
+    open_before = len(http_server.connections)
+
+    await _drop_while_steady_flows(steady, hose)
+    # The response's writer is stuck on a full socket: one heartbeat after the outbox closed,
+    # the server aborts the connection rather than hold it for as long as the peer likes.
+    async with asyncio.timeout(10):
+        while len(http_server.connections) >= open_before:  # noqa: ASYNC110 - aiohttp's state
+            await asyncio.sleep(0.05)
+    hose.stop.set()
+    await steady.wait_for(is_type("stream_end"))
+    stalled.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -95,23 +96,68 @@ async def test_last_event_id_resumes_and_wins_over_the_original_since(
     assert view.texts == reference.texts
 
 
-@pytest.mark.parametrize("since", ["garbage", "no-seq:", ":5", "e:-1", "e:1e3", "x" * 300 + ":1"])
-async def test_unusable_since_gets_a_snapshot(
-    server: TestServer, http: aiohttp.ClientSession, since: str
-) -> None:
-    sse = await SseClient.connect(http, server.make_url("/"), last_event_id=since)
-    assert sse.welcome["resumed"] is False
-    sse.close()
-
-
-async def test_since_with_non_ascii_digits_gets_a_snapshot(
+async def test_since_in_the_query_alone_resumes(
     server: TestServer, http: aiohttp.ClientSession
 ) -> None:
-    # "²" and "٣" are digits to str.isdigit(); int() refuses the first.
-    for since in ("e:\u00b2", "e:\u0663"):
-        sse = await SseClient.connect(http, server.make_url("/"), since=since)
-        assert sse.welcome["resumed"] is False
-        sse.close()
+    base = server.make_url("/")
+    socket = await RoomClient.connect(http, ws_url(server), name="socket")
+    sse = await SseClient.connect(http, base, name="stream")
+    await socket.send({"type": "prompt", "id": "p1", "text": "estuaries", "models": ["quick"]})
+    stream = (await socket.wait_for(is_type("stream_start")))["stream"]
+    await sse.wait_for(lambda f: f.get("seq", 0) >= 5)
+    sse.close()
+    view = RoomView()
+    view.apply(sse.frames)
+    await socket.wait_for(is_type("stream_end", stream=stream))
+
+    again = await SseClient.connect(http, base, name="stream", since=f"{view.epoch}:{view.seq}")
+    assert again.welcome["resumed"] is True
+    assert again.ids[0] == f"{view.epoch}:{view.seq}"
+    await again.wait_for(is_type("stream_end", stream=stream))
+    view.apply(again.frames)
+    reference = RoomView()
+    reference.apply([socket.welcome, *socket.frames])
+    assert view.events == reference.events
+    again.close()
+
+
+#: Values of ``since`` that do not parse as ``<epoch>:<seq>``, built on the room's real epoch
+#: so that only the parsing can make them fail; ``{epoch}:0`` itself resumes.
+UNUSABLE = [
+    "{epoch}",
+    "{epoch}:",
+    ":0",
+    "{epoch}:-1",
+    "{epoch}:1e3",
+    "{epoch}: 0",
+    "{epoch}:\u00b2",
+    "{epoch}:\u0663",
+    "{epoch}:" + "0" * 16,
+    "x" * 300 + ":0",
+]
+
+
+@pytest.mark.parametrize("via", ["header", "query"])
+@pytest.mark.parametrize("template", UNUSABLE)
+async def test_an_unusable_since_gets_a_snapshot(
+    server: TestServer, http: aiohttp.ClientSession, template: str, via: str
+) -> None:
+    base = server.make_url("/")
+    first = await SseClient.connect(http, base)
+    epoch = first.welcome["epoch"]
+    first.close()
+    usable = await SseClient.connect(http, base, since=f"{epoch}:0")
+    assert usable.welcome["resumed"] is True, "the room's own since resumes"
+    usable.close()
+
+    since = template.replace("{epoch}", epoch)
+    if via == "header":
+        sse = await SseClient.connect(http, base, last_event_id=since)
+    else:
+        sse = await SseClient.connect(http, base, since=since)
+    assert sse.welcome["resumed"] is False
+    assert sse.welcome["epoch"] == epoch
+    sse.close()
 
 
 @pytest.mark.parametrize(
@@ -149,11 +195,24 @@ async def test_posted_frames_get_their_errors_in_the_http_response(
     await refused(b"[1, 2]", 400, "bad_frame")
     await refused(b"\xff\xfe{", 400, "bad_frame")
     await refused(b"", 400, "bad_frame")
-    await refused(b'{"type": "ping", "id": "' + b"x" * 2000 + b'"}', 413, "too_large")
+    body, _ = await refused(b'{"type": "ping", "id": "' + b"x" * 2000 + b'"}', 413, "too_large")
+    assert body["message"] == "a request body may be at most 1024 bytes"
+    # Exactly at the limit is taken (and then judged as a frame).
+    at_limit = b'{"type": "ping", "id": "x"}'.ljust(1024)
+    assert (await sse.post(at_limit))[0] == 202
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield b'{"type": "ping",'
+        yield b' "id": "chunked"}'
+
+    # A body without Content-Length (chunked) is read under the same limit.
+    assert (await sse.post(chunked()))[0] == 202
     body, _ = await refused({"type": "shout", "id": "u1"}, 400, "unknown_type")
     assert body["ref"] == "u1"
-    await refused({"type": "hello", "id": "h1"}, 400, "bad_frame")
-    await refused({"type": "ping"}, 403, "forbidden", params={"session": "sess_nope"})
+    body, _ = await refused({"type": "hello", "id": "h1"}, 400, "bad_frame")
+    assert (body["message"], body["ref"]) == ("hello is the events request, not a frame", "h1")
+    body, _ = await refused({"type": "ping"}, 403, "forbidden", params={"session": "sess_nope"})
+    assert body["message"] == "no such session in this room: open a new event stream"
     await refused({"type": "ping"}, 403, "forbidden", params={})
     other_room = sse.url.with_path("/v1/rooms/elsewhere/frames")
     async with http.post(

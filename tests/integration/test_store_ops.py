@@ -27,7 +27,7 @@ from rtserver.providers.base import Delta, FinishDelta, GenerationRequest, TextD
 from rtserver.store.sqlite import SqliteStore
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.sse_client import SseClient
-from tests.integration.test_crash import ServerProcess, _free_port, poll_until
+from tests.integration.test_crash import ServerProcess, poll_until
 from tests.support import RoomClient, fast_settings, is_type
 
 #: Bound on how long a refused server may take to exit.
@@ -50,7 +50,8 @@ async def _serve_expecting_exit(db: Path | str, workdir: Path) -> tuple[int, str
         "--host",
         "127.0.0.1",
         "--port",
-        str(_free_port()),
+        # It must exit before it listens; were it to listen, the system picks the port.
+        "0",
         "--db",
         str(db),
         cwd=workdir,

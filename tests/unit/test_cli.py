@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
 import pytest
 
 from rtserver.cli import main
+
+
+@pytest.fixture(autouse=True)
+def no_config_from_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here name their config; the caller's RTSERVER_CONFIG must not leak in."""
+    monkeypatch.delenv("RTSERVER_CONFIG", raising=False)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +67,36 @@ def test_an_unknown_log_level_is_refused_by_the_parser(capsys: pytest.CaptureFix
         main(["serve", "--log-level", "chatty"])
     assert exited.value.code == 2
     assert "--log-level" in capsys.readouterr().err
+
+
+def test_command_line_flags_win_over_the_server_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from_file, from_flag = tmp_path / "from-file.db", tmp_path / "from-flag.db"
+    # Both addresses are taken, so whichever wins, the server stops at once and says which.
+    with socket.socket() as file_taken, socket.socket() as flag_taken:
+        for taken in (file_taken, flag_taken):
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+        file_port, flag_port = file_taken.getsockname()[1], flag_taken.getsockname()[1]
+        config = tmp_path / "rtserver.toml"
+        config.write_text(f'[server]\nhost = "localhost"\nport = {file_port}\ndb = "{from_file}"\n')
+        argv = ["serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(flag_port)]
+        status = main([*argv, "--db", str(from_flag)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rtserver: cannot serve on http://127.0.0.1:{flag_port}/"), err
+    assert from_flag.exists()
+    assert not from_file.exists()
+
+
+def test_serve_leaves_the_root_logger_as_it_found_it(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["serve", "--port", str(port), "--db", str(tmp_path / "x.db")]
+        assert main([*argv, "--log-level", "debug"]) == 2
+    assert (root.handlers, root.level) == (handlers, level)

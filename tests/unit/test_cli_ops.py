@@ -67,11 +67,20 @@ def test_chat_passes_its_arguments_and_the_token_from_the_environment(
 def test_serve_log_format_json_makes_every_line_json(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("aiohttp.web.run_app", lambda *args, **kwargs: None)
+    before = list(logging.getLogger().handlers)
+    serving: list[logging.Handler] = []
+
+    def run_app(*args: object, **kwargs: object) -> None:
+        # While the server runs, the root logger writes JSON lines.
+        serving.extend(logging.getLogger().handlers)
+        logging.getLogger("rtserver.test").warning("hello %s", "there", extra={"room": "r9"})
+
+    monkeypatch.setattr("aiohttp.web.run_app", run_app)
     assert main(["serve", "--log-format", "json", "--db", str(tmp_path / "x.db")]) == 0
-    [handler] = logging.getLogger().handlers
+    [handler] = serving
     assert isinstance(handler.formatter, JsonFormatter)
-    logging.getLogger("rtserver.test").warning("hello %s", "there", extra={"room": "r9"})
+    # Once it returns, the caller has its root logger back as it was.
+    assert logging.getLogger().handlers == before
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["message"] == "hello there"
     assert line["room"] == "r9"

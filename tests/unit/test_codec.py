@@ -11,7 +11,10 @@ from rtserver.codec import (
     MSGPACK,
     MSGPACK_SUBPROTOCOL,
     SUBPROTOCOLS,
+    Codec,
     Outgoing,
+    _json_codec,
+    _msgpack_codec,
     codec_for,
 )
 from rtserver.errors import PeerError
@@ -27,8 +30,17 @@ from rtserver.frames import (
 )
 
 
+def _fresh(codec_name: str) -> Codec:
+    """A codec built now, as the module builds JSON and MSGPACK at import.
+
+    The error tests decode with these, so what builds a codec is under test too, and not only
+    what it was when the module was imported.
+    """
+    return _json_codec() if codec_name == "json" else _msgpack_codec()
+
+
 def _error(codec_name: str, data: str | bytes) -> PeerError:
-    codec = JSON if codec_name == "json" else MSGPACK
+    codec = _fresh(codec_name)
     with pytest.raises(PeerError) as caught:
         codec.decode(data)
     return caught.value
@@ -45,6 +57,34 @@ def test_subprotocols_are_the_two_of_v1() -> None:
     assert SUBPROTOCOLS == ("rt.v1.json", "rt.v1.msgpack")
     assert (JSON.name, JSON.binary) == (JSON_SUBPROTOCOL, False)
     assert (MSGPACK.name, MSGPACK.binary) == (MSGPACK_SUBPROTOCOL, True)
+    for built, module_codec in ((_fresh("json"), JSON), (_fresh("msgpack"), MSGPACK)):
+        assert (built.name, built.binary) == (module_codec.name, module_codec.binary)
+        frame = TokenEvent(seq=1, stream="s", text="t")
+        assert built.render(frame, "e:1") == module_codec.render(frame, None)
+        assert built.decode(module_codec.render(Ping(id="a"), None)) == Ping(id="a")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("codec_name", "data", "message"),
+    [
+        ("json", "[1, 2]", "a frame must be a map with a string `type`"),
+        ("json", '{"type": 7, "id": "x"}', "a frame must have a string `type`"),
+        ("msgpack", msgspec.msgpack.encode(3), "a frame must be a map with a string `type`"),
+        ("msgpack", msgspec.msgpack.encode({"type": None}), "a frame must have a string `type`"),
+        ("json", b"{", "frame is not valid JSON"),
+        ("msgpack", b"\xc1", "frame is not valid MessagePack"),
+        ("msgpack", "{}", "rt.v1.msgpack frames must be binary messages"),
+    ],
+)
+def test_error_messages_say_exactly_what_is_wrong(
+    codec_name: str, data: str | bytes, message: str
+) -> None:
+    assert _error(codec_name, data).message == message
+
+
+def test_a_validation_message_names_the_frame_then_msgspecs_detail() -> None:
+    error = _error("json", msgspec.json.encode({"type": "prompt", "id": "p", "text": ["x"]}))
+    assert error.message == "invalid prompt frame: Expected `str`, got `array` - at `$.text`"
 
 
 @pytest.mark.parametrize(
@@ -122,8 +162,7 @@ def test_undecodable_input_is_a_bad_frame(
 def test_unknown_fields_are_ignored(codec_name: str) -> None:
     value = {"type": "typing", "active": True, "id": "t", "later": {"x": [1, 2]}, "z": None}
     data = msgspec.json.encode(value) if codec_name == "json" else _msgpack(value)
-    codec = JSON if codec_name == "json" else MSGPACK
-    assert codec.decode(data) == Typing(id="t", active=True)
+    assert _fresh(codec_name).decode(data) == Typing(id="t", active=True)
 
 
 @pytest.mark.parametrize("codec_name", ["json", "msgpack"])

@@ -99,3 +99,58 @@ async def test_outbox_close_with_flush_delivers_queued_frames_first() -> None:
     assert [await box.get(), await box.get()] == [b"a", b"b"]
     with pytest.raises(OutboxClosed):
         await box.get()
+
+
+def test_head_and_event_ids_name_the_newest_event() -> None:
+    log = EventLog(max_events=3, max_age_s=60, clock=Clock())
+    assert (log.head, log.next_seq()) == (0, 1)
+    _fill(log, 4)
+    assert (log.head, log.next_seq()) == (4, 5)
+    assert log.event_id(4) == f"{log.epoch}:4"
+    # The log holds exactly max_events: the last three, and nothing older.
+    assert _seqs(log.since(log.epoch, 1)) == [2, 3, 4]
+    assert log.since(log.epoch, 0) is None
+
+
+def test_an_event_exactly_max_age_old_is_still_held() -> None:
+    clock = Clock()
+    log = EventLog(max_events=100, max_age_s=3, clock=clock)
+    _fill(log, 4, clock)  # appended at 0, 1, 2, 3; the clock now reads 4
+    clock.now = 3.0
+    _fill(log, 1)  # at 3: the horizon is 0, so the event of time 0 stays
+    assert _seqs(log.since(log.epoch, 0)) == [1, 2, 3, 4, 5]
+
+
+async def test_preloaded_frames_come_first_and_do_not_count_toward_the_bound() -> None:
+    box = Outbox(max_bytes=4)
+    box.preload(b"welcome-frame")
+    box.preload(b"replayed")
+    assert box.queued_bytes == 0
+    assert box.put(b"1234")
+    assert not box.put(b"5")
+    with pytest.raises(RuntimeError, match=r"^preload must come before any other frame$"):
+        box.preload(b"too late")
+    assert [await box.get() for _ in range(3)] == [b"welcome-frame", b"replayed", b"1234"]
+    assert box.queued_bytes == 0
+    assert box.put(b"abcd")
+
+
+async def test_a_closed_outbox_keeps_its_first_reason_and_takes_nothing() -> None:
+    box = Outbox(max_bytes=100)
+    assert not box.closed
+    waiter = asyncio.create_task(box.wait_closed())
+    box.put(b"queued")
+    box.close(4000, "slow consumer")
+    box.close(1001, "later")
+    await asyncio.wait_for(waiter, 5)
+    assert box.closed
+    assert box.queued_bytes == 0
+    box.preload(b"ignored")
+    assert not box.put(b"x", force=True)
+    with pytest.raises(OutboxClosed) as closed:
+        await box.get()
+    assert (closed.value.code, closed.value.reason, str(closed.value)) == (
+        4000,
+        "slow consumer",
+        "slow consumer",
+    )

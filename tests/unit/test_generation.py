@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from rtserver.catalog import Model
 from rtserver.config import ModelSpec
 from rtserver.errors import ProviderError
-from rtserver.frames import HistoryMessage, ModelInfo, RoomEvent, StreamEnd, TokenEvent
+from rtserver.frames import (
+    HistoryMessage,
+    ModelInfo,
+    RoomEvent,
+    StreamEnd,
+    TokenEvent,
+    ToolCallEvent,
+)
 from rtserver.generation import Generation
-from rtserver.providers.base import Delta, GenerationRequest, TextDelta
+from rtserver.providers.base import Delta, GenerationRequest, TextDelta, ToolCallDelta
 from rtserver.store.sqlite import SqliteStore
 
 
@@ -20,12 +30,21 @@ class Sink:
     def __init__(self) -> None:
         self.events: list[RoomEvent] = []
         self.finished: list[HistoryMessage] = []
+        self._changed = asyncio.Event()
+
+    async def wait_events(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until at least ``count`` events were published."""
+        async with asyncio.timeout(timeout):
+            while len(self.events) < count:
+                self._changed.clear()
+                await self._changed.wait()
 
     def next_seq(self) -> int:
         return len(self.events) + 1
 
     def publish(self, event: RoomEvent) -> None:
         self.events.append(event)
+        self._changed.set()
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         self.finished.append(message)
@@ -55,8 +74,43 @@ class Scripted:
         return None
 
 
-async def _generation(tmp_path: Path, provider: Scripted) -> tuple[Generation, Sink, SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "g.db")
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A store that is closed however the test ends (its worker thread would outlive pytest)."""
+    opened = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[Generation]]:
+    """Generations a test started; any still running at its end are stopped and awaited."""
+    started: list[Generation] = []
+    yield started
+    for generation in started:
+        generation.stop("cancelled")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(generation.wait(), 5)
+
+
+@pytest.fixture
+def make(
+    store: SqliteStore, running: list[Generation]
+) -> Callable[[Scripted], Awaitable[tuple[Generation, Sink]]]:
+    async def build(provider: Scripted) -> tuple[Generation, Sink]:
+        generation, sink = await _generation(store, provider)
+        running.append(generation)
+        return generation, sink
+
+    return build
+
+
+Make = Callable[[Scripted], Awaitable[tuple[Generation, Sink]]]
+
+
+async def _generation(store: SqliteStore, provider: Scripted) -> tuple[Generation, Sink]:
     user = HistoryMessage(id="u1", role="user", text="hi", status="complete", ts=1)
     reply = HistoryMessage(
         id="r1", role="assistant", text="", status="streaming", ts=1, model="m", reply_to="u1"
@@ -77,7 +131,7 @@ async def _generation(tmp_path: Path, provider: Scripted) -> tuple[Generation, S
         store=store,
         checkpoint_interval=0.01,
     )
-    return generation, sink, store
+    return generation, sink
 
 
 def _end(sink: Sink) -> StreamEnd:
@@ -87,28 +141,27 @@ def _end(sink: Sink) -> StreamEnd:
     return ends[0]
 
 
-async def test_stop_before_the_task_begins_still_ends_the_stream(tmp_path: Path) -> None:
-    generation, sink, store = await _generation(tmp_path, Scripted("never"))
+async def test_stop_before_the_task_begins_still_ends_the_stream(
+    make: Make, store: SqliteStore
+) -> None:
+    generation, sink = await make(Scripted("never"))
     generation.start()
     generation.stop("cancelled")
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     assert _end(sink).reason == "cancelled"
     assert not [e for e in sink.events if isinstance(e, TokenEvent)]
     assert sink.finished[0].status == "cancelled"
-    await store.close()
 
 
 async def test_cancel_mid_stream_closes_the_provider_and_keeps_partial_text(
-    tmp_path: Path,
+    make: Make, store: SqliteStore
 ) -> None:
     provider = Scripted("a", "b", hang=True)
-    generation, sink, store = await _generation(tmp_path, provider)
+    generation, sink = await make(provider)
     generation.start()
-    async with asyncio.timeout(5):
-        while len(sink.events) < 2:  # noqa: ASYNC110 - the sink is a plain list
-            await asyncio.sleep(0.001)
+    await sink.wait_events(2)
     generation.stop("interrupted")
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     assert provider.closed.is_set()
     end = _end(sink)
     assert end.reason == "interrupted"
@@ -116,46 +169,47 @@ async def test_cancel_mid_stream_closes_the_provider_and_keeps_partial_text(
     assert end.usage.estimated
     stored = await store.recent("room", 5)
     assert (stored[-1].text, stored[-1].status) == ("ab", "interrupted")
-    await store.close()
 
 
-async def test_provider_error_ends_with_its_code_and_keeps_text(tmp_path: Path) -> None:
+async def test_provider_error_ends_with_its_code_and_keeps_text(
+    make: Make, store: SqliteStore
+) -> None:
     failure = ProviderError("rate_limited", "slow down", retry_after=2.0)
-    generation, sink, store = await _generation(tmp_path, Scripted("x", fail=failure))
+    generation, sink = await make(Scripted("x", fail=failure))
     generation.start()
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     end = _end(sink)
     assert end.reason == "error"
     assert end.error is not None
     assert (end.error.code, end.error.retry_after) == ("rate_limited", 2.0)
     assert sink.finished[0].text == "x"
-    await store.close()
 
 
-async def test_unexpected_exception_becomes_internal_without_its_text(tmp_path: Path) -> None:
+async def test_unexpected_exception_becomes_internal_without_its_text(
+    make: Make, store: SqliteStore
+) -> None:
     class Broken(Scripted):
         async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
             yield TextDelta("ok")
             raise RuntimeError("secret-key-sk-123 leaked?")
 
-    generation, sink, store = await _generation(tmp_path, Broken())
+    generation, sink = await make(Broken())
     generation.start()
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     end = _end(sink)
     assert end.error is not None
     assert end.error.code == "internal"
     assert "secret" not in end.error.message
-    await store.close()
 
 
 async def test_stop_while_the_reply_is_being_finalised_still_publishes_stream_end(
-    tmp_path: Path,
+    make: Make, store: SqliteStore
 ) -> None:
     """A cancel that lands while a finished reply is being saved must not swallow its end.
 
     Otherwise the stream stays running in its room for good: every later prompt is ``busy``.
     """
-    generation, sink, store = await _generation(tmp_path, Scripted("a", "b"))
+    generation, sink = await make(Scripted("a", "b"))
     saving = asyncio.Event()
     release = asyncio.Event()
     finish = store.finish_reply
@@ -169,7 +223,7 @@ async def test_stop_while_the_reply_is_being_finalised_still_publishes_stream_en
     generation.start()
     await asyncio.wait_for(saving.wait(), 5)
     generation.stop("cancelled")
-    await asyncio.sleep(0.01)
+    assert not generation.stopping, "a reply being finalised has its reason already"
     release.set()
     await asyncio.wait_for(generation.wait(), 5)
     end = _end(sink)
@@ -177,12 +231,13 @@ async def test_stop_while_the_reply_is_being_finalised_still_publishes_stream_en
     assert [m.status for m in sink.finished] == ["complete"]
     stored = await store.recent("room", 5)
     assert (stored[-1].text, stored[-1].status) == ("ab", "complete")
-    await store.close()
 
 
-async def test_a_failed_checkpoint_is_retried_and_the_stream_goes_on(tmp_path: Path) -> None:
+async def test_a_failed_checkpoint_is_retried_and_the_stream_goes_on(
+    make: Make, store: SqliteStore
+) -> None:
     provider = Scripted("a", "b", hang=True)
-    generation, sink, store = await _generation(tmp_path, provider)
+    generation, sink = await make(provider)
     real = store.checkpoint
     failures = 0
 
@@ -200,6 +255,66 @@ async def test_a_failed_checkpoint_is_retried_and_the_stream_goes_on(tmp_path: P
             await asyncio.sleep(0.01)
     assert failures == 2
     generation.stop("cancelled")
-    await generation.wait()
+    await asyncio.wait_for(generation.wait(), 10)
     assert _end(sink).reason == "cancelled"
-    await store.close()
+
+
+class Calls(Scripted):
+    """A model that only calls tools: ``fragments`` are (call, name, args)."""
+
+    def __init__(self, *fragments: tuple[str, str | None, str]) -> None:
+        super().__init__()
+        self.fragments = fragments
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        for call, name, args in self.fragments:
+            yield ToolCallDelta(call=call, name=name, args=args)
+
+
+async def test_tool_call_fragments_are_numbered_joined_and_kept(
+    make: Make, store: SqliteStore
+) -> None:
+    provider = Calls(("c1", "lookup", '{"q":'), ("c2", None, "[]"), ("c1", None, " 1}"))
+    generation, sink = await make(provider)
+    generation.start()
+    await asyncio.wait_for(generation.wait(), 10)
+    calls = [e for e in sink.events if isinstance(e, ToolCallEvent)]
+    assert [(e.seq, e.call, e.name, e.args) for e in calls] == [
+        (1, "c1", "lookup", '{"q":'),
+        (2, "c2", None, "[]"),
+        (3, "c1", None, " 1}"),
+    ]
+    end = _end(sink)
+    # A reply of tool calls alone still has a first token: its first fragment.
+    assert end.ttft_ms is not None
+    stored = (await store.recent("room", 5))[-1]
+    assert stored.tool_calls is not None
+    assert [(c.call, c.name, c.args) for c in stored.tool_calls] == [
+        ("c1", "lookup", '{"q": 1}'),
+        ("c2", None, "[]"),
+    ]
+
+
+async def test_the_first_stop_decides_the_reason(make: Make, store: SqliteStore) -> None:
+    generation, sink = await make(Scripted("a", hang=True))
+    generation.start()
+    await sink.wait_events(1)
+    generation.stop("cancelled")
+    generation.stop("interrupted")
+    await asyncio.wait_for(generation.wait(), 10)
+    assert _end(sink).reason == "cancelled"
+    assert sink.finished[0].status == "cancelled"
+
+
+async def test_an_ended_generation_leaves_no_task_behind(make: Make, store: SqliteStore) -> None:
+    generation, _ = await make(Scripted("a", "b"))
+    generation.start()
+    await asyncio.wait_for(generation.wait(), 10)
+
+    def left() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    # The cancelled checkpoint loop ends at its next step: wait for that, not longer.
+    async with asyncio.timeout(5):
+        while left():  # noqa: ASYNC110 - tasks have no "all ended" event to wait on
+            await asyncio.sleep(0)

@@ -7,6 +7,7 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Sequence
 
+import openai
 import pytest
 
 from rtserver.providers.base import ChatTurn, FinishDelta, TextDelta, ToolCallDelta, UsageDelta
@@ -14,9 +15,9 @@ from rtserver.providers.openai import OpenAIProvider
 from tests.fakes.drive import (
     ask,
     cancel_after_first_delta,
-    closed_port,
     collect,
     collect_and_close,
+    refusing_port,
 )
 from tests.fakes.openai_server import (
     Abort,
@@ -98,6 +99,7 @@ async def test_request_carries_conversation_params_and_usage_option(
     assert body["top_p"] == 0.9
     # A compatible server (any base_url but OpenAI's own) is sent the classic field name.
     assert body["max_tokens"] == 50
+    assert "max_completion_tokens" not in body
     # The empty reply is left out: it says nothing and some vendors reject it.
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
@@ -105,6 +107,25 @@ async def test_request_carries_conversation_params_and_usage_option(
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": "second"},
     ]
+
+
+async def test_api_openai_com_is_sent_max_completion_tokens(fake: OpenAIServer) -> None:
+    provider = OpenAIProvider(
+        model="gpt-test", api_key=KEY, base_url="https://api.openai.com/v1", timeout_s=5
+    )
+    # The field is chosen from the configured URL; the requests themselves go to the fake
+    # on loopback, never out to the vendor.
+    await provider.aclose()
+    provider._client = openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0)
+    fake.script(text_reply("ok"))
+    try:
+        await collect(provider, ask("hello", max_tokens=50))
+    finally:
+        await provider.aclose()
+
+    [request] = fake.requests
+    assert request.body["max_completion_tokens"] == 50
+    assert "max_tokens" not in request.body
 
 
 async def test_a_reply_cut_by_max_tokens_finishes_with_length(
@@ -186,14 +207,20 @@ async def test_a_server_without_usage_yields_none(
 async def test_two_streams_of_one_provider_run_concurrently(
     fake: OpenAIServer, provider: OpenAIProvider
 ) -> None:
-    fake.script(text_reply("one", " two", " three", pace=0.02))
+    fake.script(StreamReply([Text("one"), Hang()]))
 
-    first, second = await asyncio.gather(collect(provider), collect(provider))
-
-    assert first.text == second.text == "one two three"
-    a, b = fake.requests
-    # Both were open at once: the second arrived before the first had finished.
-    assert b.received_at < a.received_at + 0.06
+    first = asyncio.create_task(collect(provider))
+    second = asyncio.create_task(collect(provider))
+    try:
+        # The first request can never finish on its own: a second request means both are open.
+        async with asyncio.timeout(10):
+            while len(fake.requests) < 2:  # noqa: ASYNC110 - the fake records, it cannot notify
+                await asyncio.sleep(0.005)
+        assert not any(r.finished.is_set() for r in fake.requests)
+    finally:
+        first.cancel()
+        second.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
 
 
 @pytest.mark.parametrize(
@@ -389,8 +416,9 @@ async def test_a_stalled_server_times_out(fake: OpenAIServer) -> None:
 
 
 async def test_an_unreachable_server_is_an_error() -> None:
-    base_url = f"http://127.0.0.1:{closed_port()}/v1"
-    outcome = await collect_and_close(OpenAIProvider(model="m", api_key=KEY, base_url=base_url))
+    with refusing_port() as port:
+        base_url = f"http://127.0.0.1:{port}/v1"
+        outcome = await collect_and_close(OpenAIProvider(model="m", api_key=KEY, base_url=base_url))
 
     assert outcome.error is not None
     assert (outcome.error.code, outcome.error.message) == (
@@ -399,17 +427,16 @@ async def test_an_unreachable_server_is_an_error() -> None:
     )
 
 
-async def test_cancel_closes_the_upstream_connection_within_200_ms(
+async def test_cancel_closes_the_upstream_connection(
     fake: OpenAIServer, provider: OpenAIProvider
 ) -> None:
     fake.script(StreamReply([Text("thinking"), Hang()]))
 
-    task, cancelled_at = await cancel_after_first_delta(provider)
+    task, _ = await cancel_after_first_delta(provider)
 
     [request] = fake.requests
-    await asyncio.wait_for(request.disconnected.wait(), 1)
-    assert request.disconnected_at is not None
-    assert request.disconnected_at - cancelled_at <= 0.2
+    # The script hangs for ever after its first delta: only the cancel can end the request.
+    await asyncio.wait_for(request.disconnected.wait(), 10)
     with pytest.raises(asyncio.CancelledError):
         await task
     # The server's handler is over: nothing is left generating.

@@ -50,7 +50,6 @@ async def test_concurrent_turns_of_many_rooms_are_each_all_or_nothing(
         kept = await reopened.recent(room, 10)
         expected = 3 + (3 if n % 2 == 0 else 0)
         assert len(kept) == expected, room
-    await reopened.close()
 
 
 async def test_recover_marks_streaming_replies_interrupted_with_their_checkpoint(
@@ -68,4 +67,3 @@ async def test_recover_marks_streaming_replies_interrupted_with_their_checkpoint
     assert (kept[replies[0].id].status, kept[replies[0].id].text) == ("interrupted", "partial text")
     assert kept[replies[1].id].status == "interrupted"
     assert kept[user.id].prompt_id == "p"
-    await reopened.close()

@@ -89,7 +89,14 @@ function sse(answer: (post: Post) => Response, token?: string) {
   return { transport, source, posts, frames, closes };
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** Resolve once `condition()` holds, checking after every turn of the event loop; fail after 5 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
 
 describe("SseTransport", () => {
   test("posts client frames as JSON, in order, with the welcome's session", async () => {
@@ -97,8 +104,7 @@ describe("SseTransport", () => {
     transport.send({ type: "hello" });
     transport.send({ type: "typing", active: true });
     transport.send({ type: "prompt", id: "p-1", text: "hi" });
-    await settle();
-    await settle();
+    await until(() => posts.length >= 2, "two frames are posted");
     assert.deepEqual(
       posts.map((p) => JSON.parse(p.body).type),
       ["typing", "prompt"],
@@ -113,8 +119,7 @@ describe("SseTransport", () => {
       () => new Response(JSON.stringify(error), { status: 503 }),
     );
     transport.send({ type: "prompt", id: "p-1", text: "hi" });
-    await settle();
-    await settle();
+    await until(() => frames.length > 1, "the answer is handed on");
     assert.deepEqual(frames.at(-1), error);
     assert.deepEqual(closes, []);
   });
@@ -122,8 +127,7 @@ describe("SseTransport", () => {
   test("a 403 to a POST means the session ended: the transport closes so the client reconnects", async () => {
     const { transport, source, closes } = sse(() => new Response("{}", { status: 403 }));
     transport.send({ type: "cancel" });
-    await settle();
-    await settle();
+    await until(() => closes.length > 0, "the transport closes");
     assert.equal(closes.length, 1);
     assert.equal(source.closed, true);
   });
@@ -131,8 +135,7 @@ describe("SseTransport", () => {
   test("with a token, each POST carries it as a Bearer token", async () => {
     const { transport, posts } = sse(() => new Response('{"ok":true}', { status: 202 }), "tk");
     transport.send({ type: "ping", id: "x" });
-    await settle();
-    await settle();
+    await until(() => posts.length > 0, "the frame is posted");
     assert.equal(posts[0]?.authorization, "Bearer tk");
   });
 
@@ -143,7 +146,7 @@ describe("SseTransport", () => {
       "old",
     );
     transport.send({ type: "ping" });
-    for (let i = 0; i < 4; i += 1) await settle();
+    await until(() => closes.length > 0, "the transport closes");
     assert.deepEqual(frames.at(-1), error);
     assert.equal(closes[0]?.code, 1008);
     assert.equal(source.closed, true);
@@ -155,7 +158,7 @@ describe("SseTransport", () => {
       () => new Response(JSON.stringify(error), { status: 403 }),
     );
     transport.send({ type: "prompt", id: "p-1", text: "hi" });
-    for (let i = 0; i < 4; i += 1) await settle();
+    await until(() => frames.length > 1, "the answer is handed on");
     assert.deepEqual(frames.at(-1), error);
     assert.deepEqual(closes, []);
   });
@@ -177,7 +180,7 @@ describe("SseTransport", () => {
       },
     );
     FakeEventSource.last?.onerror?.();
-    for (let i = 0; i < 4; i += 1) await settle();
+    await until(() => closes.length > 0, "the refusal closes the transport");
     assert.equal(asked[0], "http://h:1/v1/rooms/lobby/events?token=bad");
     assert.deepEqual(frames, [error]);
     assert.equal(closes[0]?.code, 1008);

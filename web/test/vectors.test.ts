@@ -85,11 +85,15 @@ describe("client.json: what the client encodes decodes to the frame again", () =
         const encoded = codec.encode(frame);
         assert.deepEqual(codec.decode(encoded), frame);
         // Byte equality holds except where rtserver writes an integral float (`0.0`), which
-        // JavaScript has no way to tell from an integer; the server reads both the same.
-        const integralFloat = /\d\.0(?=[,}\]])/.test(vector.json ?? "");
-        if (integralFloat) return;
-        if (codec === jsonCodec) assert.equal(encoded, vector.json);
-        else assert.equal(Buffer.from(encoded).toString("hex"), vector.msgpack_hex);
+        // JavaScript has no way to tell from an integer (it writes `0`); the server reads both
+        // the same. JSON is compared with those floats written as JavaScript writes them;
+        // MessagePack, whose float and integer encodings differ in length, only without them.
+        const integralFloat = /(\d)\.0(?=[,}\]])/g;
+        if (codec === jsonCodec) {
+          assert.equal(encoded, (vector.json ?? "").replace(integralFloat, "$1"));
+        } else if (!integralFloat.test(vector.json ?? "")) {
+          assert.equal(Buffer.from(encoded).toString("hex"), vector.msgpack_hex);
+        }
       });
     }
   }
