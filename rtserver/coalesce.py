@@ -2,7 +2,8 @@
 
 Each delivered frame costs a socket write per participant, whatever it holds: gathering the
 tokens a stream sends within ``[limits] token_flush_ms`` into one frame divides that cost by the
-tokens per window, for at most the window in added latency. One frame never holds two streams.
+tokens per window, for at most the window in added latency, and none for a stream slower than
+one token a window. One frame never holds two streams.
 Pure apart from the loop's timer; the room decides when else to flush (before any other event,
 before a snapshot).
 """
@@ -27,18 +28,23 @@ class _Gathered:
 
 
 class TokenCoalescer:
-    """Gathers token events per stream for up to ``window_s``, then emits one event per stream.
+    """Sends at most one frame per stream per ``window_s``, gathering the tokens in between.
 
-    ``emit(stream, text, emitted_us)`` publishes one frame; the room numbers it then, so the
-    seqs of coalesced frames stay contiguous with every other event.
+    A token that comes when its stream sent nothing within the window goes out at once, so a
+    stream slower than one token a window is not delayed at all; tokens that come sooner are
+    gathered and go out together when the window ends. ``emit(stream, text, emitted_us)``
+    publishes one frame; the room numbers it then, so seqs stay contiguous with every other
+    event.
     """
 
-    __slots__ = ("_emit", "_gathered", "_timer", "_window_s")
+    __slots__ = ("_emit", "_gathered", "_sent_at", "_timer", "_window_s")
 
     def __init__(self, *, window_s: float, emit: Callable[[str, str, int | None], None]) -> None:
         self._window_s = window_s
         self._emit = emit
         self._gathered: dict[str, _Gathered] = {}
+        #: When each stream last sent a frame, by the loop's clock.
+        self._sent_at: dict[str, float] = {}
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -47,15 +53,22 @@ class TokenCoalescer:
         return bool(self._gathered)
 
     def add(self, token: TokenEvent) -> None:
-        """Gather ``token``; the window starts with the first token gathered since a flush."""
-        gathered = self._gathered.get(token.stream)
-        if gathered is None:
-            self._gathered[token.stream] = _Gathered(token)
-        else:
+        """Send ``token`` now if its stream is quiet, else gather it until the window ends."""
+        stream = token.stream
+        gathered = self._gathered.get(stream)
+        if gathered is not None:
             gathered.parts.append(token.text)
+            return
+        now = self._now()
+        sent_at = self._sent_at.get(stream)
+        if sent_at is None or now - sent_at >= self._window_s:
+            self._sent_at[stream] = now
+            self._emit(stream, token.text, token.emitted_us)
+            return
+        self._gathered[stream] = _Gathered(token)
         if self._timer is None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self._window_s, self.flush)
+            self._timer = loop.call_at(sent_at + self._window_s, self.flush)
 
     def flush(self) -> None:
         """Emit every stream's gathered tokens now, streams in the order their tokens began."""
@@ -63,9 +76,21 @@ class TokenCoalescer:
             self._timer.cancel()
             self._timer = None
         gathered, self._gathered = self._gathered, {}
+        now = self._now()
         for stream, tokens in gathered.items():
+            self._sent_at[stream] = now
             self._emit(stream, "".join(tokens.parts), tokens.emitted_us)
+
+    def forget(self, stream: str) -> None:
+        """The stream has ended: drop what is kept of it (its tokens were flushed before)."""
+        self._sent_at.pop(stream, None)
 
     def close(self) -> None:
         """Emit what is gathered and stop the timer."""
         self.flush()
+        self._sent_at.clear()
+
+    @staticmethod
+    def _now() -> float:
+        # The loop's clock, which its timers run on.
+        return asyncio.get_running_loop().time()

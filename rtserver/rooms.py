@@ -354,6 +354,8 @@ class Room:
         """Called by a generation once its stream_end is published."""
         if self._generations.pop(generation.stream, None) is not None:
             self._streams.give_back()
+        if self._tokens is not None:
+            self._tokens.forget(generation.stream)
         budget = self._spenders.pop(generation.stream, None)
         if budget is not None and message.usage is not None:
             budget.spend(message.usage.output_tokens)

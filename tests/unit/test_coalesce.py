@@ -29,24 +29,36 @@ def _token(stream: str, text: str, stamp: int | None = None) -> TokenEvent:
     return TokenEvent(seq=0, stream=stream, text=text, emitted_us=stamp)
 
 
-async def test_tokens_of_one_stream_become_one_frame_with_the_first_stamp() -> None:
+async def test_a_quiet_stream_sends_at_once_and_gathers_what_follows_within_the_window() -> None:
     tokens, out = _coalescer()
-    tokens.add(_token("s1", "Hel", 100))
-    tokens.add(_token("s1", "lo", 200))
-    assert out == []
+    tokens.add(_token("s1", "Here", 50))
+    assert out == [("s1", "Here", 50)], "nothing was sent lately: no delay"
+    tokens.add(_token("s1", " is", 100))
+    tokens.add(_token("s1", " how", 200))
+    assert out == [("s1", "Here", 50)]
     assert tokens.pending
     tokens.flush()
-    assert out == [("s1", "Hello", 100)]
+    assert out[1:] == [("s1", " is how", 100)], "one frame, stamped with its first token"
     assert not tokens.pending
 
 
 async def test_two_streams_never_share_a_frame_and_keep_the_order_they_began_in() -> None:
     tokens, out = _coalescer()
+    tokens.add(_token("b", "0"))
+    tokens.add(_token("a", "w"))
     tokens.add(_token("b", "1"))
     tokens.add(_token("a", "x"))
     tokens.add(_token("b", "2"))
     tokens.flush()
-    assert out == [("b", "12", None), ("a", "x", None)]
+    assert out == [("b", "0", None), ("a", "w", None), ("b", "12", None), ("a", "x", None)]
+
+
+async def test_a_stream_that_ended_starts_quiet_again() -> None:
+    tokens, out = _coalescer()
+    tokens.add(_token("s", "a"))
+    tokens.forget("s")
+    tokens.add(_token("s", "b"))
+    assert out == [("s", "a", None), ("s", "b", None)]
 
 
 async def test_the_window_flushes_by_itself() -> None:
@@ -59,15 +71,12 @@ async def test_the_window_flushes_by_itself() -> None:
 
     tokens = TokenCoalescer(window_s=0.001, emit=emit)
     tokens.add(_token("s", "a"))
-    tokens.add(_token("s", "b"))
-    async with asyncio.timeout(5):
-        await arrived.wait()
-    assert out == [("s", "ab", None)]
     arrived.clear()
+    tokens.add(_token("s", "b"))
     tokens.add(_token("s", "c"))
     async with asyncio.timeout(5):
         await arrived.wait()
-    assert out == [("s", "ab", None), ("s", "c", None)]
+    assert out == [("s", "a", None), ("s", "bc", None)]
 
 
 class _Reader:
@@ -97,7 +106,8 @@ async def test_a_room_gathers_tokens_and_numbers_frames_contiguously(tmp_path: P
         for text in ("a", "b", "c"):
             room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text=text))
         room.publish(TokenEvent(seq=room.next_seq(), stream="s2", text="z"))
-        assert _Reader.frames(room) == [], "gathered, not yet sent"
+        sent = [(f["stream"], f["text"]) for f in _Reader.frames(room)]
+        assert sent == [("s1", "a"), ("s2", "z")], "each quiet stream's first token at once"
         # Any other event sends what is gathered first, then takes the next seq.
         room.publish(ToolCallEvent(seq=room.next_seq(), stream="s1", call="c", args="{}"))
         room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="d"))
@@ -113,15 +123,14 @@ async def test_a_room_gathers_tokens_and_numbers_frames_contiguously(tmp_path: P
         room.publish(end)
         frames = _Reader.frames(room)
         assert [(f["type"], f.get("stream"), f.get("text")) for f in frames] == [
-            ("token", "s1", "abc"),
-            ("token", "s2", "z"),
+            ("token", "s1", "bc"),
             ("tool_call", "s1", None),
             ("token", "s1", "d"),
             ("stream_end", "s1", None),
         ]
         first = welcome["seq"] + 1
-        assert [f["seq"] for f in frames] == list(range(first, first + 5))
-        assert room.log.head == first + 4
+        assert [f["seq"] for f in frames] == list(range(first + 2, first + 6))
+        assert room.log.head == first + 5
     finally:
         await room.close()
         await store.close()
@@ -130,7 +139,8 @@ async def test_a_room_gathers_tokens_and_numbers_frames_contiguously(tmp_path: P
 async def test_a_join_sends_what_is_gathered_before_its_welcome(tmp_path: Path) -> None:
     room, store = await _room(tmp_path, flush_ms=1000)
     try:
-        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="abc"))
+        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="a"))
+        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="bc"))
         head = room.log.head
         room.join(name="late", since=None, codec=JSON)
         assert room.log.head == head + 1, "the gathered tokens were logged before the welcome"
