@@ -62,7 +62,8 @@ class Outbox:
 
     def __init__(self, *, max_bytes: int) -> None:
         self._max_bytes = max_bytes
-        self._items: deque[bytes] = deque()
+        #: None while nothing is queued (most of the time): an empty deque holds a 0.5 KB block.
+        self._items: deque[bytes] | None = None
         self._bytes = 0
         #: How many items at the front were preloaded and so do not count toward the bound.
         self._preloaded = 0
@@ -110,7 +111,7 @@ class Outbox:
         size = len(data)
         if not force and self._bytes + size > self._max_bytes:
             return False
-        self._items.append(data)
+        self._queue().append(data)
         self._bytes += size
         self._wake()
         return True
@@ -123,9 +124,10 @@ class Outbox:
         """
         if self._closed is not None:
             return
-        if len(self._items) != self._preloaded or self._sink is not None:
+        items = self._queue()
+        if len(items) != self._preloaded or self._sink is not None:
             raise RuntimeError("preload must come before any other frame")
-        self._items.append(data)
+        items.append(data)
         self._preloaded += 1
         self._wake()
 
@@ -137,7 +139,7 @@ class Outbox:
         if self._closed_event is not None:
             self._closed_event.set()
         if not flush:
-            self._items.clear()
+            self._items = None
             self._bytes = 0
             self._preloaded = 0
         self._wake()
@@ -164,7 +166,10 @@ class Outbox:
     async def get(self) -> bytes:
         """The next frame; raises :class:`OutboxClosed` once closed and drained."""
         await self.wait()
-        data = self._items.popleft()
+        items = self._queue()
+        data = items.popleft()
+        if not items:
+            self._items = None
         if self._preloaded:
             self._preloaded -= 1
         else:
@@ -177,10 +182,16 @@ class Outbox:
         A drainer writes all of them before it next waits: until then the queue looks empty,
         and a frame written through meanwhile would pass them.
         """
-        items = list(self._items)
-        self._items.clear()
+        items = list(self._items or ())
+        self._items = None
         self._bytes = 0
         self._preloaded = 0
+        return items
+
+    def _queue(self) -> deque[bytes]:
+        items = self._items
+        if items is None:
+            items = self._items = deque()
         return items
 
     def _wake(self) -> None:
