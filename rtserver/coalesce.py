@@ -32,14 +32,16 @@ class TokenCoalescer:
 
     A token that comes when its stream sent nothing within the window goes out at once, so a
     stream slower than one token a window is not delayed at all; tokens that come sooner are
-    gathered and go out together when the window ends. ``emit(stream, text, emitted_us)``
+    gathered and go out together when the window ends. ``emit(stream, parts, emitted_us)``
     publishes one frame; the room numbers it then, so seqs stay contiguous with every other
     event.
     """
 
     __slots__ = ("_emit", "_gathered", "_sent_at", "_timer", "_window_s")
 
-    def __init__(self, *, window_s: float, emit: Callable[[str, str, int | None], None]) -> None:
+    def __init__(
+        self, *, window_s: float, emit: Callable[[str, list[str], int | None], None]
+    ) -> None:
         self._window_s = window_s
         self._emit = emit
         self._gathered: dict[str, _Gathered] = {}
@@ -63,7 +65,7 @@ class TokenCoalescer:
         sent_at = self._sent_at.get(stream)
         if sent_at is None or now - sent_at >= self._window_s:
             self._sent_at[stream] = now
-            self._emit(stream, token.text, token.emitted_us)
+            self._emit(stream, [token.text], token.emitted_us)
             return
         self._gathered[stream] = _Gathered(token)
         if self._timer is None:
@@ -79,7 +81,7 @@ class TokenCoalescer:
         now = self._now()
         for stream, tokens in gathered.items():
             self._sent_at[stream] = now
-            self._emit(stream, "".join(tokens.parts), tokens.emitted_us)
+            self._emit(stream, tokens.parts, tokens.emitted_us)
 
     def forget(self, stream: str) -> None:
         """The stream has ended: drop what is kept of it (its tokens were flushed before)."""

@@ -292,8 +292,14 @@ class Room:
                 event = msgspec.structs.replace(event, seq=self.log.next_seq())
         self._log_and_fan_out(event)
 
-    def _publish_tokens(self, stream: str, text: str, emitted_us: int | None) -> None:
-        event = TokenEvent(seq=self.log.next_seq(), stream=stream, text=text, emitted_us=emitted_us)
+    def _publish_tokens(self, stream: str, parts: list[str], emitted_us: int | None) -> None:
+        event = TokenEvent(
+            seq=self.log.next_seq(),
+            stream=stream,
+            text="".join(parts),
+            emitted_us=emitted_us,
+            tokens=len(parts) if len(parts) > 1 else None,
+        )
         self._log_and_fan_out(event)
 
     def _flush_tokens(self) -> None:

@@ -146,6 +146,8 @@ async def test_coalesced_frames_carry_several_tokens_of_one_stream(
         end = steady.ended(stream)
         assert end is not None
         assert len(frames) < end["usage"]["output_tokens"], "tokens were gathered into frames"
+        # Each frame says how many it holds, so a client can count them.
+        assert sum(f.get("tokens", 1) for f in frames) == end["usage"]["output_tokens"]
         # Each stream's frames add up to its own text exactly: no frame held the other's.
         assert "".join(f["text"] for f in frames) == text
     assert len(view.events) == len(steady.room_events())

@@ -9,10 +9,18 @@ from typing import Any
 import msgspec
 
 from rtserver.catalog import Catalog
+from rtserver.client import RoomState
 from rtserver.coalesce import TokenCoalescer
 from rtserver.codec import JSON
 from rtserver.config import Limits, ModelSpec
-from rtserver.frames import StreamEnd, TokenEvent, ToolCallEvent
+from rtserver.frames import (
+    MessageEvent,
+    Participant,
+    StreamEnd,
+    StreamStart,
+    TokenEvent,
+    ToolCallEvent,
+)
 from rtserver.providers.registry import build_provider
 from rtserver.rooms import Room
 from rtserver.store.sqlite import SqliteStore
@@ -22,7 +30,11 @@ Emitted = tuple[str, str, int | None]
 
 def _coalescer(window_s: float = 60.0) -> tuple[TokenCoalescer, list[Emitted]]:
     out: list[Emitted] = []
-    return TokenCoalescer(window_s=window_s, emit=lambda *a: out.append(a)), out
+
+    def emit(stream: str, parts: list[str], stamp: int | None) -> None:
+        out.append((stream, "".join(parts), stamp))
+
+    return TokenCoalescer(window_s=window_s, emit=emit), out
 
 
 def _token(stream: str, text: str, stamp: int | None = None) -> TokenEvent:
@@ -65,8 +77,8 @@ async def test_the_window_flushes_by_itself() -> None:
     arrived = asyncio.Event()
     out: list[Emitted] = []
 
-    def emit(*frame: Any) -> None:
-        out.append(frame)
+    def emit(stream: str, parts: list[str], stamp: int | None) -> None:
+        out.append((stream, "".join(parts), stamp))
         arrived.set()
 
     tokens = TokenCoalescer(window_s=0.001, emit=emit)
@@ -122,11 +134,12 @@ async def test_a_room_gathers_tokens_and_numbers_frames_contiguously(tmp_path: P
         )
         room.publish(end)
         frames = _Reader.frames(room)
-        assert [(f["type"], f.get("stream"), f.get("text")) for f in frames] == [
-            ("token", "s1", "bc"),
-            ("tool_call", "s1", None),
-            ("token", "s1", "d"),
-            ("stream_end", "s1", None),
+        seen = [(f["type"], f.get("stream"), f.get("text"), f.get("tokens")) for f in frames]
+        assert seen == [
+            ("token", "s1", "bc", 2),
+            ("tool_call", "s1", None, None),
+            ("token", "s1", "d", None),
+            ("stream_end", "s1", None, None),
         ]
         first = welcome["seq"] + 1
         assert [f["seq"] for f in frames] == list(range(first + 2, first + 6))
@@ -162,3 +175,17 @@ async def test_with_no_window_every_token_is_its_own_frame(tmp_path: Path) -> No
     finally:
         await room.close()
         await store.close()
+
+
+def test_the_python_client_counts_the_tokens_of_a_coalesced_frame() -> None:
+    now = [10.0]
+    state = RoomState(clock=lambda: now[0])
+    author = Participant(id="p1", name="ada")
+    state.apply(MessageEvent(seq=1, id="u1", author=author, text="q", prompt_id="p", ts=1))
+    state.apply(StreamStart(seq=2, stream="s1", model="a", message="m1", reply_to="u1", ts=1))
+    state.apply(TokenEvent(seq=3, stream="s1", text="Hel"))
+    now[0] = 11.0
+    state.apply(TokenEvent(seq=4, stream="s1", text="lo there", tokens=3))
+    reply = state.lanes()["a"]
+    assert reply.text == "Hello there"
+    assert state.live_rate(reply) == 3.0, "three tokens after the first, in one second"
