@@ -27,6 +27,8 @@ CONNECTION_RETRY_S: Final = 5.0
 class DailyBudget:
     """Output tokens one client may spend per UTC day (``per_day``; 0 means no budget)."""
 
+    __slots__ = ("_clock", "_day", "_per_day", "_spent")
+
     def __init__(self, *, per_day: int, clock: Callable[[], float]) -> None:
         self._per_day = per_day
         self._clock = clock
