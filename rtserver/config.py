@@ -100,6 +100,8 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: Presence frames a room sends per second at most, to all its participants together: a
     #: big room gathers changes for longer (participants / this, when that is longer).
     presence_frames_per_s: Annotated[int, msgspec.Meta(ge=1)] = 5_000
+    #: Milliseconds a stream's tokens are gathered into one ``token`` frame; 0: one per token.
+    token_flush_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 10.0
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -213,6 +213,8 @@ class TokenEvent(Frame, frozen=True, kw_only=True, tag="token"):
     text: str
     #: Unix microseconds when the provider emitted the (first) token; stamping demo models only.
     emitted_us: int | None = None
+    #: How many tokens ``text`` holds, when more than one (a coalesced frame).
+    tokens: Annotated[int, msgspec.Meta(ge=2)] | None = None
 
 
 class ToolCallEvent(Frame, frozen=True, kw_only=True, tag="tool_call"):

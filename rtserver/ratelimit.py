@@ -11,6 +11,8 @@ from rtserver.errors import PeerError
 class TokenBucket:
     """Allows a burst of ``capacity`` actions, refilled steadily over ``per_seconds``."""
 
+    __slots__ = ("_at", "_capacity", "_clock", "_rate", "_tokens")
+
     def __init__(self, *, capacity: int, per_seconds: float, clock: Callable[[], float]) -> None:
         self._capacity = float(capacity)
         self._rate = capacity / per_seconds

@@ -19,6 +19,7 @@ import msgspec
 from rtserver.auth.limits import DailyBudget
 from rtserver.budgets import clamp_max_tokens, newest_turns_within, newest_within
 from rtserver.catalog import Catalog, Model
+from rtserver.coalesce import TokenCoalescer
 from rtserver.codec import Codec, Outgoing
 from rtserver.config import Limits
 from rtserver.errors import PeerError
@@ -39,6 +40,7 @@ from rtserver.frames import (
     ServerFrame,
     Since,
     StreamStart,
+    TokenEvent,
     Typing,
     Welcome,
 )
@@ -126,6 +128,11 @@ class Room:
         #: Whose daily budget each running stream spends (the prompt's author's).
         self._spenders: dict[str, DailyBudget] = {}
         self._turn_lock = asyncio.Lock()
+        self._tokens: TokenCoalescer | None = None
+        if limits.token_flush_ms > 0:
+            self._tokens = TokenCoalescer(
+                window_s=limits.token_flush_ms / 1000, emit=self._publish_tokens
+            )
         self.on_idle: Callable[[Room], None] | None = None
 
     async def load(self) -> None:
@@ -178,6 +185,8 @@ class Room:
         if seat is not None:
             member.owner, member.grant, member.budget = seat.owner, seat.grant, seat.quota.budget
             member.prompts, member.typing_changes = seat.quota.prompts, seat.quota.typing_changes
+        # A snapshot and a replay stand at the log's head: what is gathered goes there first.
+        self._flush_tokens()
         replay = self._replay_for(since, codec)
         # By session: one person (one token subject) may join from several tabs at once, and
         # is listed once in presence, from the first of them until the last has gone.
@@ -267,7 +276,37 @@ class Room:
         return self.log.next_seq()
 
     def publish(self, event: RoomEvent) -> None:
-        """Log a room event and queue it for every participant, encoded once per codec."""
+        """Log a room event and queue it for every participant, encoded once per codec.
+
+        With ``token_flush_ms``, a token is gathered instead and numbered when its frame goes
+        out; any other event first sends what is gathered, and then takes the seq after it
+        (events are made with :meth:`next_seq` just before they are published).
+        """
+        tokens = self._tokens
+        if tokens is not None:
+            if isinstance(event, TokenEvent):
+                tokens.add(event)
+                return
+            if tokens.pending:
+                tokens.flush()
+                event = msgspec.structs.replace(event, seq=self.log.next_seq())
+        self._log_and_fan_out(event)
+
+    def _publish_tokens(self, stream: str, parts: list[str], emitted_us: int | None) -> None:
+        event = TokenEvent(
+            seq=self.log.next_seq(),
+            stream=stream,
+            text="".join(parts),
+            emitted_us=emitted_us,
+            tokens=len(parts) if len(parts) > 1 else None,
+        )
+        self._log_and_fan_out(event)
+
+    def _flush_tokens(self) -> None:
+        if self._tokens is not None:
+            self._tokens.flush()
+
+    def _log_and_fan_out(self, event: RoomEvent) -> None:
         out = Outgoing(event, self.log.event_id(event.seq))
         self.log.append(out)
         self._fan_out(out)
@@ -321,6 +360,8 @@ class Room:
         """Called by a generation once its stream_end is published."""
         if self._generations.pop(generation.stream, None) is not None:
             self._streams.give_back()
+        if self._tokens is not None:
+            self._tokens.forget(generation.stream)
         budget = self._spenders.pop(generation.stream, None)
         if budget is not None and message.usage is not None:
             budget.spend(message.usage.output_tokens)
@@ -573,6 +614,8 @@ class Room:
     async def close(self) -> None:
         """End running streams as interrupted, then close every connection with 1001."""
         await self.stop_all("interrupted")
+        if self._tokens is not None:
+            self._tokens.close()
         if self._presence_flush is not None:
             self._presence_flush.cancel()
         for member in list(self._members.values()):

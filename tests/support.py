@@ -15,14 +15,18 @@ Frame = dict[str, Any]
 
 
 def fast_settings(db_path: str, *, limits: Limits | None = None, **kwargs: Any) -> Settings:
-    """Demo models quick enough for tests: `slow` (40 tok/s) and `quick` (400 tok/s)."""
+    """Demo models quick enough for tests: `slow` (40 tok/s) and `quick` (400 tok/s).
+
+    Token coalescing is off (one frame per token) unless ``limits`` turns it on: most tests
+    count token frames.
+    """
+    if limits is None or limits.token_flush_ms == Limits().token_flush_ms:
+        limits = msgspec.structs.replace(limits or Limits(), token_flush_ms=0)
     models = (
         ModelSpec(id="slow", provider="demo", tokens_per_s=40, first_token_s=0.05, default=True),
         ModelSpec(id="quick", provider="demo", tokens_per_s=400, first_token_s=0.01),
     )
-    return Settings(
-        db_path=db_path, models=kwargs.pop("models", models), limits=limits or Limits(), **kwargs
-    )
+    return Settings(db_path=db_path, models=kwargs.pop("models", models), limits=limits, **kwargs)
 
 
 class RoomClient:

@@ -323,6 +323,10 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
             TokenEvent(seq=8, stream="s-1", text=" stamped", emitted_us=1_796_000_000_123_456),
         ),
         (
+            "token-coalesced",
+            TokenEvent(seq=8, stream="s-1", text=" three tokens", tokens=3),
+        ),
+        (
             "tool_call-first",
             ToolCallEvent(seq=8, stream="s-2", call="call-1", name="get_time", args='{"tz":'),
         ),

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,6 +26,8 @@ CONNECTION_RETRY_S: Final = 5.0
 
 class DailyBudget:
     """Output tokens one client may spend per UTC day (``per_day``; 0 means no budget)."""
+
+    __slots__ = ("_clock", "_day", "_per_day", "_spent")
 
     def __init__(self, *, per_day: int, clock: Callable[[], float]) -> None:
         self._per_day = per_day
@@ -135,8 +136,7 @@ class ClientLimits:
         refuse_if_waiting(self._chats.take(key), f"{per_minute} chats a minute from this client")
         self.budget(key).check()
 
-    @contextmanager
-    def connection(self, key: str) -> Iterator[None]:
+    def connection(self, key: str) -> HeldConnection:
         """Hold one of ``key``'s connections open; ``rate_limited`` when it has too many."""
         held = self._connections.get(key, 0)
         most = self._limits.connections_per_client
@@ -147,11 +147,28 @@ class ClientLimits:
                 retry_after=CONNECTION_RETRY_S,
             )
         self._connections[key] = held + 1
-        try:
-            yield
-        finally:
-            left = self._connections[key] - 1
-            if left:
-                self._connections[key] = left
-            else:
-                del self._connections[key]
+        return HeldConnection(self._connections, key)
+
+
+class HeldConnection:
+    """One connection counted against its client, until the ``with`` block ends.
+
+    A class rather than a generator-based context manager: every open connection holds one,
+    and a suspended generator frame costs several times these two slots.
+    """
+
+    __slots__ = ("_counts", "_key")
+
+    def __init__(self, counts: dict[str, int], key: str) -> None:
+        self._counts = counts
+        self._key = key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        left = self._counts[self._key] - 1
+        if left:
+            self._counts[self._key] = left
+        else:
+            del self._counts[self._key]

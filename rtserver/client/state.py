@@ -225,7 +225,7 @@ class RoomState:
         if reply is None:
             return
         reply.text += event.text
-        reply.live_tokens += 1
+        reply.live_tokens += event.tokens or 1
         if reply.first_token_at is None:
             reply.first_token_at = self._clock()
 

@@ -94,7 +94,9 @@ async def stream_outbox(
     keeper = asyncio.create_task(_keep_alive(request, outbox, heartbeat))
     try:
         while True:
-            await response.write(await outbox.get())
+            # Everything queued since the last write goes out in one.
+            await outbox.wait()
+            await response.write(b"".join(outbox.take_ready()))
     except OutboxClosed as closed:
         if closed.code != NORMAL_CLOSE:
             with suppress(ConnectionError):

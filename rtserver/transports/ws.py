@@ -14,10 +14,10 @@ from rtserver.errors import PeerError
 from rtserver.frames import Hello
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
-from rtserver.outbox import Outbox, OutboxClosed
 from rtserver.participant import Member
 from rtserver.rooms import Room
 from rtserver.transports.http import room_id_or_400, seat_for
+from rtserver.transports.ws_sink import SocketSink, close_reason
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,43 @@ async def _serve(
     hello: Hello,
     identity: Identity,
 ) -> None:
-    """Join the room as ``identity`` and serve the connection until it ends."""
+    """Join the room as ``identity`` and serve the connection until it ends.
+
+    The reading loop is here rather than in a function of its own: every idle connection
+    holds this coroutine's frame for as long as it stays, and one frame less is memory saved.
+    """
+    joined = await _join(request, ws, codec, hello, identity)
+    if joined is None:
+        return
+    room, member = joined
+    grace_s = request.app[SETTINGS].limits.hello_timeout
+    sink: SocketSink | None = None
+    try:
+        sink = SocketSink(request, ws, member.outbox, binary=codec.binary, grace_s=grace_s)
+        member.outbox.attach(sink)
+        async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY) or member.outbox.closed:
+                # A participant the room let go (slow consumer) acts no more.
+                break
+            await _act(room, member, codec, msg.data)
+    finally:
+        room.leave(member)
+        if not member.outbox.closed:
+            member.outbox.close(1000, "")
+        if sink is not None:
+            await sink.finished()
+        log.info("connection closed", extra={"code": ws.close_code})
+
+
+async def _join(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    codec: Codec,
+    hello: Hello,
+    identity: Identity,
+) -> tuple[Room, Member] | None:
+    """Join the room, or refuse the connection (and return None)."""
     room_id = request.match_info["room"]
-    limits = request.app[SETTINGS].limits
     try:
         room = await request.app[DIRECTORY].get(room_id)
         member = room.join(
@@ -91,41 +125,14 @@ async def _serve(
         )
     except PeerError as exc:
         await _refuse(ws, codec, exc, code=1001)
-        return
+        return None
     except Exception:
         log.exception("room %s could not be opened", room_id)
         failure = PeerError("internal", "the room could not be opened; try again")
         await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
-        return
+        return None
     structured.bind(room=room_id, participant=member.id)
-    writer = asyncio.create_task(_write(ws, member.outbox, codec))
-    watchdog = asyncio.create_task(
-        _cut_if_stuck(request, member.outbox, writer, grace_s=limits.hello_timeout)
-    )
-    try:
-        await _read(ws, room, member, codec)
-    finally:
-        room.leave(member)
-        if not member.outbox.closed:
-            member.outbox.close(1000, "")
-        with suppress(asyncio.CancelledError):
-            await writer
-        watchdog.cancel()
-        log.info("connection closed", extra={"code": ws.close_code})
-
-
-async def _cut_if_stuck(
-    request: web.Request, outbox: Outbox, writer: asyncio.Task[None], *, grace_s: float
-) -> None:
-    """Abort the connection if the writer cannot finish after its outbox closed.
-
-    A peer that stopped reading leaves the writer waiting for the socket to drain, where it
-    would never get to send its close frame: the peer is gone for us, so is its connection.
-    """
-    await outbox.wait_closed()
-    done, _ = await asyncio.wait({writer}, timeout=grace_s)
-    if not done and request.transport is not None:
-        request.transport.abort()
+    return room, member
 
 
 async def _read_hello(ws: web.WebSocketResponse, codec: Codec, wait_s: float) -> Hello | None:
@@ -166,41 +173,17 @@ async def _refuse(
 ) -> None:
     with suppress(ConnectionError):
         await _send(ws, codec, codec.render(error.to_frame(), None))
-        await ws.close(code=code, message=_close_reason(error.message))
+        await ws.close(code=code, message=close_reason(error.message))
 
 
-async def _read(ws: web.WebSocketResponse, room: Room, member: Member, codec: Codec) -> None:
-    async for msg in ws:
-        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY) or member.outbox.closed:
-            # A participant the room let go (slow consumer) acts no more.
-            break
-        try:
-            frame = codec.decode(msg.data)
-        except PeerError as exc:
-            room.tell(member, exc.to_frame())
-            continue
-        await room.handle(member, frame)
-
-
-async def _write(ws: web.WebSocketResponse, outbox: Outbox, codec: Codec) -> None:
+async def _act(room: Room, member: Member, codec: Codec, data: str | bytes) -> None:
     try:
-        while True:
-            await _send(ws, codec, await outbox.get())
-    except OutboxClosed as closed:
-        with suppress(ConnectionError):
-            await ws.close(code=closed.code, message=_close_reason(closed.reason))
-    except ConnectionError:
-        outbox.close(1006, "connection lost")
+        frame = codec.decode(data)
+    except PeerError as exc:
+        room.tell(member, exc.to_frame())
+        return
+    await room.handle(member, frame)
 
 
 async def _send(ws: web.WebSocketResponse, codec: Codec, data: bytes) -> None:
     await ws.send_frame(data, WSMsgType.BINARY if codec.binary else WSMsgType.TEXT)
-
-
-def _close_reason(text: str) -> bytes:
-    """``text`` cut to the 123 bytes a close frame holds, on a character boundary.
-
-    Cut by characters instead, a reason quoting a client's non-ASCII text would make a close
-    frame that every client must refuse as a protocol error.
-    """
-    return text.encode()[:123].decode(errors="ignore").encode()

@@ -209,7 +209,8 @@ async def test_slow_participants_are_dropped_without_a_cascade(store: SqliteStor
     Before drops were deferred, each drop broadcast presence from inside the fan-out that
     found the drop, which found the next slow participant: a recursion 1,000 drops deep.
     """
-    room = _room(store, Limits(outbox_bytes=1024, presence_listed=5, presence_interval=0.05))
+    limits = Limits(outbox_bytes=1024, presence_listed=5, presence_interval=0.05, token_flush_ms=0)
+    room = _room(store, limits)
     members = [room.join(name=f"n{n}", since=None, codec=JSON) for n in range(2_000)]
     readers, stalled = members[::2], members[1::2]
     assert await _presence_count(members[0]) == 2_000

@@ -30,6 +30,9 @@ async def make_room(tmp_path: Path) -> AsyncIterator[MakeRoom]:
     rooms: list[Room] = []
 
     async def make(providers: dict[str, Scripted], **limits: Any) -> Room:
+        # One token frame per token, unless a test asks for coalescing: the rules below count
+        # token frames (tests/unit/test_coalesce.py holds coalescing's own).
+        limits.setdefault("token_flush_ms", 0)
         room = Room(
             f"room{len(rooms)}", store=store, catalog=catalog(providers), limits=Limits(**limits)
         )

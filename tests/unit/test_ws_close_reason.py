@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtserver.transports.ws import _close_reason
+from rtserver.transports.ws_sink import close_reason as _close_reason
 
 
 def test_a_short_reason_is_kept_whole() -> None:

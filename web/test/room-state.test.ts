@@ -52,6 +52,17 @@ const turn: RoomEvent[] = [
 ];
 
 describe("RoomState", () => {
+  test("counts the tokens a coalesced frame says it holds", () => {
+    const state = new RoomState(() => 0);
+    state.applyWelcome(welcome());
+    for (const event of turn.slice(0, 2)) state.apply(event);
+    state.apply({ type: "token", seq: 3, stream: "s-a", text: "Hel" });
+    state.apply({ type: "token", seq: 4, stream: "s-a", text: "lo there", tokens: 3 });
+    const reply = state.turns[0]?.replies[0];
+    assert.equal(reply?.text, "Hello there");
+    assert.equal(reply?.liveTokens, 4);
+  });
+
   test("groups interleaved streams into one turn, a lane per model", () => {
     const state = new RoomState(() => 0);
     state.applyWelcome(welcome());

@@ -194,6 +194,8 @@ export interface TokenFrame {
   text: string;
   /** Unix microseconds when the provider emitted the (first) token; demo models with `stamp`. */
   emitted_us?: number;
+  /** How many tokens `text` holds, when more than one (a coalesced frame). */
+  tokens?: number;
 }
 
 export interface ToolCallFrame {

@@ -256,7 +256,7 @@ export class RoomState {
         const reply = this.#byStream.get(event.stream);
         if (!reply) return [];
         reply.text += event.text;
-        reply.liveTokens += 1;
+        reply.liveTokens += event.tokens ?? 1;
         reply.firstTokenAt ??= this.#now();
         return [{ kind: "reply", reply }];
       }

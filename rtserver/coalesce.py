@@ -1,0 +1,98 @@
+"""A room's token coalescing: a fast stream's tokens gathered into fewer, larger ``token`` frames.
+
+Each delivered frame costs a socket write per participant, whatever it holds: gathering the
+tokens a stream sends within ``[limits] token_flush_ms`` into one frame divides that cost by the
+tokens per window, for at most the window in added latency, and none for a stream slower than
+one token a window. One frame never holds two streams.
+Pure apart from the loop's timer; the room decides when else to flush (before any other event,
+before a snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from rtserver.frames import TokenEvent
+
+
+class _Gathered:
+    """One stream's tokens waiting for the flush."""
+
+    __slots__ = ("emitted_us", "parts")
+
+    def __init__(self, first: TokenEvent) -> None:
+        self.parts = [first.text]
+        #: The first token's stamp: the frame's latency is that of its oldest token.
+        self.emitted_us = first.emitted_us
+
+
+class TokenCoalescer:
+    """Sends at most one frame per stream per ``window_s``, gathering the tokens in between.
+
+    A token that comes when its stream sent nothing within the window goes out at once, so a
+    stream slower than one token a window is not delayed at all; tokens that come sooner are
+    gathered and go out together when the window ends. ``emit(stream, parts, emitted_us)``
+    publishes one frame; the room numbers it then, so seqs stay contiguous with every other
+    event.
+    """
+
+    __slots__ = ("_emit", "_gathered", "_sent_at", "_timer", "_window_s")
+
+    def __init__(
+        self, *, window_s: float, emit: Callable[[str, list[str], int | None], None]
+    ) -> None:
+        self._window_s = window_s
+        self._emit = emit
+        self._gathered: dict[str, _Gathered] = {}
+        #: When each stream last sent a frame, by the loop's clock.
+        self._sent_at: dict[str, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True while some stream has tokens not yet emitted."""
+        return bool(self._gathered)
+
+    def add(self, token: TokenEvent) -> None:
+        """Send ``token`` now if its stream is quiet, else gather it until the window ends."""
+        stream = token.stream
+        gathered = self._gathered.get(stream)
+        if gathered is not None:
+            gathered.parts.append(token.text)
+            return
+        now = self._now()
+        sent_at = self._sent_at.get(stream)
+        if sent_at is None or now - sent_at >= self._window_s:
+            self._sent_at[stream] = now
+            self._emit(stream, [token.text], token.emitted_us)
+            return
+        self._gathered[stream] = _Gathered(token)
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(sent_at + self._window_s, self.flush)
+
+    def flush(self) -> None:
+        """Emit every stream's gathered tokens now, streams in the order their tokens began."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        gathered, self._gathered = self._gathered, {}
+        now = self._now()
+        for stream, tokens in gathered.items():
+            self._sent_at[stream] = now
+            self._emit(stream, tokens.parts, tokens.emitted_us)
+
+    def forget(self, stream: str) -> None:
+        """The stream has ended: drop what is kept of it (its tokens were flushed before)."""
+        self._sent_at.pop(stream, None)
+
+    def close(self) -> None:
+        """Emit what is gathered and stop the timer."""
+        self.flush()
+        self._sent_at.clear()
+
+    @staticmethod
+    def _now() -> float:
+        # The loop's clock, which its timers run on.
+        return asyncio.get_running_loop().time()

@@ -1,0 +1,191 @@
+"""Token coalescing, in the coalescer alone and in a room with no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from rtserver.catalog import Catalog
+from rtserver.client import RoomState
+from rtserver.coalesce import TokenCoalescer
+from rtserver.codec import JSON
+from rtserver.config import Limits, ModelSpec
+from rtserver.frames import (
+    MessageEvent,
+    Participant,
+    StreamEnd,
+    StreamStart,
+    TokenEvent,
+    ToolCallEvent,
+)
+from rtserver.providers.registry import build_provider
+from rtserver.rooms import Room
+from rtserver.store.sqlite import SqliteStore
+
+Emitted = tuple[str, str, int | None]
+
+
+def _coalescer(window_s: float = 60.0) -> tuple[TokenCoalescer, list[Emitted]]:
+    out: list[Emitted] = []
+
+    def emit(stream: str, parts: list[str], stamp: int | None) -> None:
+        out.append((stream, "".join(parts), stamp))
+
+    return TokenCoalescer(window_s=window_s, emit=emit), out
+
+
+def _token(stream: str, text: str, stamp: int | None = None) -> TokenEvent:
+    return TokenEvent(seq=0, stream=stream, text=text, emitted_us=stamp)
+
+
+async def test_a_quiet_stream_sends_at_once_and_gathers_what_follows_within_the_window() -> None:
+    tokens, out = _coalescer()
+    tokens.add(_token("s1", "Here", 50))
+    assert out == [("s1", "Here", 50)], "nothing was sent lately: no delay"
+    tokens.add(_token("s1", " is", 100))
+    tokens.add(_token("s1", " how", 200))
+    assert out == [("s1", "Here", 50)]
+    assert tokens.pending
+    tokens.flush()
+    assert out[1:] == [("s1", " is how", 100)], "one frame, stamped with its first token"
+    assert not tokens.pending
+
+
+async def test_two_streams_never_share_a_frame_and_keep_the_order_they_began_in() -> None:
+    tokens, out = _coalescer()
+    tokens.add(_token("b", "0"))
+    tokens.add(_token("a", "w"))
+    tokens.add(_token("b", "1"))
+    tokens.add(_token("a", "x"))
+    tokens.add(_token("b", "2"))
+    tokens.flush()
+    assert out == [("b", "0", None), ("a", "w", None), ("b", "12", None), ("a", "x", None)]
+
+
+async def test_a_stream_that_ended_starts_quiet_again() -> None:
+    tokens, out = _coalescer()
+    tokens.add(_token("s", "a"))
+    tokens.forget("s")
+    tokens.add(_token("s", "b"))
+    assert out == [("s", "a", None), ("s", "b", None)]
+
+
+async def test_the_window_flushes_by_itself() -> None:
+    arrived = asyncio.Event()
+    out: list[Emitted] = []
+
+    def emit(stream: str, parts: list[str], stamp: int | None) -> None:
+        out.append((stream, "".join(parts), stamp))
+        arrived.set()
+
+    tokens = TokenCoalescer(window_s=0.001, emit=emit)
+    tokens.add(_token("s", "a"))
+    arrived.clear()
+    tokens.add(_token("s", "b"))
+    tokens.add(_token("s", "c"))
+    async with asyncio.timeout(5):
+        await arrived.wait()
+    assert out == [("s", "a", None), ("s", "bc", None)]
+
+
+class _Reader:
+    """Stands for a socket that reads everything: takes the frames a member was sent."""
+
+    @staticmethod
+    def frames(room: Room) -> list[dict[str, Any]]:
+        [member] = room.members
+        return [msgspec.json.decode(d) for d in member.outbox.take_ready()]
+
+
+async def _room(tmp_path: Path, flush_ms: float) -> tuple[Room, SqliteStore]:
+    store = await SqliteStore.open(tmp_path / "rooms.db")
+    spec = ModelSpec(id="demo", provider="demo", tokens_per_s=1000, first_token_s=0)
+    catalog = Catalog.build(
+        [spec], defaults=["demo"], make_provider=lambda s: build_provider(s, {}), overrides={}
+    )
+    room = Room("r", store=store, catalog=catalog, limits=Limits(token_flush_ms=flush_ms))
+    return room, store
+
+
+async def test_a_room_gathers_tokens_and_numbers_frames_contiguously(tmp_path: Path) -> None:
+    room, store = await _room(tmp_path, flush_ms=1000)
+    try:
+        room.join(name="reader", since=None, codec=JSON)
+        welcome = _Reader.frames(room)[0]
+        for text in ("a", "b", "c"):
+            room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text=text))
+        room.publish(TokenEvent(seq=room.next_seq(), stream="s2", text="z"))
+        sent = [(f["stream"], f["text"]) for f in _Reader.frames(room)]
+        assert sent == [("s1", "a"), ("s2", "z")], "each quiet stream's first token at once"
+        # Any other event sends what is gathered first, then takes the next seq.
+        room.publish(ToolCallEvent(seq=room.next_seq(), stream="s1", call="c", args="{}"))
+        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="d"))
+        end = StreamEnd(
+            seq=room.next_seq(),
+            stream="s1",
+            reason="complete",
+            usage=None,
+            ttft_ms=None,
+            duration_ms=1,
+            tokens_per_s=None,
+        )
+        room.publish(end)
+        frames = _Reader.frames(room)
+        seen = [(f["type"], f.get("stream"), f.get("text"), f.get("tokens")) for f in frames]
+        assert seen == [
+            ("token", "s1", "bc", 2),
+            ("tool_call", "s1", None, None),
+            ("token", "s1", "d", None),
+            ("stream_end", "s1", None, None),
+        ]
+        first = welcome["seq"] + 1
+        assert [f["seq"] for f in frames] == list(range(first + 2, first + 6))
+        assert room.log.head == first + 5
+    finally:
+        await room.close()
+        await store.close()
+
+
+async def test_a_join_sends_what_is_gathered_before_its_welcome(tmp_path: Path) -> None:
+    room, store = await _room(tmp_path, flush_ms=1000)
+    try:
+        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="a"))
+        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="bc"))
+        head = room.log.head
+        room.join(name="late", since=None, codec=JSON)
+        assert room.log.head == head + 1, "the gathered tokens were logged before the welcome"
+        [welcome] = _Reader.frames(room)
+        assert welcome["seq"] == room.log.head
+    finally:
+        await room.close()
+        await store.close()
+
+
+async def test_with_no_window_every_token_is_its_own_frame(tmp_path: Path) -> None:
+    room, store = await _room(tmp_path, flush_ms=0)
+    try:
+        room.join(name="reader", since=None, codec=JSON)
+        _Reader.frames(room)
+        for text in ("a", "b"):
+            room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text=text))
+        assert [f["text"] for f in _Reader.frames(room)] == ["a", "b"]
+    finally:
+        await room.close()
+        await store.close()
+
+
+def test_the_python_client_counts_the_tokens_of_a_coalesced_frame() -> None:
+    now = [10.0]
+    state = RoomState(clock=lambda: now[0])
+    author = Participant(id="p1", name="ada")
+    state.apply(MessageEvent(seq=1, id="u1", author=author, text="q", prompt_id="p", ts=1))
+    state.apply(StreamStart(seq=2, stream="s1", model="a", message="m1", reply_to="u1", ts=1))
+    state.apply(TokenEvent(seq=3, stream="s1", text="Hel"))
+    now[0] = 11.0
+    state.apply(TokenEvent(seq=4, stream="s1", text="lo there", tokens=3))
+    reply = state.lanes()["a"]
+    assert reply.text == "Hello there"
+    assert state.live_rate(reply) == 3.0, "three tokens after the first, in one second"
