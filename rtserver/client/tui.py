@@ -8,12 +8,14 @@ server restart the client comes back by itself.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static
 
 from rtserver.client.connection import RoomClient
@@ -156,6 +158,13 @@ class ChatApp(App[int]):
         box.mount_all(self._lanes)
 
     def _redraw(self) -> None:
+        # The widgets are composed once and never removed, so they are missing only while the
+        # app tears down (a redraw timer's tick, or the client's last status change, arriving
+        # after the screen is gone): there is nothing left to draw then.
+        with suppress(NoMatches):
+            self._draw()
+
+    def _draw(self) -> None:
         here = self.state.participant_count
         status = self._status + (
             f" · {here} here" if self._status.startswith(("conn", "res")) else ""

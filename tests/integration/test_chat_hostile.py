@@ -41,7 +41,9 @@ async def test_hostile_names_and_prompts_show_literally(
                 await mallory.wait_for(lambda f: f["type"] == "stream_end")
                 while not app.state.lanes() or app.state.lanes()["quick"].status == "streaming":
                     await pilot.pause(0.05)
-                await pilot.pause(0.2)
+                # The screen is redrawn on a timer: wait for the turn to be drawn.
+                while not str(app.query_one("#turn", Static).content).startswith("[b]"):
+                    await pilot.pause(0.05)
             turn = str(app.query_one("#turn", Static).content)
             assert turn == "[b]mal[/b]\ufffd[H: " + printable(HOSTILE).plain
             assert "\x1b" not in str(app.query_one("#lane-1 VerticalScroll Static", Static).content)
