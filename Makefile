@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m rtserver.schema --check
+	$(BIN)/python -m rtserver.protocol.schema --check
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -20,12 +20,12 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from rtserver.app import create_app
-from rtserver.catalog import Catalog
-from rtserver.codec import JSON, MSGPACK
 from rtserver.config import Limits, ModelSpec, Settings
-from rtserver.frames import TokenEvent
+from rtserver.protocol.codec import JSON, MSGPACK
+from rtserver.protocol.frames import TokenEvent
+from rtserver.providers.catalog import Catalog
 from rtserver.providers.demo import DemoProvider
-from rtserver.rooms import Room
+from rtserver.room.room import Room
 from rtserver.store.sqlite import SqliteStore
 
 EVENTS = 20_000

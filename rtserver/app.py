@@ -16,9 +16,7 @@ from rtserver.auth.access import Access, check_open_mode
 from rtserver.auth.limits import ClientLimits
 from rtserver.auth.origins import OriginPolicy
 from rtserver.auth.tokens import RoomTokens, secret_from
-from rtserver.catalog import Catalog
 from rtserver.config import Settings
-from rtserver.directory import RoomDirectory
 from rtserver.keys import (
     ACCESS,
     CATALOG,
@@ -31,17 +29,19 @@ from rtserver.keys import (
     STORE,
     STREAM_SLOTS,
 )
-from rtserver.memory import MemoryBudget
 from rtserver.ops import health
 from rtserver.ops.metrics import Metrics
 from rtserver.providers.base import Provider
+from rtserver.providers.catalog import Catalog
 from rtserver.providers.registry import build_provider
-from rtserver.retention import Retention
-from rtserver.rooms import STREAMS_RETRY_S
-from rtserver.slots import Slots
+from rtserver.room.memory import MemoryBudget
+from rtserver.room.room import STREAMS_RETRY_S
+from rtserver.store.retention import Retention
 from rtserver.store.selection import open_store
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
+from rtserver.turns.directory import RoomDirectory
+from rtserver.turns.slots import Slots
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

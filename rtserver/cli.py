@@ -134,8 +134,8 @@ def _serve(settings: Settings, log_level: str, log_format: LogFormat) -> int:
 
 
 def _run(settings: Settings) -> int:
-    from rtserver.accesslog import RedactingAccessLogger
     from rtserver.app import create_app
+    from rtserver.ops.accesslog import RedactingAccessLogger
     from rtserver.store.lock import DatabaseLock
     from rtserver.store.selection import describe_db
 

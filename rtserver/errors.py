@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtserver.frames import ErrorCode, ErrorFrame, ErrorInfo
+from rtserver.protocol.frames import ErrorCode, ErrorFrame, ErrorInfo
 
 
 class RtError(Exception):

@@ -7,13 +7,13 @@ from aiohttp import web
 from rtserver.auth.access import Access
 from rtserver.auth.limits import ClientLimits
 from rtserver.auth.origins import OriginPolicy
-from rtserver.catalog import Catalog
 from rtserver.config import Settings
-from rtserver.directory import RoomDirectory
-from rtserver.memory import MemoryBudget
 from rtserver.ops.metrics import Metrics
-from rtserver.slots import Slots
+from rtserver.providers.catalog import Catalog
+from rtserver.room.memory import MemoryBudget
 from rtserver.store.base import Store
+from rtserver.turns.directory import RoomDirectory
+from rtserver.turns.slots import Slots
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

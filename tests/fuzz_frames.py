@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
-from rtserver.frames import CLIENT_TYPES
+from rtserver.protocol.frames import CLIENT_TYPES
 
 #: Numbers that break naive decoders: past 64 bits, past doubles, signed zero, specials.
 HUGE_INTEGERS = st.sampled_from([2**53, 2**63 - 1, 2**63, 2**64 - 1, 2**64 + 1, -(2**63) - 1])

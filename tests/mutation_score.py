@@ -18,7 +18,7 @@ _LINE = re.compile(r"^\s*(?P<name>\S+?)__mutmut_\d+: (?P<status>.+?)\s*$")
 
 
 def module_of(mangled: str) -> str:
-    """``rtserver.rooms.xǁRoomǁjoin`` -> ``rtserver/rooms.py``."""
+    """``rtserver.room.room.xǁRoomǁjoin`` -> ``rtserver/room/room.py``."""
     parts = mangled.split(".")
     path = [p for p in parts if not p.startswith("x")]
     return "/".join(path) + ".py"

@@ -12,7 +12,7 @@ import asyncio
 import sys
 
 from rtserver.client import RoomState, connect
-from rtserver.frames import StreamEnd, TokenEvent, Welcome
+from rtserver.protocol.frames import StreamEnd, TokenEvent, Welcome
 
 
 async def watch(server: str, room_id: str, name: str, prompt: str | None) -> None:

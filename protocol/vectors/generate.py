@@ -21,8 +21,8 @@ from typing import Final
 
 import msgspec
 
-from rtserver.codec import JSON, MSGPACK
-from rtserver.frames import (
+from rtserver.protocol.codec import JSON, MSGPACK
+from rtserver.protocol.frames import (
     Cancel,
     ClientFrame,
     ErrorFrame,
@@ -53,7 +53,7 @@ from rtserver.frames import (
     Usage,
     Welcome,
 )
-from rtserver.nesting import MAX_NESTING
+from rtserver.protocol.nesting import MAX_NESTING
 
 VECTOR_DIR: Final = Path(__file__).resolve().parent
 PROTOCOL: Final = "rt.v1"

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from rtserver.auth.ratelimit import KeyedBuckets, TokenBucket, refuse_if_waiting
 from rtserver.config import Limits
 from rtserver.errors import PeerError
-from rtserver.ratelimit import KeyedBuckets, TokenBucket, refuse_if_waiting
 
 #: Clients remembered per table; one entry is a few hundred bytes.
 MAX_CLIENTS: Final = 100_000

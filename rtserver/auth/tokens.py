@@ -16,7 +16,7 @@ import jwt
 import msgspec
 
 from rtserver.errors import ConfigError, PeerError
-from rtserver.frames import Cancel, ClientFrame, Interrupt, Prompt
+from rtserver.protocol.frames import Cancel, ClientFrame, Interrupt, Prompt
 
 ALGORITHM: Final = "HS256"
 #: Shorter HS256 secrets can be guessed offline from any one token.

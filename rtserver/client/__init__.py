@@ -7,7 +7,7 @@
         async for event in room:
             ...
 
-Events are the typed frames of :mod:`rtserver.frames` plus :class:`StatusChange`.
+Events are the typed frames of :mod:`rtserver.protocol.frames` plus :class:`StatusChange`.
 """
 
 from rtserver.client.backoff import Backoff

@@ -33,8 +33,8 @@ from rtserver.client.events import (
     Refused,
     StatusChange,
 )
-from rtserver.codec import PeerCodec, Unrecognised, peer_codec_for
-from rtserver.frames import (
+from rtserver.protocol.codec import PeerCodec, Unrecognised, peer_codec_for
+from rtserver.protocol.frames import (
     Cancel,
     ClientFrame,
     ErrorFrame,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rtserver.frames import ServerFrame
+from rtserver.protocol.frames import ServerFrame
 
 ConnectionState = Literal["connecting", "open", "reconnecting", "closed"]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rtserver.client.events import Event
-from rtserver.frames import (
+from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageEvent,

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from rtserver.client.connection import RoomClient
 from rtserver.client.events import Event
 from rtserver.client.state import RoomState
-from rtserver.frames import Params, StreamEnd, StreamStart, Welcome
+from rtserver.protocol.frames import Params, StreamEnd, StreamStart, Welcome
 
 T = TypeVar("T")
 

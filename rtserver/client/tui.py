@@ -21,7 +21,7 @@ from textual.widgets import Footer, Input, Static
 from rtserver.client.connection import RoomClient
 from rtserver.client.events import ClientError, Event, StatusChange
 from rtserver.client.state import Reply, RoomState
-from rtserver.frames import ErrorFrame, Welcome
+from rtserver.protocol.frames import ErrorFrame, Welcome
 
 #: Seconds between redraws of the lanes: often enough for live rates, cheap on a busy room.
 REDRAW_S = 0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from rtserver.frames import ErrorInfo, HistoryMessage, MessageStatus, ToolCallRecord, Usage
+from rtserver.protocol.frames import ErrorInfo, HistoryMessage, MessageStatus, ToolCallRecord, Usage
 
 
 class ReplyStore(Protocol):

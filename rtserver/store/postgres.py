@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 
 from rtserver.errors import PeerError, StoreError
-from rtserver.frames import (
+from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageStatus,

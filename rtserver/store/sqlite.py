@@ -18,7 +18,7 @@ import aiosqlite
 import msgspec
 
 from rtserver.errors import PeerError, StoreError
-from rtserver.frames import (
+from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageStatus,

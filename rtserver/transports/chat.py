@@ -1,9 +1,9 @@
 """``POST /v1/chat``: one prompt, one model, one reply, outside any room, for simple integrations.
 
-The reply runs through the same :class:`~rtserver.generation.Generation` as a room's streams, so
-its ``token`` and ``stream_end`` frames are the ones a room would send. Nothing is stored: there
-is no room to keep it in, nobody else to watch it and nothing to resume, so closing the
-connection ends the generation (and with it the upstream request).
+The reply runs through the same :class:`~rtserver.turns.generation.Generation` as a room's
+streams, so its ``token`` and ``stream_end`` frames are the ones a room would send. Nothing
+is stored: there is no room to keep it in, nobody else to watch it and nothing to resume, so
+closing the connection ends the generation (and with it the upstream request).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import msgspec
 from aiohttp import web
 
 from rtserver.auth.limits import DailyBudget
-from rtserver.catalog import Model
 from rtserver.errors import PeerError
-from rtserver.frames import (
+from rtserver.keys import CATALOG, CLIENT_LIMITS, METRICS, SETTINGS, STREAM_SLOTS
+from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageStatus,
@@ -30,12 +30,11 @@ from rtserver.frames import (
     ToolCallRecord,
     Usage,
 )
-from rtserver.generation import Generation
-from rtserver.keys import CATALOG, CLIENT_LIMITS, METRICS, SETTINGS, STREAM_SLOTS
-from rtserver.nesting import check_nesting, too_deep_error
-from rtserver.outbox import SLOW_CONSUMER, Outbox
+from rtserver.protocol.nesting import check_nesting, too_deep_error
 from rtserver.providers.base import ChatTurn, GenerationRequest
-from rtserver.rooms import new_id, now_ms
+from rtserver.providers.catalog import Model
+from rtserver.room.outbox import SLOW_CONSUMER, Outbox
+from rtserver.room.room import new_id, now_ms
 from rtserver.transports.http import identify, json_response
 from rtserver.transports.sse import (
     NORMAL_CLOSE,
@@ -45,6 +44,7 @@ from rtserver.transports.sse import (
     read_body,
     stream_outbox,
 )
+from rtserver.turns.generation import Generation
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):

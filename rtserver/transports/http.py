@@ -10,11 +10,11 @@ import msgspec
 from aiohttp import web
 
 from rtserver.auth.access import Identity
-from rtserver.budgets import newest_within
-from rtserver.directory import check_room_id
 from rtserver.errors import HTTP_STATUS, PeerError
 from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, ORIGINS, SETTINGS, STORE
-from rtserver.participant import Seat
+from rtserver.room.member import Seat
+from rtserver.turns.budgets import newest_within
+from rtserver.turns.directory import check_room_id
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode

@@ -11,7 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
-from rtserver.frames import ErrorCode, ErrorFrame
+from rtserver.protocol.frames import ErrorCode, ErrorFrame
 from rtserver.transports.http import Handler, json_response
 
 #: Our error code for each HTTP status that aiohttp raises; any other 4xx is ``bad_frame``.

@@ -3,7 +3,7 @@
 ``GET /v1/rooms/{room}/events`` joins the room exactly as a WebSocket ``hello`` does and streams
 the participant's outbox as SSE events; ``POST /v1/rooms/{room}/frames`` carries that
 participant's client frames, one JSON frame per request, and answers an error about a frame in
-the HTTP response. Both hand frames to the same :class:`~rtserver.rooms.Room` as the WebSocket
+the HTTP response. Both hand frames to the same :class:`~rtserver.room.room.Room` as the WebSocket
 transport, so an SSE participant and a WebSocket participant see identical events.
 """
 
@@ -17,13 +17,13 @@ import msgspec
 from aiohttp import web
 
 from rtserver.auth.access import Identity
-from rtserver.codec import JSON
 from rtserver.errors import PeerError
-from rtserver.frames import ClientFrame, Hello, ServerFrame, Since
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
-from rtserver.outbox import Outbox, OutboxClosed
-from rtserver.participant import Member
+from rtserver.protocol.codec import JSON
+from rtserver.protocol.frames import ClientFrame, Hello, ServerFrame, Since
+from rtserver.room.member import Member
+from rtserver.room.outbox import Outbox, OutboxClosed
 from rtserver.transports.http import (
     allow_cors,
     ascii_digits,

@@ -9,13 +9,13 @@ from contextlib import suppress
 from aiohttp import WSMsgType, web
 
 from rtserver.auth.access import Identity
-from rtserver.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.errors import PeerError
-from rtserver.frames import Hello
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
-from rtserver.participant import Member
-from rtserver.rooms import Room
+from rtserver.protocol.codec import SUBPROTOCOLS, Codec, codec_for
+from rtserver.protocol.frames import Hello
+from rtserver.room.member import Member
+from rtserver.room.room import Room
 from rtserver.transports.http import room_id_or_400, seat_for
 from rtserver.transports.ws_sink import SocketSink, close_reason
 

@@ -1,4 +1,4 @@
-"""A WebSocket's socket as an outbox's :class:`~rtserver.outbox.Sink`.
+"""A WebSocket's socket as an outbox's :class:`~rtserver.room.outbox.Sink`.
 
 Fan-out writes a frame straight to the transport (one ``write``: header and payload) while the
 transport is not paused; under backpressure the outbox queues, and a drainer task, started only
@@ -18,7 +18,7 @@ from contextlib import suppress
 
 from aiohttp import WSMsgType, web
 
-from rtserver.outbox import Outbox
+from rtserver.room.outbox import Outbox
 
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from rtserver.config import Limits
-from rtserver.nesting import MAX_NESTING
+from rtserver.protocol.nesting import MAX_NESTING
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.sse_client import SseClient
 from tests.support import RoomClient, fast_settings, is_type

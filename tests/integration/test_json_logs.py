@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rtserver.client import RoomState, connect
-from rtserver.frames import StreamEnd
 from rtserver.ops.logging import JsonFormatter, bind
+from rtserver.protocol.frames import StreamEnd
 
 
 def free_port() -> int:

@@ -15,8 +15,8 @@ import pytest
 
 from rtserver.config import Limits, build_settings, read_config_file
 from rtserver.errors import PeerError, StoreError
-from rtserver.frames import HistoryMessage
 from rtserver.keys import STORE
+from rtserver.protocol.frames import HistoryMessage
 from rtserver.store.lock import DatabaseLock
 from rtserver.store.pg_schema import LOCK_CLASS, MIGRATIONS
 from rtserver.store.postgres import PostgresStore

@@ -22,9 +22,9 @@ from rtserver.client import (
     connect,
     connect_sync,
 )
-from rtserver.codec import JSON
 from rtserver.config import Limits, ModelSpec
-from rtserver.frames import (
+from rtserver.protocol.codec import JSON
+from rtserver.protocol.frames import (
     MessageEvent,
     Participant,
     Pong,

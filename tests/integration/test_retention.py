@@ -11,9 +11,9 @@ import pytest
 
 from rtserver.config import ConfigFile, StoreSection, build_settings, read_config_file
 from rtserver.errors import ConfigError
-from rtserver.frames import HistoryMessage, Participant
-from rtserver.retention import DAY_S, Retention
+from rtserver.protocol.frames import HistoryMessage, Participant
 from rtserver.store.base import Store
+from rtserver.store.retention import DAY_S, Retention
 from rtserver.store.sqlite import SqliteStore
 from tests.conftest import ServerFactory
 from tests.integration.test_crash import poll_until

@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from rtserver.config import Limits
-from rtserver.frames import HistoryMessage, Participant
 from rtserver.keys import DIRECTORY, ROOM_MEMORY
+from rtserver.protocol.frames import HistoryMessage, Participant
 from rtserver.store.sqlite import SqliteStore
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.sse_client import SseClient

@@ -12,14 +12,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from rtserver.catalog import Catalog, Model
-from rtserver.codec import JSON, Codec
 from rtserver.config import ModelSpec
-from rtserver.frames import ModelInfo, Since
-from rtserver.outbox import OutboxClosed
-from rtserver.participant import Member
+from rtserver.protocol.codec import JSON, Codec
+from rtserver.protocol.frames import ModelInfo, Since
 from rtserver.providers.base import Delta, FinishDelta, GenerationRequest, TextDelta
-from rtserver.rooms import Room
+from rtserver.providers.catalog import Catalog, Model
+from rtserver.room.member import Member
+from rtserver.room.outbox import OutboxClosed
+from rtserver.room.room import Room
 
 Frame = dict[str, Any]
 

@@ -17,7 +17,7 @@ from rtserver.auth.origins import OriginPolicy
 from rtserver.auth.tokens import Claims, Grant, RoomTokens, secret_from
 from rtserver.config import ConfigFile, Limits, ServerSection, build_settings
 from rtserver.errors import ConfigError, PeerError
-from rtserver.frames import Cancel, Interrupt, Ping, Prompt, Typing
+from rtserver.protocol.frames import Cancel, Interrupt, Ping, Prompt, Typing
 
 SECRET = "k" * 64
 TOKENS = RoomTokens(secret=SECRET)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from rtserver.accesslog import redact_query
-from rtserver.budgets import clamp_max_tokens, newest_turns_within, newest_within
-from rtserver.codec import JSON, Outgoing
 from rtserver.errors import PeerError
-from rtserver.eventlog import EventLog
-from rtserver.frames import HistoryMessage, TokenEvent
-from rtserver.memory import MemoryBudget
+from rtserver.ops.accesslog import redact_query
+from rtserver.protocol.codec import JSON, Outgoing
+from rtserver.protocol.frames import HistoryMessage, TokenEvent
 from rtserver.providers.base import ChatTurn
-from rtserver.recent import RecentMessages
-from rtserver.slots import Slots
+from rtserver.room.eventlog import EventLog
+from rtserver.room.memory import MemoryBudget
+from rtserver.room.recent import RecentMessages
+from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within, newest_within
+from rtserver.turns.slots import Slots
 
 
 def _message(n: int, size: int) -> HistoryMessage:

@@ -6,8 +6,8 @@ import msgspec
 import pytest
 
 from rtserver.client import Backoff, RoomState
-from rtserver.codec import Unrecognised, peer_codec_for
-from rtserver.frames import (
+from rtserver.protocol.codec import Unrecognised, peer_codec_for
+from rtserver.protocol.frames import (
     ErrorFrame,
     HistoryMessage,
     MessageEvent,

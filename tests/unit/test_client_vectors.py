@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from rtserver.codec import JSON, Unrecognised, peer_codec_for
+from rtserver.protocol.codec import JSON, Unrecognised, peer_codec_for
 
 VECTORS = Path(__file__).parents[2] / "protocol" / "vectors"
 

@@ -8,12 +8,10 @@ from typing import Any
 
 import msgspec
 
-from rtserver.catalog import Catalog
 from rtserver.client import RoomState
-from rtserver.coalesce import TokenCoalescer
-from rtserver.codec import JSON
 from rtserver.config import Limits, ModelSpec
-from rtserver.frames import (
+from rtserver.protocol.codec import JSON
+from rtserver.protocol.frames import (
     MessageEvent,
     Participant,
     StreamEnd,
@@ -21,8 +19,10 @@ from rtserver.frames import (
     TokenEvent,
     ToolCallEvent,
 )
+from rtserver.providers.catalog import Catalog
 from rtserver.providers.registry import build_provider
-from rtserver.rooms import Room
+from rtserver.room.coalesce import TokenCoalescer
+from rtserver.room.room import Room
 from rtserver.store.sqlite import SqliteStore
 
 Emitted = tuple[str, str, int | None]

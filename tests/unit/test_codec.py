@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from rtserver.codec import (
+from rtserver.errors import PeerError
+from rtserver.protocol.codec import (
     JSON,
     JSON_SUBPROTOCOL,
     MSGPACK,
@@ -17,8 +18,7 @@ from rtserver.codec import (
     _msgpack_codec,
     codec_for,
 )
-from rtserver.errors import PeerError
-from rtserver.frames import (
+from rtserver.protocol.frames import (
     ClientFrame,
     ErrorFrame,
     Ping,

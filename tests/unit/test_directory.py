@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from rtserver.codec import JSON
 from rtserver.config import Limits
-from rtserver.directory import RoomDirectory
 from rtserver.errors import PeerError
+from rtserver.protocol.codec import JSON
 from rtserver.store.sqlite import SqliteStore
+from rtserver.turns.directory import RoomDirectory
 from tests.unit.room_harness import Scripted, catalog
 
 MakeDirectory = Callable[..., RoomDirectory]

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from rtserver.codec import Outgoing
-from rtserver.eventlog import EventLog
-from rtserver.frames import TokenEvent
-from rtserver.outbox import Outbox, OutboxClosed
+from rtserver.protocol.codec import Outgoing
+from rtserver.protocol.frames import TokenEvent
+from rtserver.room.eventlog import EventLog
+from rtserver.room.outbox import Outbox, OutboxClosed
 
 
 class Clock:

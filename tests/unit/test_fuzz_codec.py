@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rtserver.codec import JSON, MSGPACK, _MsgspecCodec
 from rtserver.errors import PeerError
-from rtserver.frames import ClientFrame, Prompt
+from rtserver.protocol.codec import JSON, MSGPACK, _MsgspecCodec
+from rtserver.protocol.frames import ClientFrame, Prompt
 from rtserver.transports.chat import _parse as parse_chat
 from tests.fuzz_frames import client_frames, wire_inputs
 

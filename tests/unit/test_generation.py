@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from rtserver.catalog import Model
 from rtserver.config import ModelSpec
 from rtserver.errors import ProviderError
-from rtserver.frames import (
+from rtserver.protocol.frames import (
     HistoryMessage,
     ModelInfo,
     RoomEvent,
@@ -21,9 +20,10 @@ from rtserver.frames import (
     TokenEvent,
     ToolCallEvent,
 )
-from rtserver.generation import Generation
 from rtserver.providers.base import Delta, GenerationRequest, TextDelta, ToolCallDelta
+from rtserver.providers.catalog import Model
 from rtserver.store.sqlite import SqliteStore
+from rtserver.turns.generation import Generation
 
 
 class Sink:

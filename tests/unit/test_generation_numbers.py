@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from rtserver.catalog import Model
 from rtserver.config import ModelSpec
-from rtserver.frames import (
+from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageStatus,
@@ -19,7 +18,6 @@ from rtserver.frames import (
     ToolCallRecord,
     Usage,
 )
-from rtserver.generation import Generation
 from rtserver.providers.base import (
     ChatTurn,
     Delta,
@@ -28,6 +26,8 @@ from rtserver.providers.base import (
     ToolCallDelta,
     UsageDelta,
 )
+from rtserver.providers.catalog import Model
+from rtserver.turns.generation import Generation
 from tests.unit.test_generation import Sink
 
 

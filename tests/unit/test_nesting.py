@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from rtserver.codec import JSON, MSGPACK, _MsgspecCodec
 from rtserver.errors import PeerError
-from rtserver.frames import Ping, Prompt
-from rtserver.nesting import MAX_NESTING, check_nesting
+from rtserver.protocol.codec import JSON, MSGPACK, _MsgspecCodec
+from rtserver.protocol.frames import Ping, Prompt
+from rtserver.protocol.nesting import MAX_NESTING, check_nesting
 
 CODECS = [JSON, MSGPACK]
 

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtserver.catalog import Catalog
-from rtserver.codec import JSON
 from rtserver.config import Limits, ModelSpec
-from rtserver.frames import PresenceDiff, PresenceEntry, TokenEvent
-from rtserver.participant import Member
-from rtserver.presence import PresenceBoard
+from rtserver.protocol.codec import JSON
+from rtserver.protocol.frames import PresenceDiff, PresenceEntry, TokenEvent
+from rtserver.providers.catalog import Catalog
 from rtserver.providers.registry import build_provider
-from rtserver.rooms import Room
+from rtserver.room.member import Member
+from rtserver.room.presence import PresenceBoard
+from rtserver.room.room import Room
 from rtserver.store.sqlite import SqliteStore
 
 

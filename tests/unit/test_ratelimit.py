@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtserver.ratelimit import KeyedBuckets, TokenBucket
+from rtserver.auth.ratelimit import KeyedBuckets, TokenBucket
 
 
 class Clock:

@@ -9,13 +9,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from rtserver.codec import JSON, MSGPACK, Outgoing
 from rtserver.config import Limits
 from rtserver.errors import ProviderError
-from rtserver.frames import Pong, ServerFrame
-from rtserver.outbox import Outbox, OutboxClosed
+from rtserver.protocol.codec import JSON, MSGPACK, Outgoing
+from rtserver.protocol.frames import Pong, ServerFrame
 from rtserver.providers.base import Delta, GenerationRequest, TextDelta
-from rtserver.rooms import Room
+from rtserver.room.outbox import Outbox, OutboxClosed
+from rtserver.room.room import Room
 from rtserver.store.sqlite import SqliteStore
 from tests.support import names_are, presence_states, wait_presence
 from tests.unit.room_harness import Scripted, Seat, catalog, is_type, join

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from rtserver import schema
-from rtserver.frames import CLIENT_TYPES
+from rtserver.protocol import schema
+from rtserver.protocol.frames import CLIENT_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "protocol" / "vectors"
@@ -26,7 +26,7 @@ def _defs() -> dict[str, Any]:
 def test_the_schema_file_is_current() -> None:
     assert schema.DEFAULT_PATH == ROOT / "protocol" / "frames.schema.json"
     assert schema.DEFAULT_PATH.read_text(encoding="utf-8") == schema.render(), (
-        "run `python -m rtserver.schema`"
+        "run `python -m rtserver.protocol.schema`"
     )
 
 
@@ -52,7 +52,7 @@ def test_check_fails_on_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert schema.main(["--check", "--output", str(path)]) == 1
     err = capsys.readouterr().err
     assert "stale" in err
-    assert "python -m rtserver.schema" in err
+    assert "python -m rtserver.protocol.schema" in err
     assert path.read_text(encoding="utf-8") == before  # --check never writes
 
 
@@ -65,7 +65,7 @@ def test_check_fails_on_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_the_module_runs_as_a_script() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "rtserver.schema", "--check"],
+        [sys.executable, "-m", "rtserver.protocol.schema", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rtserver.frames import HistoryMessage
+from rtserver.protocol.frames import HistoryMessage
 from tests.stores import StoreOpener
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from rtserver.codec import JSON, MSGPACK
 from rtserver.config import ModelSpec, read_config_file
 from rtserver.errors import ConfigError
-from rtserver.frames import TokenEvent
+from rtserver.protocol.codec import JSON, MSGPACK
+from rtserver.protocol.frames import TokenEvent
 from rtserver.providers.base import ChatTurn, GenerationRequest, TextDelta
 from rtserver.providers.demo import DemoProvider
 from rtserver.providers.registry import build_provider

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from rtserver.errors import PeerError, StoreError
-from rtserver.frames import ErrorInfo, HistoryMessage, Participant, ToolCallRecord, Usage
+from rtserver.protocol.frames import ErrorInfo, HistoryMessage, Participant, ToolCallRecord, Usage
 from rtserver.store.base import Store
 from tests.integration.test_crash import poll_until
 from tests.stores import FullDisk, StoreOpener

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rtserver.frames import Usage
-from rtserver.usage_estimate import StreamedOutput
+from rtserver.protocol.frames import Usage
+from rtserver.turns.usage_estimate import StreamedOutput
 
 
 def test_counted_chunks_are_taken_as_tokens_whatever_their_length() -> None:

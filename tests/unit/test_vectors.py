@@ -16,9 +16,9 @@ from typing import Any, get_args
 import msgspec
 import pytest
 
-from rtserver.codec import JSON, MSGPACK, Outgoing
 from rtserver.errors import PeerError
-from rtserver.frames import ClientFrame, Frame, ServerFrame
+from rtserver.protocol.codec import JSON, MSGPACK, Outgoing
+from rtserver.protocol.frames import ClientFrame, Frame, ServerFrame
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors"
 

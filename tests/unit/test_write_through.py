@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtserver.outbox import Outbox, OutboxClosed
+from rtserver.room.outbox import Outbox, OutboxClosed
 
 
 class FakeSink:

@@ -1,7 +1,7 @@
 /**
  * Frames of protocol v1 (protocol/PROTOCOL.md), as TypeScript types.
  *
- * Mirrors rtserver/frames.py: every frame is a plain object tagged by `type`. Optional fields are
+ * Mirrors rtserver/protocol/frames.py: every frame is a plain object tagged by `type`. Optional fields are
  * left out of encoded frames, so they are optional here too; fields the server always sends, even
  * as null, are required and nullable.
  */

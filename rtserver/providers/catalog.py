@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from rtserver.config import ModelSpec
-from rtserver.frames import ModelInfo
+from rtserver.protocol.frames import ModelInfo
 from rtserver.providers.base import Provider
 
 

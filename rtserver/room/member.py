@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rtserver.auth.limits import DailyBudget, Quota
+from rtserver.auth.ratelimit import TokenBucket
 from rtserver.auth.tokens import OPEN_GRANT, Grant
-from rtserver.codec import Codec, Outgoing
-from rtserver.frames import Participant, PresenceEntry
-from rtserver.outbox import Outbox
-from rtserver.ratelimit import TokenBucket
+from rtserver.protocol.codec import Codec, Outgoing
+from rtserver.protocol.frames import Participant, PresenceEntry
+from rtserver.room.outbox import Outbox
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing, suppress
 from typing import Literal, Protocol
 
-from rtserver.catalog import Model
 from rtserver.errors import ProviderError
-from rtserver.frames import (
+from rtserver.ops import logging as structured
+from rtserver.ops.metrics import StreamMeter
+from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageStatus,
@@ -28,8 +29,6 @@ from rtserver.frames import (
     ToolCallRecord,
     Usage,
 )
-from rtserver.ops import logging as structured
-from rtserver.ops.metrics import StreamMeter
 from rtserver.providers.base import (
     FinishDelta,
     GenerationRequest,
@@ -37,8 +36,9 @@ from rtserver.providers.base import (
     ToolCallDelta,
     UsageDelta,
 )
+from rtserver.providers.catalog import Model
 from rtserver.store.base import ReplyStore
-from rtserver.usage_estimate import StreamedOutput
+from rtserver.turns.usage_estimate import StreamedOutput
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from itertools import islice
 
-from rtserver.frames import PresenceDiff, PresenceEntry
+from rtserver.protocol.frames import PresenceDiff, PresenceEntry
 
 
 class PresenceBoard:

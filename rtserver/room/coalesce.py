@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from rtserver.frames import TokenEvent
+from rtserver.protocol.frames import TokenEvent
 
 
 class _Gathered:

@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from itertools import islice
 
-from rtserver.codec import JSON, Outgoing
-from rtserver.memory import MemoryBudget
+from rtserver.protocol.codec import JSON, Outgoing
+from rtserver.room.memory import MemoryBudget
 
 
 class EventLog:

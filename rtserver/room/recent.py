@@ -11,9 +11,9 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 
-from rtserver.budgets import newest_within
-from rtserver.frames import HistoryMessage
-from rtserver.memory import MemoryBudget
+from rtserver.protocol.frames import HistoryMessage
+from rtserver.room.memory import MemoryBudget
+from rtserver.turns.budgets import newest_within
 
 
 def _size(message: HistoryMessage) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rtserver.frames import Usage
+from rtserver.protocol.frames import Usage
 
 #: The rough rule for text without a token count.
 CHARS_PER_TOKEN = 4

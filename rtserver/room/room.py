@@ -17,14 +17,12 @@ from dataclasses import dataclass
 import msgspec
 
 from rtserver.auth.limits import DailyBudget
-from rtserver.budgets import clamp_max_tokens, newest_turns_within, newest_within
-from rtserver.catalog import Catalog, Model
-from rtserver.coalesce import TokenCoalescer
-from rtserver.codec import Codec, Outgoing
+from rtserver.auth.ratelimit import TokenBucket, refuse_if_waiting
 from rtserver.config import Limits
 from rtserver.errors import PeerError
-from rtserver.eventlog import EventLog
-from rtserver.frames import (
+from rtserver.ops.metrics import Metrics, ResumeKind
+from rtserver.protocol.codec import Codec, Outgoing
+from rtserver.protocol.frames import (
     Cancel,
     ClientFrame,
     Hello,
@@ -44,17 +42,19 @@ from rtserver.frames import (
     Typing,
     Welcome,
 )
-from rtserver.generation import Generation, StopReason
-from rtserver.memory import Budgeted, MemoryBudget
-from rtserver.ops.metrics import Metrics, ResumeKind
-from rtserver.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
-from rtserver.participant import Member, Seat
-from rtserver.presence import PresenceBoard
 from rtserver.providers.base import ChatTurn, GenerationRequest
-from rtserver.ratelimit import TokenBucket, refuse_if_waiting
-from rtserver.recent import RecentMessages
-from rtserver.slots import Slots
+from rtserver.providers.catalog import Catalog, Model
+from rtserver.room.coalesce import TokenCoalescer
+from rtserver.room.eventlog import EventLog
+from rtserver.room.member import Member, Seat
+from rtserver.room.memory import Budgeted, MemoryBudget
+from rtserver.room.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
+from rtserver.room.presence import PresenceBoard
+from rtserver.room.recent import RecentMessages
 from rtserver.store.base import Store
+from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within, newest_within
+from rtserver.turns.generation import Generation, StopReason
+from rtserver.turns.slots import Slots
 
 log = logging.getLogger(__name__)
 

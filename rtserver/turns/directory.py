@@ -7,15 +7,15 @@ import hmac
 import logging
 import re
 
-from rtserver.catalog import Catalog
 from rtserver.config import ROOM_ID_PATTERN, Limits
 from rtserver.errors import PeerError
-from rtserver.memory import MemoryBudget
 from rtserver.ops.metrics import Metrics
-from rtserver.participant import Member
-from rtserver.rooms import Room
-from rtserver.slots import Slots
+from rtserver.providers.catalog import Catalog
+from rtserver.room.member import Member
+from rtserver.room.memory import MemoryBudget
+from rtserver.room.room import Room
 from rtserver.store.base import Store
+from rtserver.turns.slots import Slots
 
 log = logging.getLogger(__name__)
 _ROOM_ID = re.compile(ROOM_ID_PATTERN)

@@ -11,8 +11,8 @@ from typing import Final, Protocol
 import msgspec
 
 from rtserver.errors import PeerError
-from rtserver.frames import CLIENT_TYPES, ClientFrame, MessageId, ServerFrame
-from rtserver.nesting import check_nesting, too_deep_error
+from rtserver.protocol.frames import CLIENT_TYPES, ClientFrame, MessageId, ServerFrame
+from rtserver.protocol.nesting import check_nesting, too_deep_error
 
 JSON_SUBPROTOCOL: Final = "rt.v1.json"
 MSGPACK_SUBPROTOCOL: Final = "rt.v1.msgpack"

@@ -1,0 +1,1 @@
+"""Pure protocol: bytes <-> typed frames, with no I/O and no clock."""
