@@ -95,10 +95,10 @@ end
 return gone
 """
 
-#: KEYS counter; ARGV amount, ttl ms. The counter after adding ``amount``; the first add of a
-#: window starts its clock.
+#: KEYS counter; ARGV amount, ttl ms. Returns {the counter after adding ``amount``, ms left};
+#: the first add of a window starts its clock.
 COUNT: Final = """
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-if n == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {n, redis.call('PTTL', KEYS[1])}
 """
