@@ -16,9 +16,11 @@ from rtserver.auth.access import Access, check_open_mode
 from rtserver.auth.limits import ClientLimits
 from rtserver.auth.origins import OriginPolicy
 from rtserver.auth.tokens import RoomTokens, secret_from
+from rtserver.bus.selection import open_bus
 from rtserver.config import Settings
 from rtserver.keys import (
     ACCESS,
+    BUS,
     CATALOG,
     CLIENT_LIMITS,
     DIRECTORY,
@@ -73,6 +75,7 @@ def create_app(
         capacity=settings.limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
     )
     app[ROOM_MEMORY] = MemoryBudget(max_bytes=settings.limits.room_memory_bytes)
+    app.cleanup_ctx.append(_open_bus)
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
@@ -114,10 +117,19 @@ async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(index)
 
 
+async def _open_bus(app: web.Application) -> AsyncIterator[None]:
+    bus = await open_bus(app[SETTINGS])
+    app[BUS] = bus
+    yield
+    await bus.close()
+
+
 async def _open_store(app: web.Application) -> AsyncIterator[None]:
     store = await open_store(app[SETTINGS].db_path)
     try:
-        recovered = await store.recover()
+        # Nodes share the store: a node starting must not end the replies others stream. A
+        # dead node's replies are ended room by room, once its turn lease has expired.
+        recovered = 0 if app[BUS].shared else await store.recover()
     except BaseException:
         await store.close()
         raise

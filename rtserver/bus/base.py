@@ -60,6 +60,11 @@ class Bus(Protocol):
         """True when other nodes may hold copies of the same rooms."""
         ...
 
+    @property
+    def healthy(self) -> bool:
+        """False while the bus cannot reach the other nodes (Redis does not answer)."""
+        ...
+
     async def attach(self, room_id: str, feed: RoomFeed) -> RoomLink:
         """Link this node's copy of ``room_id``: ``feed`` is restarted, then fed."""
         ...

@@ -50,6 +50,10 @@ class LocalBus:
     def shared(self) -> bool:
         return False
 
+    @property
+    def healthy(self) -> bool:
+        return True
+
     async def attach(self, room_id: str, feed: RoomFeed) -> RoomLink:
         feed.restart(secrets.token_urlsafe(9), 0)
         return LocalLink(feed)

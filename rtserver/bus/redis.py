@@ -75,7 +75,7 @@ class RedisBus:
         )
         self._publish = self.client.register_script(scripts.PUBLISH)
         self._open = self.client.register_script(scripts.OPEN)
-        self.healthy = True
+        self._healthy = True
         self._health_watchers: list[Callable[[bool], None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._control = _ControlFollower(self)
@@ -174,8 +174,12 @@ class RedisBus:
     def watch_health(self, watcher: Callable[[bool], None]) -> None:
         self._health_watchers.append(watcher)
 
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
     def _health_changed(self, healthy: bool) -> None:
-        self.healthy = healthy
+        self._healthy = healthy
         if healthy:
             log.info("bus: Redis answers again")
         for watcher in self._health_watchers:
