@@ -6,8 +6,9 @@ Part 1, the bus alone: a burst of token events published into one room and deliv
 node's copy, through the in-process bus (one node: the baseline) and through Redis to 1, 2 and 3
 nodes. It reports events per second until the last copy has them all (and the median time from
 publish to delivery there, which in a burst is mostly queueing), then the delay from publish to
-delivery on the last node at one event a millisecond. Needs the Redis of ``--redis`` (default the test one on
-127.0.0.1:6379); everything it writes is under a key prefix of its own, deleted at the end.
+delivery on the last node at one event a millisecond. Needs the Redis of ``--redis`` (default
+the test one on 127.0.0.1:6379); everything it writes is under a key prefix of its own, deleted
+at the end.
 """
 
 from __future__ import annotations
