@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
+from itertools import islice
 from typing import Final
 
 import msgspec
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Presence changes kept per room stream; a node that falls further behind reloads the state.
 CHANGES_MAXLEN: Final = 10_000
+#: Changes sent in one round trip at most.
+MAX_BATCH: Final = 512
 #: Seconds a closing room waits to say its participants went.
 CLOSE_TIMEOUT_S: Final = 2.0
 _encode = msgspec.msgpack.Encoder().encode
@@ -38,8 +42,17 @@ _decode = msgspec.msgpack.Decoder(PresenceEntry).decode
 class ClusterPresence:
     """One room's presence as the whole cluster has it, held for one node's board."""
 
-    def __init__(self, bus: RedisBus, room_id: str, board: PresenceBoard) -> None:
+    def __init__(
+        self,
+        bus: RedisBus,
+        room_id: str,
+        board: PresenceBoard,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self._bus = bus
+        #: Told when another node's change reached the board (the room then sends a diff).
+        self._on_change = on_change
         self._keys = bus.keys.room(room_id)
         self._board = board
         #: participant -> node -> entry, for every node (this one too).
@@ -122,6 +135,11 @@ class ClusterPresence:
                 log.warning("bus: a presence change that is not one was dropped")
                 continue
             self._apply(node, op, participant, entry)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None and self._board.pending:
+            self._on_change()
 
     async def resync(self) -> None:
         """After an outage: reload the others; say again who is here (Redis may have lost it)."""
@@ -151,6 +169,7 @@ class ClusterPresence:
                     self._apply(node, "l", participant, None)
         for (node, participant), entry in now.items():
             self._apply(node, "j", participant, entry)
+        self._changed()
 
     # --- publishing this node's changes, in order --------------------------------------------
 
@@ -161,18 +180,30 @@ class ClusterPresence:
 
     async def _write(self) -> None:
         backoff = Backoff(base_s=0.05, max_s=2.0)
+        keys = [self._keys.presence, self._keys.presence_changes]
         try:
             while self._outgoing:
-                op, participant, entry = self._outgoing[0]
+                # A join storm is many changes at once: they go in one round trip.
+                batch = list(islice(self._outgoing, MAX_BATCH))
+                pipe = self._bus.client.pipeline(transaction=False)
+                for op, participant, entry in batch:
+                    args: list[str | bytes | int] = [
+                        self._bus.node,
+                        op,
+                        participant,
+                        entry,
+                        CHANGES_MAXLEN,
+                        ROOM_TTL_MS,
+                    ]
+                    await self._script(keys=keys, args=args, client=pipe)
                 try:
-                    await self._script(
-                        keys=[self._keys.presence, self._keys.presence_changes],
-                        args=[self._bus.node, op, participant, entry, CHANGES_MAXLEN, ROOM_TTL_MS],
-                    )
+                    await pipe.execute()
                 except RedisError:
+                    # Sent again whole: a change told twice is the same change.
                     await asyncio.sleep(backoff.next())
                     continue
-                self._outgoing.popleft()
+                for _ in batch:
+                    self._outgoing.popleft()
         finally:
             self._writer = None
 
@@ -189,6 +220,7 @@ class ClusterPresence:
                 for participant in [p for p, nodes in self._where.items() if node in nodes]:
                     self._apply(node, "l", participant, None)
                 gone += 1
+        self._changed()
         return gone
 
     async def close(self) -> None:
@@ -203,4 +235,4 @@ class ClusterPresence:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await asyncio.shield(writer)
             writer.cancel()
-        self._bus.unfollow(self._keys.presence_changes)
+        self._bus.unfollow(self._keys.presence_changes, self)
