@@ -21,6 +21,7 @@ from rtserver.auth.ratelimit import TokenBucket, refuse_if_waiting
 from rtserver.config import Limits
 from rtserver.errors import PeerError
 from rtserver.ops.metrics import Metrics, ResumeKind
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import Codec, Outgoing
 from rtserver.protocol.frames import (
     Cancel,
@@ -48,7 +49,7 @@ from rtserver.room.coalesce import TokenCoalescer
 from rtserver.room.eventlog import EventLog
 from rtserver.room.member import Member, Seat
 from rtserver.room.memory import Budgeted, MemoryBudget
-from rtserver.room.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
+from rtserver.room.outbox import Outbox
 from rtserver.room.presence import PresenceBoard
 from rtserver.room.recent import RecentMessages
 from rtserver.store.base import Store
@@ -327,7 +328,7 @@ class Room:
                 extra={"room": self.id, "participant": member.id},
             )
             self._metrics.slow_consumer_drops.inc()
-            member.outbox.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")
+            member.outbox.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
         self.leave(member)
 
     def tell(self, member: Member, frame: ServerFrame) -> None:
@@ -619,7 +620,7 @@ class Room:
         if self._presence_flush is not None:
             self._presence_flush.cancel()
         for member in list(self._members.values()):
-            member.outbox.close(GOING_AWAY, "server shutting down", flush=True)
+            member.outbox.close(CloseCode.GOING_AWAY, "server shutting down", flush=True)
         self._members.clear()
 
 

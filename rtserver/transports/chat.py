@@ -17,6 +17,7 @@ from aiohttp import web
 from rtserver.auth.limits import DailyBudget
 from rtserver.errors import PeerError
 from rtserver.keys import CATALOG, CLIENT_LIMITS, METRICS, SETTINGS, STREAM_SLOTS
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
@@ -33,11 +34,10 @@ from rtserver.protocol.frames import (
 from rtserver.protocol.nesting import check_nesting, too_deep_error
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.providers.catalog import Model
-from rtserver.room.outbox import SLOW_CONSUMER, Outbox
+from rtserver.room.outbox import Outbox
 from rtserver.room.room import new_id, now_ms
 from rtserver.transports.http import identify, json_response
 from rtserver.transports.sse import (
-    NORMAL_CLOSE,
     PEER_CHECK_S,
     SSE,
     open_event_stream,
@@ -113,14 +113,14 @@ class _OneShot:
             return
         if not outbox.put(SSE.render(event, None)):
             # The handler sees the closed outbox and stops the generation.
-            outbox.close(SLOW_CONSUMER, "slow consumer")
+            outbox.close(CloseCode.SLOW_CONSUMER, "slow consumer")
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         self.reply = message
         if message.usage is not None:
             self._budget.spend(message.usage.output_tokens)
         if self._outbox is not None:
-            self._outbox.close(NORMAL_CLOSE, "", flush=True)
+            self._outbox.close(CloseCode.NORMAL, "", flush=True)
 
 
 async def chat_handler(request: web.Request) -> web.StreamResponse:

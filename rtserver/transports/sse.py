@@ -20,6 +20,7 @@ from rtserver.auth.access import Identity
 from rtserver.errors import PeerError
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import JSON
 from rtserver.protocol.frames import ClientFrame, Hello, ServerFrame, Since
 from rtserver.room.member import Member
@@ -41,7 +42,6 @@ HEARTBEAT: Final = b": keep-alive\n\n"
 #: Seconds between checks that the peer still holds the connection open. aiohttp tells a
 #: handler nothing when its client goes, and a participant's presence should not outlive it.
 PEER_CHECK_S: Final = 1.0
-NORMAL_CLOSE: Final = 1000
 
 
 class SseCodec:
@@ -98,11 +98,11 @@ async def stream_outbox(
             await outbox.wait()
             await response.write(b"".join(outbox.take_ready()))
     except OutboxClosed as closed:
-        if closed.code != NORMAL_CLOSE:
+        if closed.code != CloseCode.NORMAL:
             with suppress(ConnectionError):
                 await response.write(f": closed {closed.code} {closed.reason}\n\n".encode())
     except ConnectionError:
-        outbox.close(1006, "connection lost")
+        outbox.close(CloseCode.CONNECTION_LOST, "connection lost")
     finally:
         keeper.cancel()
 
@@ -118,7 +118,7 @@ async def _keep_alive(request: web.Request, outbox: Outbox, heartbeat: float) ->
     while not outbox.closed:
         await asyncio.sleep(max(0.0, min(PEER_CHECK_S, beat_at - loop.time())))
         if request.transport is None:
-            outbox.close(1006, "connection lost")
+            outbox.close(CloseCode.CONNECTION_LOST, "connection lost")
         elif loop.time() >= beat_at:
             outbox.put(HEARTBEAT, force=True)
             beat_at = loop.time() + heartbeat
@@ -157,7 +157,7 @@ async def _stream_room(
         await stream_outbox(request, response, member.outbox, heartbeat=heartbeat)
     finally:
         room.leave(member)
-        member.outbox.close(NORMAL_CLOSE, "")
+        member.outbox.close(CloseCode.NORMAL, "")
     return response
 
 
