@@ -16,9 +16,9 @@ from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.protocol.frames import Hello
 from rtserver.room.member import Member
-from rtserver.room.room import Room
 from rtserver.transports.http import room_id_or_400, seat_for
 from rtserver.transports.ws_sink import SocketSink, close_reason
+from rtserver.turns.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ async def _join(
     codec: Codec,
     hello: Hello,
     identity: Identity,
-) -> tuple[Room, Member] | None:
+) -> tuple[Turns, Member] | None:
     """Join the room, or refuse the connection (and return None)."""
     room_id = request.match_info["room"]
     try:
@@ -177,7 +177,7 @@ async def _refuse(
         await ws.close(code=code, message=close_reason(error.message))
 
 
-async def _act(room: Room, member: Member, codec: Codec, data: str | bytes) -> None:
+async def _act(room: Turns, member: Member, codec: Codec, data: str | bytes) -> None:
     try:
         frame = codec.decode(data)
     except PeerError as exc:
