@@ -316,8 +316,10 @@ class Room:
         tokens = self._tokens
         if tokens is not None:
             if isinstance(event, TokenEvent):
+                head = self.log.head
                 tokens.add(event)
-                return None
+                # Sent at once (its stream was quiet), it took the next seq; else it waits.
+                return self.log.head if self.log.head != head else None
             if tokens.pending:
                 tokens.flush()
         return self._log_and_fan_out(event)
