@@ -152,6 +152,7 @@ class Room:
 
     @property
     def members(self) -> list[Member]:
+        """Everyone connected, one entry per session."""
         return list(self._members.values())
 
     @property
