@@ -44,7 +44,7 @@ class CountingFeed:
     def restart(self, epoch: str, head: int) -> None:
         return None
 
-    def deliver(self, event: RoomEvent) -> None:
+    def deliver(self, event: RoomEvent, mine: bool) -> None:
         self.count += 1
         self.arrived.append(time.perf_counter())
         if self.count == self.expected:

@@ -22,8 +22,9 @@ class RoomFeed(Protocol):
         (Redis restarted empty): then its participants must resume from a snapshot."""
         ...
 
-    def deliver(self, event: RoomEvent) -> None:
-        """One room event, its ``seq`` assigned, in seq order, exactly once."""
+    def deliver(self, event: RoomEvent, mine: bool) -> None:
+        """One room event, its ``seq`` assigned, in seq order, exactly once; ``mine`` when
+        this node published it."""
         ...
 
 

@@ -36,6 +36,9 @@ _decode = msgspec.msgpack.Decoder(RoomEvent).decode
 class Scripts(Protocol):
     """The calls a link makes of Redis (the bus's client and scripts)."""
 
+    @property
+    def node(self) -> str: ...
+
     async def publish(
         self, keys: RoomKeys, batch: int, events: list[bytes], new_epoch: str
     ) -> tuple[str, int]: ...
@@ -59,6 +62,7 @@ class RedisLink:
         self.keys = keys
         self._feed = feed
         self._scripts = scripts
+        self._node = scripts.node.encode()
         self._pending: deque[bytes] = deque()
         self._inflight: list[bytes] = []
         self._batch = 0
@@ -153,7 +157,9 @@ class RedisLink:
                 log.error("bus: entry %s of %s is not an event", seq, self.keys.events)
                 self._feed.restart(self.epoch, seq)
                 continue
-            self._feed.deliver(msgspec.structs.replace(event, seq=seq))
+            self._feed.deliver(
+                msgspec.structs.replace(event, seq=seq), fields.get(b"n") == self._node
+            )
 
     async def close(self) -> None:
         await self.settled()

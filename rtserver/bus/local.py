@@ -27,7 +27,7 @@ class LocalLink:
         self._head += 1
         if event.seq != self._head:
             event = msgspec.structs.replace(event, seq=self._head)
-        self._feed.deliver(event)
+        self._feed.deliver(event, True)
 
     async def settled(self) -> int:
         return self._head

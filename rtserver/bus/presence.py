@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -38,8 +39,17 @@ _decode = msgspec.msgpack.Decoder(PresenceEntry).decode
 class ClusterPresence:
     """One room's presence as the whole cluster has it, held for one node's board."""
 
-    def __init__(self, bus: RedisBus, room_id: str, board: PresenceBoard) -> None:
+    def __init__(
+        self,
+        bus: RedisBus,
+        room_id: str,
+        board: PresenceBoard,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self._bus = bus
+        #: Told when another node's change reached the board (the room then sends a diff).
+        self._on_change = on_change
         self._keys = bus.keys.room(room_id)
         self._board = board
         #: participant -> node -> entry, for every node (this one too).
@@ -122,6 +132,11 @@ class ClusterPresence:
                 log.warning("bus: a presence change that is not one was dropped")
                 continue
             self._apply(node, op, participant, entry)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None and self._board.pending:
+            self._on_change()
 
     async def resync(self) -> None:
         """After an outage: reload the others; say again who is here (Redis may have lost it)."""
@@ -151,6 +166,7 @@ class ClusterPresence:
                     self._apply(node, "l", participant, None)
         for (node, participant), entry in now.items():
             self._apply(node, "j", participant, entry)
+        self._changed()
 
     # --- publishing this node's changes, in order --------------------------------------------
 
@@ -189,6 +205,7 @@ class ClusterPresence:
                 for participant in [p for p, nodes in self._where.items() if node in nodes]:
                     self._apply(node, "l", participant, None)
                 gone += 1
+        self._changed()
         return gone
 
     async def close(self) -> None:

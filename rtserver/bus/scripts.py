@@ -29,7 +29,7 @@ local first = 0
 for i = 6, #ARGV do
   local seq = redis.call('INCR', KEYS[1])
   if first == 0 then first = seq end
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[i])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[i], 'n', ARGV[1])
 end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2] .. ':' .. first)
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end

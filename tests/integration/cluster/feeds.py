@@ -17,7 +17,7 @@ class RecordingFeed:
         self.restarts.append((epoch, head))
         self.head = head
 
-    def deliver(self, event: RoomEvent) -> None:
+    def deliver(self, event: RoomEvent, mine: bool) -> None:
         assert event.seq == self.head + 1, f"seq {event.seq} delivered at head {self.head}"
         self.head = event.seq
         self.events.append(event)
