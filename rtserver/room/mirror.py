@@ -73,6 +73,8 @@ class SharedRoom(Room):
         self.relay: Callable[[RoomEvent], None] | None = None
         self._mirrored: dict[str, MirroredReply] = {}
         self._restarted = False
+        #: Told when the log started again: what it held is to be read from the store again.
+        self.on_restart: Callable[[], None] | None = None
 
     def share_presence(self, share: Callable[[PresenceBoard], Roster]) -> Roster:
         """Have the room's presence also hold other nodes' participants (``share`` wraps the
@@ -89,7 +91,8 @@ class SharedRoom(Room):
     # --- what the turns layer tells: the delivered events tell it instead ---------------------
 
     def load(self, messages: list[HistoryMessage]) -> None:
-        """Keep ``messages`` (from the store) among the recent ones, before any event."""
+        """Keep ``messages`` (from the store) among the recent ones, in place of those kept."""
+        self._history.drop_all()
         Room.remember(self, *messages)
 
     def remember(self, *messages: HistoryMessage) -> None:
@@ -120,6 +123,8 @@ class SharedRoom(Room):
             for member in self.members:
                 member.outbox.close(CloseCode.GOING_AWAY, "the room's log started again: resume")
                 self.leave(member)
+            if self.on_restart is not None:
+                self.on_restart()
         self._restarted = True
 
     def deliver(self, event: RoomEvent, mine: bool) -> None:

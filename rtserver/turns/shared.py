@@ -105,8 +105,19 @@ class SharedTurns(Turns):
         await presence.start()
         self._link = await bus.attach(self.id, room)
         room.relay = self._link.publish
+        room.on_restart = lambda: self._spawn(self._reload())
         await self._end_orphans()
         self._watcher = asyncio.create_task(self._watch(), name=f"room {self.id} watch")
+
+    async def _reload(self) -> None:
+        """The bus lost the room's log (and events in it this node had not read): the store
+        holds every message, so the recent ones come from it again."""
+        try:
+            messages = await self._store.recent(self.id, self._limits.history_messages)
+        except StoreError:
+            log.warning("room %s: could not reload its messages after the bus restarted", self.id)
+            return
+        self.shared_room.load(messages)
 
     def let_go(self) -> None:
         self._spawn(self._detach())

@@ -24,10 +24,9 @@ async def prompt(client: RoomClient, text: str, models: list[str], prompt_id: st
     await client.send({"type": "prompt", "id": prompt_id, "text": text, "models": models})
     message = await client.wait_for(is_type("message", prompt_id=prompt_id))
     starts = [
-        await client.wait_for(lambda f, m=m: f["type"] == "stream_start"
-                              and f["reply_to"] == message["id"] and f["model"] == m)
-        for m in models
-    ]  # fmt: skip
+        await client.wait_for(is_type("stream_start", reply_to=message["id"], model=model))
+        for model in models
+    ]
     return [s["stream"] for s in starts]
 
 
