@@ -41,6 +41,8 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     room: str
     frame: ClientFrame
     sender: Sender
+    #: For a frame POSTed (SSE) to another node than its session's: the session it is for.
+    session: str | None = None
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,10 +73,23 @@ class Control:
         """Act on requests from other nodes with ``handler``."""
         self._handler = handler
 
-    async def ask(self, node: str, room: str, frame: ClientFrame, sender: Sender) -> None:
+    async def ask(
+        self,
+        node: str,
+        room: str,
+        frame: ClientFrame,
+        sender: Sender,
+        *,
+        session: str | None = None,
+    ) -> None:
         """Have ``node`` act on ``frame``; raises the PeerError it answered, if any."""
         request = Request(
-            id=secrets.token_hex(8), origin=self._bus.node, room=room, frame=frame, sender=sender
+            id=secrets.token_hex(8),
+            origin=self._bus.node,
+            room=room,
+            frame=frame,
+            sender=sender,
+            session=session,
         )
         answer = self._waiting[request.id] = asyncio.get_running_loop().create_future()
         try:

@@ -6,6 +6,7 @@ once also run on a Redis Cluster, where one script may only touch keys of one sl
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -26,6 +27,13 @@ class RoomKeys:
     #: Presence: ``node|participant`` -> entry, and the stream of changes to it.
     presence: str
     presence_changes: str
+    #: Which node holds a session, by the session's hash: where an SSE client's POSTs go.
+    sessions: str
+
+    def session(self, session: str) -> str:
+        """The key naming the node of ``session`` (a bearer secret: only its hash is kept)."""
+        digest = hashlib.sha256(session.encode()).hexdigest()[:32]
+        return f"{self.sessions}:{digest}"
 
 
 class Keys:
@@ -44,6 +52,7 @@ class Keys:
             lease=f"{base}:lease",
             presence=f"{base}:presence",
             presence_changes=f"{base}:presence:changes",
+            sessions=f"{base}:session",
         )
 
     def control(self, node: str) -> str:

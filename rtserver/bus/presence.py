@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import Final
 
 import msgspec
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Presence changes kept per room stream; a node that falls further behind reloads the state.
 CHANGES_MAXLEN: Final = 10_000
+#: Changes sent in one round trip at most.
+MAX_BATCH: Final = 512
 #: Seconds a closing room waits to say its participants went.
 CLOSE_TIMEOUT_S: Final = 2.0
 _encode = msgspec.msgpack.Encoder().encode
@@ -177,18 +180,30 @@ class ClusterPresence:
 
     async def _write(self) -> None:
         backoff = Backoff(base_s=0.05, max_s=2.0)
+        keys = [self._keys.presence, self._keys.presence_changes]
         try:
             while self._outgoing:
-                op, participant, entry = self._outgoing[0]
+                # A join storm is many changes at once: they go in one round trip.
+                batch = list(islice(self._outgoing, MAX_BATCH))
+                pipe = self._bus.client.pipeline(transaction=False)
+                for op, participant, entry in batch:
+                    args: list[str | bytes | int] = [
+                        self._bus.node,
+                        op,
+                        participant,
+                        entry,
+                        CHANGES_MAXLEN,
+                        ROOM_TTL_MS,
+                    ]
+                    await self._script(keys=keys, args=args, client=pipe)
                 try:
-                    await self._script(
-                        keys=[self._keys.presence, self._keys.presence_changes],
-                        args=[self._bus.node, op, participant, entry, CHANGES_MAXLEN, ROOM_TTL_MS],
-                    )
+                    await pipe.execute()
                 except RedisError:
+                    # Sent again whole: a change told twice is the same change.
                     await asyncio.sleep(backoff.next())
                     continue
-                self._outgoing.popleft()
+                for _ in batch:
+                    self._outgoing.popleft()
         finally:
             self._writer = None
 
@@ -220,4 +235,4 @@ class ClusterPresence:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await asyncio.shield(writer)
             writer.cancel()
-        self._bus.unfollow(self._keys.presence_changes)
+        self._bus.unfollow(self._keys.presence_changes, self)

@@ -67,8 +67,10 @@ class StreamReader:
     def follow(self, key: str, follower: Follower) -> None:
         self._followers[key] = follower
 
-    def unfollow(self, key: str) -> None:
-        self._followers.pop(key, None)
+    def unfollow(self, key: str, follower: Follower) -> None:
+        """Stop reading ``key`` for ``follower`` (not for one that follows it since)."""
+        if self._followers.get(key) is follower:
+            del self._followers[key]
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="bus reader")

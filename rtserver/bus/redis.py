@@ -116,8 +116,8 @@ class RedisBus:
         self._reader.follow(key, follower)
         await self._reader.wake()
 
-    def unfollow(self, key: str) -> None:
-        self._reader.unfollow(key)
+    def unfollow(self, key: str, follower: Follower) -> None:
+        self._reader.unfollow(key, follower)
 
     async def publish(
         self, keys: RoomKeys, batch: int, events: list[bytes], new_epoch: str
@@ -246,4 +246,4 @@ class _Attached:
 
     async def close(self) -> None:
         await self._link.close()
-        self._bus.unfollow(self._link.keys.events)
+        self._bus.unfollow(self._link.keys.events, self._link)

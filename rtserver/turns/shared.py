@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -33,9 +34,18 @@ from rtserver.bus.orphans import end_orphans
 from rtserver.bus.presence import ClusterPresence
 from rtserver.bus.redis import RedisBus
 from rtserver.errors import PeerError, StoreError
-from rtserver.protocol.codec import JSON
-from rtserver.protocol.frames import ClientFrame, Hello, HistoryMessage, Interrupt, Ping, Typing
-from rtserver.room.member import Member
+from rtserver.protocol.codec import JSON, Codec
+from rtserver.protocol.frames import (
+    ClientFrame,
+    Hello,
+    HistoryMessage,
+    Interrupt,
+    Participant,
+    Ping,
+    Since,
+    Typing,
+)
+from rtserver.room.member import Member, Seat
 from rtserver.room.mirror import SharedRoom
 from rtserver.room.outbox import Outbox
 from rtserver.room.presence import PresenceBoard
@@ -51,6 +61,8 @@ WATCH_S: Final = LEASE_MS / 2000
 BUS_RETRY_S: Final = 1.0
 #: Frames that never concern the turn: answered where they arrive.
 _LOCAL: Final = (Typing, Ping, Hello)
+#: How long a session's node is remembered without its leave (a node that died forgets none).
+SESSION_TTL_MS: Final = 86_400_000
 #: A forwarded sender's own rate is counted where they are connected (and in Redis).
 _UNLIMITED: Final = 1 << 30
 
@@ -137,6 +149,48 @@ class SharedTurns(Turns):
         if self._link is not None:
             await self._link.close()
 
+    # --- sessions: where an SSE client's POSTs are to go ------------------------------------
+
+    def join(
+        self, *, name: str | None, since: Since | None, codec: Codec, seat: Seat | None = None
+    ) -> Member:
+        member = super().join(name=name, since=since, codec=codec, seat=seat)
+        self._spawn(self._hold_session(member.session))
+        return member
+
+    def leave(self, member: Member) -> None:
+        self._spawn(self._drop_session(member.session))
+        super().leave(member)
+
+    async def _hold_session(self, session: str) -> None:
+        bus = self._cluster.bus
+        with contextlib.suppress(RedisError):
+            await bus.client.set(
+                bus.keys.room(self.id).session(session), bus.node, px=SESSION_TTL_MS
+            )
+
+    async def _drop_session(self, session: str) -> None:
+        bus = self._cluster.bus
+        with contextlib.suppress(RedisError):
+            await bus.client.delete(bus.keys.room(self.id).session(session))
+
+    async def act_by_session(self, session: str, owner: str, frame: ClientFrame) -> bool:
+        """Send a frame POSTed here for a session another node holds to that node; False
+        when no node holds ``session``. ``owner`` is the POST's identity key."""
+        bus = self._cluster.bus
+        try:
+            node = await bus.client.get(bus.keys.room(self.id).session(session))
+        except RedisError:
+            raise PeerError(
+                "busy", "the room's other nodes cannot be reached", retry_after=BUS_RETRY_S
+            ) from None
+        holder = node.decode() if isinstance(node, bytes) else node
+        if holder is None or holder == bus.node:
+            return False
+        sender = Sender(participant=Participant(id="", name=""), owner=owner)
+        await self._cluster.control.ask(holder, self.id, frame, sender, session=session)
+        return True
+
     # --- frames: here, or to the node running the turn ----------------------------------------
 
     async def act(self, member: Member, frame: ClientFrame) -> None:
@@ -161,7 +215,13 @@ class SharedTurns(Turns):
         await self._act_here(member, frame)
 
     async def act_forwarded(self, request: Request) -> None:
-        """Act on a frame another node forwarded, for its sender, as the turn's owner."""
+        """Act on a frame another node forwarded: for a session here (an SSE POST that
+        reached another node), or for its sender, as the turn's owner."""
+        if request.session is not None:
+            await self.act(
+                self._session_member(request.session, request.sender.owner), request.frame
+            )
+            return
         if starts_turn(request.frame):
             async with self._lease_lock:
                 if not await self._lease.acquire():
@@ -200,6 +260,15 @@ class SharedTurns(Turns):
         limits, counters = self._limits, self._cluster.counters
         await counters.check_budget(member.owner, per_day=limits.tokens_per_user_per_day)
         await counters.take_prompt(member.owner, per_minute=limits.prompts_per_minute)
+
+    def _session_member(self, session: str, owner: str) -> Member:
+        wanted = session.encode()
+        for member in self.room.members:
+            if hmac.compare_digest(member.session.encode(), wanted):
+                if owner and member.owner != owner:
+                    raise PeerError("forbidden", "this session belongs to another token subject")
+                return member
+        raise PeerError("forbidden", "no such session in this room: open a new event stream")
 
     def _stand_in(self, sender: Sender) -> Member:
         """The sender of a forwarded frame, as this node acts for them (never joined here)."""

@@ -59,3 +59,14 @@ async def test_rooms_do_not_mix(open_bus: BusOpener) -> None:
     link_b.publish(token("b2"))
     await eventually(lambda: len(a.events) == 1 and len(b.events) == 2)
     assert [e.seq for e in b.events] == [1, 2]
+
+
+async def test_a_room_opened_again_keeps_its_new_copy_fed(open_bus: BusOpener) -> None:
+    node = await open_bus()
+    old, new = RecordingFeed(), RecordingFeed()
+    old_link = await node.attach("again", old)
+    new_link = await node.attach("again", new)
+    # The old copy is let go after the new one is linked: the new one goes on hearing.
+    await old_link.close()
+    new_link.publish(token("after"))
+    await eventually(lambda: [e.seq for e in new.events] == [1])

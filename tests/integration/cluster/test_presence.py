@@ -72,3 +72,13 @@ async def test_hostile_presence_changes_are_dropped(open_bus: BusOpener) -> None
     b.join(entry("bob"))
     await eventually(lambda: a.count == 1)
     assert [e.id for e in a.listed()] == ["bob"]
+
+
+async def test_a_join_storm_reaches_the_other_node(open_bus: BusOpener) -> None:
+    a, b = await node_presence(open_bus), await node_presence(open_bus)
+    for n in range(1500):
+        a.join(entry(f"p{n}"))
+    await eventually(lambda: b.count == 1500, timeout=30)
+    for n in range(0, 1500, 2):
+        a.leave(f"p{n}")
+    await eventually(lambda: b.count == 750, timeout=30)
