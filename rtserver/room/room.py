@@ -152,6 +152,7 @@ class Room:
 
     @property
     def members(self) -> list[Member]:
+        """Everyone connected, one entry per session."""
         return list(self._members.values())
 
     @property
@@ -316,10 +317,8 @@ class Room:
         tokens = self._tokens
         if tokens is not None:
             if isinstance(event, TokenEvent):
-                head = self.log.head
-                tokens.add(event)
                 # Sent at once (its stream was quiet), it took the next seq; else it waits.
-                return self.log.head if self.log.head != head else None
+                return self.log.head if tokens.add(event) else None
             if tokens.pending:
                 tokens.flush()
         return self._log_and_fan_out(event)
