@@ -106,6 +106,12 @@ class SharedRoom(Room):
 
     # --- publishing goes out; delivery comes in -------------------------------------------------
 
+    def publish(self, event: RoomEvent) -> int | None:
+        """Relay ``event`` to be numbered where the room's events are: its seq is not known
+        here yet, so this returns None."""
+        Room.publish(self, event)
+        return None
+
     def _log_and_fan_out(self, event: RoomEvent) -> int | None:
         if self.relay is None:
             raise RuntimeError(f"room {self.id} is not linked to the bus yet")
