@@ -107,6 +107,15 @@ class SharedTurns(Turns):
 
     async def load(self) -> None:
         """Load recent messages, link the copy to the bus, end what a dead node left."""
+        try:
+            await self._open()
+        except RedisError:
+            await self._detach()
+            raise PeerError(
+                "busy", "the room's other nodes cannot be reached", retry_after=BUS_RETRY_S
+            ) from None
+
+    async def _open(self) -> None:
         room, bus = self.shared_room, self._cluster.bus
         room.load(await self._store.recent(self.id, self._limits.history_messages))
 
