@@ -8,6 +8,7 @@ from rtserver.config import Limits
 from tests.conftest import ServerFactory
 from tests.integration.access_client import ENV, join, token
 from tests.integration.cluster.conftest import REDIS_URL
+from tests.integration.test_crash import poll_until
 from tests.support import fast_settings, is_type
 
 
@@ -37,4 +38,36 @@ async def test_prompts_per_minute_count_across_nodes(
     await bob.send({"type": "prompt", "id": "b1", "text": "hi", "models": ["quick"]})
     await bob.wait_for(is_type("message", prompt_id="b1"))
     for client in (on_first, on_second, bob):
+        await client.close()
+
+
+async def test_a_daily_budget_spent_on_one_node_holds_on_another(
+    start_server: ServerFactory, postgres_url: str, bus_prefix: str, http: aiohttp.ClientSession
+) -> None:
+    limits = Limits(tokens_per_user_per_day=3, token_flush_ms=0)
+    settings = fast_settings(
+        postgres_url, redis_url=REDIS_URL, bus_prefix=bus_prefix, limits=limits
+    )
+    first = await start_server(settings, env=ENV)
+    second = await start_server(settings, env=ENV)
+    ada = token("ada", rooms=["spend"])
+    on_first = await join(http, first, "spend", token=ada)
+    on_second = await join(http, second, "spend", token=ada)
+    await on_first.send({"type": "prompt", "id": "q1", "text": "hi", "models": ["quick"]})
+    message = await on_first.wait_for(is_type("message", prompt_id="q1"))
+    start = await on_first.wait_for(is_type("stream_start", reply_to=message["id"]))
+    end = await on_first.wait_for(is_type("stream_end", stream=start["stream"]))
+    assert end["usage"]["output_tokens"] >= 3
+
+    attempts = iter(range(1000))
+
+    async def refused() -> bool:
+        # The spend is counted once the reply has ended: ask until it shows.
+        ref = f"q2-{next(attempts)}"
+        await on_second.send({"type": "prompt", "id": ref, "text": "more", "models": ["quick"]})
+        frame = await on_second.wait_for(lambda f: ref in (f.get("ref"), f.get("prompt_id")))
+        return frame.get("code") == "rate_limited"
+
+    await poll_until(refused, "the budget spent on the first node was not counted")
+    for client in (on_first, on_second):
         await client.close()
