@@ -16,6 +16,9 @@ from rtserver.auth.access import Access, check_open_mode
 from rtserver.auth.limits import ClientLimits
 from rtserver.auth.origins import OriginPolicy
 from rtserver.auth.tokens import RoomTokens, secret_from
+from rtserver.bus.control import Control, Request
+from rtserver.bus.counters import ClusterCounters
+from rtserver.bus.redis import RedisBus
 from rtserver.bus.selection import open_bus
 from rtserver.config import Settings
 from rtserver.keys import (
@@ -41,9 +44,10 @@ from rtserver.store.retention import Retention
 from rtserver.store.selection import open_store
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
-from rtserver.turns.directory import RoomDirectory
+from rtserver.turns.directory import RoomDirectory, check_room_id
+from rtserver.turns.shared import Cluster, SharedTurns
 from rtserver.turns.slots import Slots
-from rtserver.turns.turns import STREAMS_RETRY_S
+from rtserver.turns.turns import STREAMS_RETRY_S, Turns
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -172,6 +176,25 @@ def _catalog_opener(
 
 
 async def _open_directory(app: web.Application) -> AsyncIterator[None]:
+    bus = app[BUS]
+    control: Control | None = None
+    make: Callable[[str], Turns] | None = None
+    if isinstance(bus, RedisBus):
+        control = Control(bus)
+        cluster = Cluster(bus=bus, control=control, counters=ClusterCounters(bus))
+
+        def make(room_id: str) -> Turns:
+            return SharedTurns(
+                room_id,
+                cluster=cluster,
+                store=app[STORE],
+                catalog=app[CATALOG],
+                limits=app[SETTINGS].limits,
+                streams=app[STREAM_SLOTS],
+                memory=app[ROOM_MEMORY],
+                metrics=app[METRICS],
+            )
+
     directory = RoomDirectory(
         store=app[STORE],
         catalog=app[CATALOG],
@@ -179,10 +202,22 @@ async def _open_directory(app: web.Application) -> AsyncIterator[None]:
         streams=app[STREAM_SLOTS],
         memory=app[ROOM_MEMORY],
         metrics=app[METRICS],
+        make=make,
     )
     app[DIRECTORY] = directory
+    if control is not None:
+        control.serve(lambda request: _forwarded(directory, request))
     yield
     await directory.close()
+    if control is not None:
+        await control.close()
+
+
+async def _forwarded(directory: RoomDirectory, request: Request) -> None:
+    """A frame another node sent to this one, which runs (or is to run) its room's turn."""
+    turns = await directory.get(check_room_id(request.room))
+    assert isinstance(turns, SharedTurns)
+    await turns.act_forwarded(request)
 
 
 async def _close_rooms(app: web.Application) -> None:
