@@ -5,13 +5,15 @@
 Part 2, whole servers: one fast reply watched by K WebSocket clients on loopback, served by one
 node (the in-process bus), then by two nodes on Redis with the clients split over them. Both
 on the PostgreSQL of ``RTSERVER_TEST_POSTGRES`` (a schema of their own, dropped at the end), in
-this one process: the figures are costs on the same CPU, not the capacity of two machines.
+this one process: the figures are CPU microseconds per delivered frame (servers and clients),
+costs on the same CPU, not the capacity of two machines.
 
 Part 1, the bus alone: a burst of token events published into one room and delivered to every
 node's copy, through the in-process bus (one node: the baseline) and through Redis to 1, 2 and 3
-nodes. It reports events per second until the last copy has them all (and the median time from
-publish to delivery there, which in a burst is mostly queueing), then the delay from publish to
-delivery on the last node at one event a millisecond. Needs the Redis of ``--redis`` (default
+nodes. It reports the CPU time this process spends per event (every node's share, publishing
+and delivering; Redis's own is not counted), then the delay from publish to delivery on the
+last node at one event a millisecond. CPU time, not wall time: on a shared machine it is what
+another process's load disturbs least. Needs the Redis of ``--redis`` (default
 the test one on 127.0.0.1:6379); everything it writes is under a key prefix of its own, deleted
 at the end.
 """
@@ -63,11 +65,12 @@ class CountingFeed:
 
 
 async def burst(buses: Sequence[Bus], events: int, room: str) -> tuple[float, float]:
-    """Events per second to the last copy, and the median publish-to-delivery ms elsewhere."""
+    """CPU microseconds of this process (every node's) per event, and the median
+    publish-to-delivery ms on the last node."""
     feeds = [CountingFeed(events) for _ in buses]
     links: list[RoomLink] = [await b.attach(room, f) for b, f in zip(buses, feeds, strict=True)]
     sent: list[float] = []
-    started = time.perf_counter()
+    cpu = time.process_time()
     for n in range(events):
         sent.append(time.perf_counter())
         links[0].publish(TokenEvent(seq=0, stream="s_bench", text=" token"))
@@ -75,12 +78,12 @@ async def burst(buses: Sequence[Bus], events: int, room: str) -> tuple[float, fl
             await asyncio.sleep(0)  # a generation yields between tokens
     async with asyncio.timeout(120):
         await asyncio.gather(*(f.done.wait() for f in feeds))
-    elapsed = time.perf_counter() - started
+    cpu_us = (time.process_time() - cpu) / events * 1e6
     far = feeds[-1]
     latency = statistics.median((a - s) * 1000 for a, s in zip(far.arrived, sent, strict=True))
     for link in links:
         await link.close()
-    return events / elapsed, latency
+    return cpu_us, latency
 
 
 async def paced(buses: Sequence[Bus], events: int, room: str) -> tuple[float, float]:
@@ -101,30 +104,37 @@ async def paced(buses: Sequence[Bus], events: int, room: str) -> tuple[float, fl
     return statistics.median(waits), waits[int(len(waits) * 0.99)]
 
 
-async def bus_part(url: str, events: int) -> None:
+async def bus_part(url: str, events: int, reps: int) -> None:
     prefix = f"rt-bench-{uuid.uuid4().hex[:8]}"
     opened: list[RedisBus] = []
     try:
-        base_rate, base_latency = await burst([LocalBus()], events, "local")
-        print(f"in-process bus        {base_rate:>10.0f} events/s  {base_latency:7.3f} ms   1.00x")
+        print(f"{'':<16} {'CPU us/event':>13} {'cost':>7} {'paced median':>13} {'p99':>9}")
+        base = statistics.median([(await burst([LocalBus()], events, f"l{n}"))[0]
+                                  for n in range(reps)])  # fmt: skip
+        print(f"{'in-process bus':<16} {base:>13.2f} {1.0:>6.1f}x")
         for nodes in (1, 2, 3):
             buses = [await RedisBus.open(url, prefix=prefix) for _ in range(nodes)]
             opened += buses
-            rate, latency = await burst(buses, events, f"r{nodes}")
+            await burst(buses, events // 10, f"w{nodes}")  # warm: scripts loaded, pools filled
+            costs = [(await burst(buses, events, f"r{nodes}-{n}"))[0] for n in range(reps)]
             median, p99 = await paced(buses, PACED_EVENTS, f"p{nodes}")
+            cost = statistics.median(costs)
             print(
-                f"redis, {nodes} node{'s' if nodes > 1 else ' '}        {rate:>10.0f} events/s"
-                f"  {latency:7.3f} ms   {base_rate / rate:.1f}x the cost;"
-                f" paced: {median:.2f} ms median, {p99:.2f} ms p99 to the last node"
+                f"{f'redis, {nodes} node' + ('s' if nodes > 1 else ''):<16} {cost:>13.2f}"
+                f" {cost / base:>6.1f}x {median:>10.2f} ms {p99:>6.2f} ms"
             )
     finally:
         for bus in opened:
             await bus.close()
-        client = aioredis.Redis.from_url(url)
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        await _delete_prefix(url, prefix)
+
+
+async def _delete_prefix(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
 
 
 FIREHOSE = ModelSpec(id="firehose", provider="demo", tokens_per_s=2000, first_token_s=0.0)
@@ -144,10 +154,11 @@ async def serve(db: str, redis_url: str | None, prefix: str) -> TestServer:
     return server
 
 
-async def watch_one_reply(
-    nodes: Sequence[TestServer], clients: int, room: str
+async def watch_replies(
+    nodes: Sequence[TestServer], clients: int, room: str, turns: int
 ) -> tuple[float, float]:
-    """Frames per second delivered to every client, and the median seconds to see it all."""
+    """CPU microseconds of this process (servers and clients) per frame delivered, and the
+    median seconds for a client to see one whole reply."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         sockets = []
         for n in range(clients):
@@ -156,14 +167,19 @@ async def watch_one_reply(
             await ws.send_json({"type": "hello", "name": f"c{n}"})
             await ws.receive()  # the welcome
             sockets.append(ws)
-        started = time.perf_counter()
-        await sockets[0].send_json({"type": "prompt", "id": f"p-{room}", "text": "go fast"})
-        finished = await asyncio.gather(*(_until_end(ws) for ws in sockets))
-        elapsed = time.perf_counter() - started
+        frames, durations = 0, []
+        cpu = time.process_time()
+        for turn in range(turns):
+            started = time.perf_counter()
+            prompt = {"type": "prompt", "id": f"p-{room}-{turn}", "text": "go fast"}
+            await sockets[turn % len(sockets)].send_json(prompt)
+            finished = await asyncio.gather(*(_until_end(ws) for ws in sockets))
+            frames += sum(count for count, _ in finished)
+            durations += [t - started for _, t in finished]
+        cpu_us = (time.process_time() - cpu) / frames * 1e6
         for ws in sockets:
             await ws.close()
-    frames = sum(count for count, _ in finished)
-    return frames / elapsed, statistics.median(t - started for _, t in finished)
+    return cpu_us, statistics.median(durations)
 
 
 async def _until_end(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, float]:
@@ -177,38 +193,34 @@ async def _until_end(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, float]:
     raise ConnectionError("socket closed before stream_end")
 
 
-async def server_part(url: str, postgres: str, clients_list: Sequence[int]) -> None:
+async def server_part(url: str, postgres: str, clients_list: Sequence[int], turns: int) -> None:
     schema = f"rt_bench_{uuid.uuid4().hex[:8]}"
     prefix = f"rt-bench-{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(postgres)
     await admin.execute(f"CREATE SCHEMA {schema}")
     db = f"{postgres}?search_path={schema}"
     try:
-        print(f"{'clients':>8} {'one node':>22} {'two nodes on Redis':>26} {'cost':>7}")
+        print(f"{'clients':>8} {'one node':>20} {'two nodes on Redis':>24} {'cost':>7}")
         for clients in clients_list:
             single = await serve(db, None, prefix)
             try:
-                one_rate, one_p50 = await watch_one_reply([single], clients, f"one{clients}")
+                one = await watch_replies([single], clients, f"one{clients}", turns)
             finally:
                 await single.close()
             pair = [await serve(db, url, prefix) for _ in range(2)]
             try:
-                two_rate, two_p50 = await watch_one_reply(pair, clients, f"two{clients}")
+                two = await watch_replies(pair, clients, f"two{clients}", turns)
             finally:
                 for node in pair:
                     await node.close()
             print(
-                f"{clients:>8} {one_rate:>9.0f} fr/s {one_p50:>6.3f} s"
-                f" {two_rate:>12.0f} fr/s {two_p50:>6.3f} s {one_rate / two_rate:>6.2f}x"
+                f"{clients:>8} {one[0]:>7.1f} us/fr {one[1]:>6.3f} s"
+                f" {two[0]:>11.1f} us/fr {two[1]:>6.3f} s {two[0] / one[0]:>6.2f}x"
             )
     finally:
         await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await admin.close()
-        client = aioredis.Redis.from_url(url)
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        await _delete_prefix(url, prefix)
 
 
 def main() -> None:
@@ -221,12 +233,17 @@ def main() -> None:
         help="PostgreSQL URL for part 2 (default: $RTSERVER_TEST_POSTGRES or %(default)s)",
     )
     parser.add_argument("--clients", default="1,10,100", help="part 2's client counts")
+    parser.add_argument("--reps", type=int, default=3, help="part 1's bursts per bus (median)")
+    parser.add_argument("--turns", type=int, default=5, help="part 2's replies per run")
     args = parser.parse_args()
-    print(f"part 1: the bus alone, {args.events} token events into one room")
-    asyncio.run(bus_part(args.redis, args.events))
+    print(f"part 1: the bus alone, bursts of {args.events} token events into one room")
+    asyncio.run(bus_part(args.redis, args.events, args.reps))
     clients = [int(n) for n in args.clients.split(",")]
-    print("\npart 2: one reply of about 150 tokens at 2000 tokens/s, one frame per token")
-    asyncio.run(server_part(args.redis, args.postgres, clients))
+    print(
+        f"\npart 2: {args.turns} replies of about 150 tokens at 2000 tokens/s, one frame per"
+        " token, clients split over the nodes"
+    )
+    asyncio.run(server_part(args.redis, args.postgres, clients, args.turns))
 
 
 if __name__ == "__main__":
