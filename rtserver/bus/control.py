@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 import msgspec
+from redis.exceptions import RedisError
 
 from rtserver.bus.reader import Entry
 from rtserver.bus.redis import RedisBus
@@ -96,6 +97,10 @@ class Control:
             await self._bus.send_control(node, {"k": "req", "m": _encode(request)})
             async with asyncio.timeout(self._timeout_s):
                 result = await answer
+        except RedisError:
+            raise PeerError(
+                "busy", "the node running this room's turn cannot be reached", retry_after=1.0
+            ) from None
         except TimeoutError:
             raise PeerError(
                 "internal", "the node running this room's turn did not answer", retry_after=1.0

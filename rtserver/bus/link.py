@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Events sent in one PUBLISH call at most.
 MAX_BATCH: Final = 256
+#: Seconds a closing link waits for what it still has to send.
+CLOSE_TIMEOUT_S: Final = 5.0
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(RoomEvent).decode
 
@@ -73,7 +75,6 @@ class RedisLink:
         self.head = 0
         #: The last seq this node's own batches were given.
         self.assigned = 0
-        self._closed = False
 
     # --- publishing --------------------------------------------------------------------------
 
@@ -162,5 +163,12 @@ class RedisLink:
             )
 
     async def close(self) -> None:
-        await self.settled()
-        self._closed = True
+        """Send what is still queued, waiting at most ``CLOSE_TIMEOUT_S`` (Redis may be away)."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self.settled()
+        except TimeoutError:
+            left = len(self._pending) + len(self._inflight)
+            log.warning("bus: %d events of %s were never sent", left, self.keys.events)
+            if self._writer is not None:
+                self._writer.cancel()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 
 from rtserver.keys import BUS, STORE
+from rtserver.store.postgres import PostgresStore
 from tests.conftest import ServerFactory
 from tests.integration.cluster.nodes import start_nodes, urls
 from tests.integration.cluster.redis_server import OwnRedis
@@ -82,3 +85,42 @@ async def test_redis_restarted_mid_stream(
         await back.close()
     finally:
         redis.kill()
+
+
+async def test_a_node_stops_while_redis_is_away(
+    start_server: ServerFactory,
+    postgres_url: str,
+    bus_prefix: str,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    redis = OwnRedis(tmp_path)
+    await redis.start()
+    try:
+        (node,) = await start_nodes(
+            start_server, 1, db=postgres_url, prefix=bus_prefix, redis_url=redis.url
+        )
+        (url,) = urls([node], "away")
+        client = await RoomClient.connect(http, url, name="a")
+        await client.send({"type": "prompt", "id": "q1", "text": "long", "models": ["slow"]})
+        start = await client.wait_for(is_type("stream_start"))
+        redis.kill()
+        await eventually(lambda: not node.app[BUS].healthy)
+        # Shutting down ends the stream (stored interrupted) without waiting on Redis forever.
+        async with asyncio.timeout(60):
+            await node.close()
+        assert await client.wait_closed(timeout=30) == 1001
+        store_db = [m async for m in _replies(postgres_url, start["stream"])]
+        assert store_db == ["interrupted"]
+    finally:
+        redis.kill()
+
+
+async def _replies(db: str, stream: str) -> AsyncIterator[str]:
+    store = await PostgresStore.open(db)
+    try:
+        for message in await store.recent("away", 10):
+            if message.stream == stream:
+                yield message.status
+    finally:
+        await store.close()
