@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from redis.exceptions import RedisError
 
+from rtserver.auth.limits import DailyBudget
 from rtserver.auth.ratelimit import TokenBucket
 from rtserver.bus.base import RoomLink
 from rtserver.bus.control import Control, Request, Sender
@@ -38,7 +40,6 @@ from rtserver.protocol.codec import JSON, Codec
 from rtserver.protocol.frames import (
     ClientFrame,
     Hello,
-    HistoryMessage,
     Interrupt,
     Participant,
     Ping,
@@ -50,7 +51,6 @@ from rtserver.room.mirror import SharedRoom
 from rtserver.room.outbox import Outbox
 from rtserver.room.presence import PresenceBoard
 from rtserver.room.room import new_id
-from rtserver.turns.generation import Generation
 from rtserver.turns.turns import Turns
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,27 @@ def starts_turn(frame: ClientFrame) -> bool:
     return tag in ("prompt", "regenerate") or (isinstance(frame, Interrupt) and bool(frame.text))
 
 
+class SharedBudget(DailyBudget):
+    """A daily budget whose spending is counted in Redis too: the check that counts is the
+    cluster's (made before a prompt is accepted); a local one, if any, is kept as well."""
+
+    __slots__ = ("_local", "_shared")
+
+    def __init__(self, local: DailyBudget | None, shared: Callable[[int], None]) -> None:
+        super().__init__(per_day=0, clock=time.time)
+        self._local = local
+        self._shared = shared
+
+    def check(self) -> None:
+        if self._local is not None:
+            self._local.check()
+
+    def spend(self, tokens: int) -> None:
+        if self._local is not None:
+            self._local.spend(tokens)
+        self._shared(tokens)
+
+
 class SharedTurns(Turns):
     """The turns of one room on one of several nodes."""
 
@@ -95,8 +116,6 @@ class SharedTurns(Turns):
         self._link: RoomLink | None = None
         self._presence: ClusterPresence | None = None
         self._watcher: asyncio.Task[None] | None = None
-        #: Whose (identity key) each running stream's tokens are, for the cluster's budgets.
-        self._stream_owner: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -164,8 +183,17 @@ class SharedTurns(Turns):
         self, *, name: str | None, since: Since | None, codec: Codec, seat: Seat | None = None
     ) -> Member:
         member = super().join(name=name, since=since, codec=codec, seat=seat)
+        member.budget = self._shared_budget(member.owner, member.budget)
         self._spawn(self._hold_session(member.session))
         return member
+
+    def _shared_budget(self, owner: str, local: DailyBudget | None) -> DailyBudget | None:
+        """``owner``'s daily budget, whose spending is also counted in Redis (for whichever
+        node runs the streams, now or from the queue)."""
+        per_day = self._limits.tokens_per_user_per_day
+        if not per_day:
+            return local
+        return SharedBudget(local, lambda tokens: self._spawn(self._spend(owner, tokens)))
 
     def leave(self, member: Member) -> None:
         self._spawn(self._drop_session(member.session))
@@ -240,12 +268,9 @@ class SharedTurns(Turns):
         await self._act_here(self._stand_in(request.sender), request.frame)
 
     async def _act_here(self, member: Member, frame: ClientFrame) -> None:
-        before = set(self._generations)
         try:
             await super().act(member, frame)
         finally:
-            for stream in self._generations.keys() - before:
-                self._stream_owner[stream] = member.owner
             await self._release_if_done()
 
     async def _owner(self, *, take: bool) -> str | None:
@@ -295,6 +320,7 @@ class SharedTurns(Turns):
             prompts=unlimited(),
             typing_changes=unlimited(),
             owner=sender.owner,
+            budget=self._shared_budget(sender.owner, None),
         )
 
     # --- the lease --------------------------------------------------------------------------
@@ -311,13 +337,6 @@ class SharedTurns(Turns):
     def _lease_lost(self) -> None:
         # Another node may take the turn now: no stream may run on here meanwhile.
         self._spawn(self.stop_all("interrupted"))
-
-    def _reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
-        owner = self._stream_owner.pop(generation.stream, None)
-        super()._reply_finished(generation, message)
-        per_day = self._limits.tokens_per_user_per_day
-        if owner and per_day and message.usage is not None:
-            self._spawn(self._spend(owner, message.usage.output_tokens))
 
     async def _spend(self, owner: str, tokens: int) -> None:
         try:
