@@ -142,6 +142,7 @@ class RedisLink:
         self.take(entries)
 
     def take(self, entries: list[Entry]) -> None:
+        """Deliver the events of ``entries`` in seq order, each once; a gap restarts the copy."""
         for entry_id, fields in entries:
             seq = seq_of(entry_id)
             if seq <= self.head:

@@ -117,11 +117,13 @@ class RedisBus:
         await self._reader.wake()
 
     def unfollow(self, key: str, follower: Follower) -> None:
+        """Stop reading ``key`` for ``follower``."""
         self._reader.unfollow(key, follower)
 
     async def publish(
         self, keys: RoomKeys, batch: int, events: list[bytes], new_epoch: str
     ) -> tuple[str, int]:
+        """Number and append ``events`` (batch ``batch`` of this node): the epoch, first seq."""
         epoch, first = await self._publish(
             keys=[keys.seq, keys.events, keys.epoch, keys.writers],
             args=[self.node, batch, self._window, new_epoch, ROOM_TTL_MS, *events],
@@ -129,6 +131,8 @@ class RedisBus:
         return epoch.decode(), int(first)
 
     async def open_room(self, keys: RoomKeys, new_epoch: str) -> tuple[str, int, list[Entry]]:
+        """A room's epoch (made ``new_epoch`` if it has none), head and kept events, newest
+        first."""
         epoch, head, entries = await self._open(
             keys=[keys.seq, keys.events, keys.epoch, keys.writers],
             args=[new_epoch, self._window, ROOM_TTL_MS],
@@ -172,6 +176,7 @@ class RedisBus:
                 await self._beat()
 
     def watch_health(self, watcher: Callable[[bool], None]) -> None:
+        """Tell ``watcher`` whenever Redis stops or starts answering."""
         self._health_watchers.append(watcher)
 
     @property
