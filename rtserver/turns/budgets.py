@@ -16,6 +16,9 @@ class _Texted(Protocol):
     @property
     def text(self) -> str: ...
 
+    @property
+    def reasoning(self) -> str | None: ...
+
 
 class _Turn(Protocol):
     @property
@@ -32,8 +35,14 @@ def newest_within(messages: Sequence[T], max_chars: int, *, keep_newest: bool) -
     Older messages go first. With ``keep_newest`` the newest message is kept even when it
     alone is over the budget (a page must not be empty while there is more to read).
     """
-    start = _first_within([len(m.text) for m in messages], max_chars, keep_newest)
+    start = _first_within([chars_of(m) for m in messages], max_chars, keep_newest)
     return list(islice(messages, start, None))
+
+
+def chars_of(message: _Texted) -> int:
+    """The characters a message holds: its answer and its reasoning, which weighs the same."""
+    reasoning = message.reasoning
+    return len(message.text) + (len(reasoning) if reasoning else 0)
 
 
 def newest_turns_within(turns: Sequence[U], max_chars: int) -> list[U]:

@@ -172,6 +172,14 @@ button, textarea { font: inherit; color: inherit; }
 .reply[data-status="streaming"] .md > div:last-child > :last-child::after {
   content: "▍"; color: var(--lane-color); animation: blink 1s steps(2) infinite;
 }
+.reasoning {
+  font-size: .9em; color: var(--_muted);
+  border-left: 2px solid var(--_border); padding-left: .6em;
+}
+.reasoning[hidden] { display: none; }
+.reasoning > summary { cursor: pointer; font-size: .9em; font-weight: 600; }
+.reasoning-text { margin-top: .35em; }
+.reasoning:not([data-thinking="true"]) .md > div:last-child > :last-child::after { content: none; }
 .tools { display: grid; gap: .3rem; }
 .tools:empty { display: none; }
 .tool {

@@ -1,0 +1,46 @@
+/**
+ * A reply's reasoning: a disclosure, closed by default, that holds the model's thinking apart
+ * from its answer. The label says "Thinking…" while the model thinks and the length once it has
+ * answered. The thinking is model output like the answer, so it is drawn by the same sanitising
+ * markdown view, and only while the disclosure is open: a closed one costs nothing per token.
+ */
+
+import type { Reply } from "../client/room-state.js";
+import { reasoningLabel, stillThinking } from "./format.js";
+import { MarkdownView } from "./markdown.js";
+
+export class ReasoningView {
+  readonly element: HTMLDetailsElement;
+  readonly #summary: HTMLElement;
+  readonly #markdown: MarkdownView;
+  #reply: Reply | null = null;
+
+  constructor(doc: Document) {
+    this.element = doc.createElement("details");
+    this.element.className = "reasoning";
+    this.element.hidden = true;
+    this.#summary = doc.createElement("summary");
+    const body = doc.createElement("div");
+    body.className = "md reasoning-text";
+    this.#markdown = new MarkdownView(body);
+    this.element.append(this.#summary, body);
+    // Opened, it shows what came while it was closed at once, not at the next token.
+    this.element.addEventListener("toggle", () => this.#draw());
+  }
+
+  update(reply: Reply): void {
+    this.#reply = reply;
+    const label = reasoningLabel(reply);
+    this.element.hidden = label === null;
+    if (label === null) return;
+    this.element.dataset["thinking"] = String(stillThinking(reply));
+    if (this.#summary.textContent !== label) this.#summary.textContent = label;
+    this.#draw();
+  }
+
+  #draw(): void {
+    const reply = this.#reply;
+    if (!reply || !this.element.open) return;
+    this.#markdown.update(reply.reasoning, reply.status !== "streaming");
+  }
+}
