@@ -6,16 +6,16 @@ tokens per window, for at most the window in added latency, and none for a strea
 one token a window. One frame never holds two streams, nor answer text and reasoning together:
 a stream's reasoning is gathered like its tokens, into ``reasoning`` frames of its own, and a
 switch from one to the other sends what was gathered first, so the stream's order holds.
-Pure apart from the loop's timer; the room decides when else to flush (before any other event,
-before a snapshot).
+Pure: its timer comes from the room's scheduler. The room decides when else to flush (before any
+other event, before a snapshot).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from rtserver.protocol.frames import ReasoningEvent, TokenEvent
+from rtserver.room.scheduler import LOOP, Scheduler, Timer
 
 #: ``emit_reasoning(stream, parts)`` publishes one ``reasoning`` frame.
 EmitReasoning = Callable[[str, list[str]], None]
@@ -45,11 +45,19 @@ class TokenCoalescer:
     A token that comes when its stream sent nothing within the window goes out at once, so a
     stream slower than one token a window is not delayed at all; tokens that come sooner are
     gathered and go out together when the window ends. ``emit(stream, parts, emitted_us)``
-    publishes one frame; the room numbers it then, so seqs stay contiguous with every other
-    event.
+    publishes one frame (``emit_reasoning(stream, parts)`` one of reasoning); the room numbers
+    it then, so seqs stay contiguous with every other event.
     """
 
-    __slots__ = ("_emit", "_emit_reasoning", "_gathered", "_sent_at", "_timer", "_window_s")
+    __slots__ = (
+        "_emit",
+        "_emit_reasoning",
+        "_gathered",
+        "_scheduler",
+        "_sent_at",
+        "_timer",
+        "_window_s",
+    )
 
     def __init__(
         self,
@@ -57,43 +65,45 @@ class TokenCoalescer:
         window_s: float,
         emit: Callable[[str, list[str], int | None], None],
         emit_reasoning: EmitReasoning | None = None,
+        scheduler: Scheduler = LOOP,
     ) -> None:
         self._window_s = window_s
+        self._scheduler = scheduler
         self._emit = emit
         self._emit_reasoning = emit_reasoning or _cannot_emit_reasoning
         self._gathered: dict[str, _Gathered] = {}
-        #: When each stream last sent a frame, by the loop's clock.
+        #: When each stream last sent a frame, by the scheduler's clock.
         self._sent_at: dict[str, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     @property
     def pending(self) -> bool:
         """True while some stream has tokens not yet emitted."""
         return bool(self._gathered)
 
-    def add(self, token: TokenEvent | ReasoningEvent) -> None:
-        """Send ``token`` now if its stream is quiet, else gather it until the window ends."""
+    def add(self, token: TokenEvent | ReasoningEvent) -> bool:
+        """Send ``token`` now if its stream is quiet (True), else gather it for the window."""
         stream = token.stream
         gathered = self._gathered.get(stream)
         if gathered is not None:
             if gathered.reasoning == isinstance(token, ReasoningEvent):
                 gathered.parts.append(token.text)
-                return
+                return False
             # Answer after reasoning (or back): the other kind goes first, as it came first.
             # The window's timer is already set, for what is gathered from here on.
             del self._gathered[stream]
             self._send(stream, gathered, self._now())
             self._gathered[stream] = _Gathered(token)
-            return
+            return False
         now = self._now()
         sent_at = self._sent_at.get(stream)
         if sent_at is None or now - sent_at >= self._window_s:
             self._send(stream, _Gathered(token), now)
-            return
+            return True
         self._gathered[stream] = _Gathered(token)
         if self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(sent_at + self._window_s, self.flush)
+            self._timer = self._scheduler.call_later(sent_at + self._window_s - now, self.flush)
+        return False
 
     def flush(self) -> None:
         """Emit every stream's gathered tokens now, streams in the order their tokens began."""
@@ -121,7 +131,6 @@ class TokenCoalescer:
         self.flush()
         self._sent_at.clear()
 
-    @staticmethod
-    def _now() -> float:
-        # The loop's clock, which its timers run on.
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        # The clock the timers run on.
+        return self._scheduler.now()
