@@ -6,16 +6,16 @@ tokens per window, for at most the window in added latency, and none for a strea
 one token a window. One frame never holds two streams, nor answer text and reasoning together:
 a stream's reasoning is gathered like its tokens, into ``reasoning`` frames of its own, and a
 switch from one to the other sends what was gathered first, so the stream's order holds.
-Pure apart from the loop's timer; the room decides when else to flush (before any other event,
-before a snapshot).
+Pure: its timer comes from the room's scheduler. The room decides when else to flush (before any
+other event, before a snapshot).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from rtserver.protocol.frames import ReasoningEvent, TokenEvent
+from rtserver.room.scheduler import LOOP, Scheduler, Timer
 
 #: ``emit_reasoning(stream, parts)`` publishes one ``reasoning`` frame.
 EmitReasoning = Callable[[str, list[str]], None]
@@ -49,7 +49,15 @@ class TokenCoalescer:
     event.
     """
 
-    __slots__ = ("_emit", "_emit_reasoning", "_gathered", "_sent_at", "_timer", "_window_s")
+    __slots__ = (
+        "_emit",
+        "_emit_reasoning",
+        "_gathered",
+        "_scheduler",
+        "_sent_at",
+        "_timer",
+        "_window_s",
+    )
 
     def __init__(
         self,
@@ -57,14 +65,16 @@ class TokenCoalescer:
         window_s: float,
         emit: Callable[[str, list[str], int | None], None],
         emit_reasoning: EmitReasoning | None = None,
+        scheduler: Scheduler = LOOP,
     ) -> None:
         self._window_s = window_s
+        self._scheduler = scheduler
         self._emit = emit
         self._emit_reasoning = emit_reasoning or _cannot_emit_reasoning
         self._gathered: dict[str, _Gathered] = {}
-        #: When each stream last sent a frame, by the loop's clock.
+        #: When each stream last sent a frame, by the scheduler's clock.
         self._sent_at: dict[str, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     @property
     def pending(self) -> bool:
@@ -92,8 +102,7 @@ class TokenCoalescer:
             return
         self._gathered[stream] = _Gathered(token)
         if self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(sent_at + self._window_s, self.flush)
+            self._timer = self._scheduler.call_later(sent_at + self._window_s - now, self.flush)
 
     def flush(self) -> None:
         """Emit every stream's gathered tokens now, streams in the order their tokens began."""
@@ -121,7 +130,6 @@ class TokenCoalescer:
         self.flush()
         self._sent_at.clear()
 
-    @staticmethod
-    def _now() -> float:
-        # The loop's clock, which its timers run on.
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        # The clock the timers run on.
+        return self._scheduler.now()

@@ -20,8 +20,8 @@ from rtserver.protocol.frames import (
     Welcome,
 )
 from rtserver.room.coalesce import TokenCoalescer
+from rtserver.room.cuts import chars_of, newest_within
 from rtserver.room.recent import RecentMessages
-from rtserver.turns.budgets import chars_of, newest_within
 
 ADA = Participant(id="p1", name="ada")
 Emitted = tuple[str, str, str]
