@@ -21,7 +21,8 @@ export class ReasoningView {
     this.element.hidden = true;
     this.#summary = doc.createElement("summary");
     const body = doc.createElement("div");
-    body.className = "md reasoning-text";
+    // Not `.md`: that names the answer; the stylesheet gives both the markdown look.
+    body.className = "reasoning-text";
     this.#markdown = new MarkdownView(body);
     this.element.append(this.#summary, body);
     // Opened, it shows what came while it was closed at once, not at the next token.
