@@ -14,12 +14,15 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from rtserver.client import RoomState, connect
 from rtserver.config import Limits, ModelSpec
+from rtserver.protocol.frames import Params, StreamEnd
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.providers.demo import compose_reasoning, compose_reply
 from tests.conftest import ServerFactory, ws_url
 from tests.fakes import anthropic_server as anth
 from tests.fakes import openai_server as oai
+from tests.integration.sse_client import SseClient
 from tests.support import Frame, RoomClient, fast_settings, is_type
 
 ENV = {"TEST_OPENAI_KEY": "sk-reasoning-openai", "TEST_ANTHROPIC_KEY": "sk-ant-reasoning"}
@@ -336,3 +339,57 @@ async def test_hostile_and_huge_reasoning_is_kept_exactly_and_bounded_like_text(
         assert any(m.get("model") == "fast" for m in joiner.welcome["messages"])
     finally:
         await joiner.close()
+
+
+async def test_sse_carries_reasoning_with_ids_and_a_bad_params_reasoning_is_400(
+    start_server: ServerFactory,
+    db_path: str,
+    vendors: Vendors,
+    http: aiohttp.ClientSession,
+) -> None:
+    server = await _server(start_server, db_path, vendors)
+    sse = await SseClient.connect(http, server.make_url("/"), room="sse", name="stream")
+    try:
+        status, body, _ = await sse.post(
+            {"type": "prompt", "id": "bad", "text": "hi", "params": {"reasoning": "on"}}
+        )
+        assert (status, body["code"], body["ref"]) == (400, "bad_frame", "bad")
+        prompt = {
+            "type": "prompt",
+            "id": "p1",
+            "text": "Why is the sea salty?",
+            "models": ["fast"],
+            "params": {"reasoning": True},
+        }
+        assert (await sse.post(prompt))[0] == 202
+        end = await sse.wait_for(is_type("stream_end"))
+    finally:
+        sse.close()
+    thoughts = [
+        (frame, event_id)
+        for frame, event_id in zip(sse.frames, sse.ids, strict=True)
+        if frame["type"] == "reasoning"
+    ]
+    request = GenerationRequest(messages=(ChatTurn("user", "Why is the sea salty?"),))
+    assert "".join(f["text"] for f, _ in thoughts) == "".join(compose_reasoning(request))
+    # Room events like any other: each has its epoch:seq id for Last-Event-ID.
+    assert all(i == f"{sse.welcome['epoch']}:{f['seq']}" for f, i in thoughts)
+    assert end["ttft_ms"] is not None
+
+
+async def test_the_python_client_folds_reasoning_from_the_server(
+    start_server: ServerFactory, db_path: str, vendors: Vendors
+) -> None:
+    server = await _server(start_server, db_path, vendors)
+    async with connect(str(server.make_url("/")), "py", name="script") as room:
+        state = RoomState()
+        await room.prompt("What is a tide?", models=["fast"], params=Params(reasoning=True))
+        async with asyncio.timeout(10):
+            async for event in room:
+                state.apply(event)
+                if isinstance(event, StreamEnd):
+                    break
+    [reply] = state.lanes().values()
+    request = GenerationRequest(messages=(ChatTurn("user", "What is a tide?"),))
+    assert reply.reasoning == "".join(compose_reasoning(request))
+    assert reply.text == "".join(compose_reply(request))
