@@ -14,6 +14,11 @@ export class ReasoningView {
   readonly #summary: HTMLElement;
   readonly #markdown: MarkdownView;
   #reply: Reply | null = null;
+  #labelled: { text: string; thinking: boolean; label: string | null } = {
+    text: "",
+    thinking: false,
+    label: null,
+  };
 
   constructor(doc: Document) {
     this.element = doc.createElement("details");
@@ -31,10 +36,16 @@ export class ReasoningView {
 
   update(reply: Reply): void {
     this.#reply = reply;
-    const label = reasoningLabel(reply);
+    const thinking = stillThinking(reply);
+    // The label counts the whole text: worked out again only when the thinking or its state
+    // changed, not at every token of the answer that follows it.
+    if (reply.reasoning !== this.#labelled.text || thinking !== this.#labelled.thinking) {
+      this.#labelled = { text: reply.reasoning, thinking, label: reasoningLabel(reply) };
+    }
+    const { label } = this.#labelled;
     this.element.hidden = label === null;
     if (label === null) return;
-    this.element.dataset["thinking"] = String(stillThinking(reply));
+    this.element.dataset["thinking"] = String(thinking);
     if (this.#summary.textContent !== label) this.#summary.textContent = label;
     this.#draw();
   }
@@ -42,6 +53,7 @@ export class ReasoningView {
   #draw(): void {
     const reply = this.#reply;
     if (!reply || !this.element.open) return;
-    this.#markdown.update(reply.reasoning, reply.status !== "streaming");
+    // Done once the model answers: drawn whole once, then left alone while the answer streams.
+    this.#markdown.update(reply.reasoning, !stillThinking(reply));
   }
 }
