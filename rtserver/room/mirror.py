@@ -23,6 +23,7 @@ from rtserver.protocol.frames import (
     HistoryMessage,
     MessageEvent,
     MessageStatus,
+    ReasoningEvent,
     RoomEvent,
     StreamEnd,
     StreamReason,
@@ -46,7 +47,15 @@ _STATUS: dict[StreamReason, MessageStatus] = {
 class MirroredReply:
     """A reply streaming somewhere in the cluster, as its delivered events tell it."""
 
-    __slots__ = ("_parts", "message_id", "model_id", "reply_to", "stream", "tool_calls")
+    __slots__ = (
+        "_parts",
+        "_thoughts",
+        "message_id",
+        "model_id",
+        "reply_to",
+        "stream",
+        "tool_calls",
+    )
 
     def __init__(self, start: StreamStart) -> None:
         self.stream = start.stream
@@ -54,14 +63,22 @@ class MirroredReply:
         self.message_id = start.message
         self.reply_to = start.reply_to
         self._parts: list[str] = []
+        self._thoughts: list[str] = []
         self.tool_calls: list[ToolCallRecord] = []
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
 
+    @property
+    def reasoning(self) -> str:
+        return "".join(self._thoughts)
+
     def add(self, text: str) -> None:
         self._parts.append(text)
+
+    def think(self, text: str) -> None:
+        self._thoughts.append(text)
 
 
 class SharedRoom(Room):
@@ -143,6 +160,10 @@ class SharedRoom(Room):
             mirrored = self._mirrored.get(event.stream)
             if mirrored is not None:
                 mirrored.add(event.text)
+        elif isinstance(event, ReasoningEvent):
+            mirrored = self._mirrored.get(event.stream)
+            if mirrored is not None:
+                mirrored.think(event.text)
         elif isinstance(event, MessageEvent):
             self._message(event)
         elif isinstance(event, StreamStart):
@@ -214,5 +235,6 @@ class SharedRoom(Room):
             stream=event.stream,
             tool_calls=mirrored.tool_calls or None,
             error=event.error,
+            reasoning=mirrored.reasoning or None,
         )
         Room.stream_ended(self, event.stream, final)

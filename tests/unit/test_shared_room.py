@@ -204,3 +204,20 @@ def test_gathered_tokens_are_relayed_as_one_frame() -> None:
     # The first goes at once (its stream was quiet); the next is gathered until the end.
     assert [type(e) for e in bus.relayed] == [TokenEvent, TokenEvent, StreamEnd]
     assert [e.text for e in bus.relayed if isinstance(e, TokenEvent)] == ["a", "b"]
+
+
+def test_reasoning_is_mirrored_apart_from_the_answer() -> None:
+    from rtserver.protocol.frames import ReasoningEvent
+
+    room, bus = make()
+    bus.deliver(message(), start(), ReasoningEvent(seq=0, stream="s1", text="hmm, "))
+    bus.deliver(ReasoningEvent(seq=0, stream="s1", text="so"), token("Yes"))
+    member = room.join(name="x", since=None, codec=JSON)
+    [welcome] = frames(member)
+    [running] = welcome["streams"]
+    assert (running["text"], running["reasoning"]) == ("Yes", "hmm, so")
+    bus.deliver(end())
+    later = room.join(name="y", since=None, codec=JSON)
+    [welcome] = frames(later)
+    reply = welcome["messages"][-1]
+    assert (reply["text"], reply["reasoning"]) == ("Yes", "hmm, so")
