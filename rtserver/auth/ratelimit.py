@@ -51,15 +51,19 @@ class KeyedBuckets:
         """The bucket of ``key`` (full the first time), to hold and spend from directly."""
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(
-                capacity=self._capacity, per_seconds=self._per_seconds, clock=self._clock
-            )
+            bucket = self.unkept()
             self._buckets[key] = bucket
             if len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
         return bucket
+
+    def unkept(self) -> TokenBucket:
+        """A full bucket of this table's rate that the table does not keep."""
+        return TokenBucket(
+            capacity=self._capacity, per_seconds=self._per_seconds, clock=self._clock
+        )
 
 
 def refuse_if_waiting(wait: float, what: str) -> None:
