@@ -13,11 +13,13 @@ class TokenBucket:
 
     __slots__ = ("_at", "_capacity", "_clock", "_rate", "_tokens")
 
-    def __init__(self, *, capacity: int, per_seconds: float, clock: Callable[[], float]) -> None:
+    def __init__(self, *, capacity: float, per_seconds: float, clock: Callable[[], float]) -> None:
+        # float() of a float is that float: the buckets of a table, given its float capacity,
+        # share it rather than hold a copy each (there is one bucket per connection).
         self._capacity = float(capacity)
         self._rate = capacity / per_seconds
         self._clock = clock
-        self._tokens = float(capacity)
+        self._tokens = self._capacity
         self._at = clock()
 
     def take(self) -> float:
@@ -37,7 +39,7 @@ class KeyedBuckets:
     def __init__(
         self, *, capacity: int, per_seconds: float, clock: Callable[[], float], max_keys: int
     ) -> None:
-        self._capacity = capacity
+        self._capacity = float(capacity)
         self._per_seconds = per_seconds
         self._clock = clock
         self._max_keys = max_keys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 
 from aiohttp import WSMsgType, web
 
@@ -52,10 +52,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     )
     try:
         room_id = room_id_or_400(request)
-        # Sockets waiting for their hello count per address too: before the hello there is no
-        # token to count by, and a client must not hold thousands of them open.
-        waiting = request.app[ACCESS].address_key(request, connection=True)
-        with request.app[CLIENT_LIMITS].connection(f"hello:{waiting}"):
+        with _waiting_for_hello(request):
             await _upgrade(ws, request)
             codec = codec_for(ws.ws_protocol)
             hello = await _read_hello(ws, codec, limits.hello_timeout)
@@ -73,6 +70,17 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     except PeerError as exc:
         await _refuse(ws, codec, exc, code=REFUSAL_CLOSE.get(exc.code, CloseCode.PROTOCOL_ERROR))
     return ws
+
+
+def _waiting_for_hello(request: web.Request) -> AbstractContextManager[None]:
+    """Count a socket waiting for its hello against its client's address.
+
+    Before the hello there is no token to count by, and a client must not hold thousands of
+    them open. A function of its own, so the handler's frame keeps no key for the connection's
+    life.
+    """
+    waiting = request.app[ACCESS].address_key(request, connection=True)
+    return request.app[CLIENT_LIMITS].connection(f"hello:{waiting}")
 
 
 async def _upgrade(ws: web.WebSocketResponse, request: web.Request) -> None:
