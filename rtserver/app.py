@@ -28,6 +28,7 @@ from rtserver.keys import (
     SETTINGS,
     STORE,
     STREAM_SLOTS,
+    TOOLBOX,
 )
 from rtserver.ops import health
 from rtserver.ops.metrics import Metrics
@@ -38,6 +39,7 @@ from rtserver.room.memory import MemoryBudget
 from rtserver.room.room import STREAMS_RETRY_S
 from rtserver.store.retention import Retention
 from rtserver.store.selection import open_store
+from rtserver.tools.toolbox import Toolbox
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
 from rtserver.turns.directory import RoomDirectory
@@ -76,6 +78,7 @@ def create_app(
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
+    app.cleanup_ctx.append(_open_tools)
     app.cleanup_ctx.append(_open_directory)
     # WebSockets must be closed before aiohttp waits for handlers to finish.
     app.on_shutdown.append(_close_rooms)
@@ -157,6 +160,15 @@ def _catalog_opener(
         await catalog.aclose()
 
     return open_catalog
+
+
+async def _open_tools(app: web.Application) -> AsyncIterator[None]:
+    """Import the function tools and start the MCP servers; stop them when the app stops."""
+    toolbox = Toolbox.build(app[SETTINGS].tools)
+    await toolbox.start()
+    app[TOOLBOX] = toolbox
+    yield
+    await toolbox.aclose()
 
 
 async def _open_directory(app: web.Application) -> AsyncIterator[None]:

@@ -23,6 +23,7 @@ import msgspec
 
 from rtserver.protocol.codec import JSON, MSGPACK
 from rtserver.protocol.frames import (
+    Approve,
     Cancel,
     ClientFrame,
     ErrorFrame,
@@ -48,7 +49,11 @@ from rtserver.protocol.frames import (
     StreamStart,
     TokenEvent,
     ToolCallEvent,
+    ToolApprovalEvent,
     ToolCallRecord,
+    ToolDecisionEvent,
+    ToolErrorInfo,
+    ToolResultEvent,
     Typing,
     Usage,
     Welcome,
@@ -125,6 +130,15 @@ def client_frames() -> list[tuple[str, ClientFrame]]:
         ("typing-off-with-id", Typing(id="t-1", active=False)),
         ("ping-bare", Ping()),
         ("ping-with-id", Ping(id="ping-42")),
+        *_tool_client_frames(),
+    ]
+
+
+def _tool_client_frames() -> list[tuple[str, ClientFrame]]:
+    """Issue 17: a member's answer to a tool_approval."""
+    return [
+        ("approve-allow", Approve(call="call-7", allow=True)),
+        ("approve-deny-with-id", Approve(id="a-1", call="toolu_01A", allow=False)),
     ]
 
 
@@ -462,6 +476,96 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ),
         ("pong-bare", Pong()),
         ("pong-with-id", Pong(id="ping-42")),
+        *_tool_server_frames(),
+    ]
+
+
+def _tool_server_frames() -> list[tuple[str, ServerFrame]]:
+    """Issue 17: tool calls the server runs, their approvals and results."""
+    return [
+        (
+            "tool-result-ok",
+            ToolResultEvent(
+                seq=30, stream="s-1", call="call-7", name="calculator", result="391", duration_ms=3
+            ),
+        ),
+        (
+            "tool-result-unicode",
+            ToolResultEvent(
+                seq=31,
+                stream="s-1",
+                call="call-8",
+                name="lookup",
+                result=f"{CJK} {ESCAPES}",
+                duration_ms=0,
+            ),
+        ),
+        (
+            "tool-result-error",
+            ToolResultEvent(
+                seq=32,
+                stream="s-2",
+                call="toolu_01A",
+                name="search",
+                error=ToolErrorInfo(code="timeout", message="the tool took longer than 30 s"),
+                duration_ms=30_000,
+            ),
+        ),
+        (
+            "tool-approval",
+            ToolApprovalEvent(
+                seq=33, stream="s-2", call="toolu_01B", name="delete_file", args='{"path":"a.txt"}'
+            ),
+        ),
+        (
+            "tool-decision-by",
+            ToolDecisionEvent(seq=34, stream="s-2", call="toolu_01B", allow=True, by=BOB),
+        ),
+        (
+            "tool-decision-timeout",
+            ToolDecisionEvent(seq=35, stream="s-2", call="toolu_01C", allow=False),
+        ),
+        (
+            "welcome-tool-results",
+            Welcome(
+                session="sess-9",
+                participant=ALICE,
+                room="tools",
+                epoch="ep-9",
+                seq=36,
+                resumed=False,
+                models=[],
+                participants=[],
+                messages=[
+                    _reply_message(
+                        id="m-9",
+                        text="17 × 23 = 391",
+                        status="complete",
+                        ts=TS + 90,
+                        model="demo",
+                        reply_to="m-8",
+                        stream="s-1",
+                        tool_calls=[
+                            ToolCallRecord(
+                                call="call-7",
+                                name="calculator",
+                                args='{"expression":"17*23"}',
+                                result="391",
+                                duration_ms=3,
+                            ),
+                            ToolCallRecord(
+                                call="call-9",
+                                name="delete_file",
+                                args="{}",
+                                error=ToolErrorInfo(code="denied", message="Bob denied the call"),
+                                duration_ms=0,
+                            ),
+                        ],
+                    )
+                ],
+                streams=[],
+            ),
+        ),
     ]
 
 
@@ -618,6 +722,24 @@ def invalid_inputs() -> list[dict[str, object]]:
             "i-1",
         ),
         ("ping-id-empty", _both({"type": "ping", "id": ""}), "bad_frame", None),
+        (
+            "approve-allow-missing",
+            _both({"type": "approve", "id": "a-2", "call": "c"}),
+            "bad_frame",
+            "a-2",
+        ),
+        (
+            "approve-call-empty",
+            _both({"type": "approve", "id": "a-3", "call": "", "allow": True}),
+            "bad_frame",
+            "a-3",
+        ),
+        (
+            "approve-allow-string",
+            _both({"type": "approve", "id": "a-4", "call": "c", "allow": "yes"}),
+            "bad_frame",
+            "a-4",
+        ),
     ]
     return [
         {"name": name, "direction": "client", **data, "code": code, "ref": ref}

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-#: The codes of ``tool_result.error``.
-ToolErrorCode = Literal["failed", "timeout", "denied", "unknown_tool", "bad_arguments", "cancelled"]
+from rtserver.protocol.frames import ToolErrorCode, ToolErrorInfo
+
 Approval = Literal["auto", "ask"]
 
 
@@ -28,6 +28,9 @@ class ToolError(Exception):
         super().__init__(code, message)
         self.code: ToolErrorCode = code
         self.message = message
+
+    def to_info(self) -> ToolErrorInfo:
+        return ToolErrorInfo(code=self.code, message=self.message)
 
 
 @dataclass(frozen=True, slots=True)
