@@ -279,6 +279,16 @@ export class RtClient {
     return id;
   }
 
+  /**
+   * Answers a `tool_approval`: run the call (`allow`) or deny it. Returns the frame id, which an
+   * `error` answering it (`forbidden` for a viewer, `not_found` once decided) names as `ref`.
+   */
+  approve(call: string, allow: boolean): string {
+    const id = newId();
+    this.#sendOrQueue({ type: "approve", id, call, allow });
+    return id;
+  }
+
   /** Tells the room whether this participant is typing; dropped while disconnected. */
   typing(active: boolean): void {
     if (this.#state === "open") this.#transport?.send({ type: "typing", active });
