@@ -48,8 +48,8 @@ from rtserver.protocol.frames import (
     StreamEnd,
     StreamStart,
     TokenEvent,
-    ToolCallEvent,
     ToolApprovalEvent,
+    ToolCallEvent,
     ToolCallRecord,
     ToolDecisionEvent,
     ToolErrorInfo,
@@ -539,7 +539,7 @@ def _tool_server_frames() -> list[tuple[str, ServerFrame]]:
                 messages=[
                     _reply_message(
                         id="m-9",
-                        text="17 × 23 = 391",
+                        text="17 * 23 = 391",
                         status="complete",
                         ts=TS + 90,
                         model="demo",
