@@ -4,6 +4,7 @@ import type { ModelInfo } from "../client/frames.js";
 import type { Reply, Turn } from "../client/room-state.js";
 import { reasonText, statsLine } from "./format.js";
 import { MarkdownView } from "./markdown.js";
+import { ToolCallsView } from "./tool-calls.js";
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   doc: Document,
@@ -33,14 +34,15 @@ export class ReplyView {
   readonly #label: HTMLElement;
   readonly #state: HTMLElement;
   readonly #markdown: MarkdownView;
-  readonly #tools: HTMLElement;
+  readonly #tools: ToolCallsView;
   readonly #stats: HTMLElement;
   readonly #reason: HTMLElement;
-  #toolsShown = "";
 
+  /** `canApprove` says whether this page's participant may answer a tool approval. */
   constructor(
     doc: Document,
     readonly reply: Reply,
+    readonly canApprove: () => boolean = () => true,
   ) {
     this.element = el(doc, "article", "reply");
     this.element.dataset["model"] = reply.model;
@@ -51,10 +53,11 @@ export class ReplyView {
     head.append(this.#label, this.#state);
     const body = el(doc, "div", "md");
     this.#markdown = new MarkdownView(body);
-    this.#tools = el(doc, "div", "tools");
+    const tools = el(doc, "div", "tools");
+    this.#tools = new ToolCallsView(tools);
     this.#stats = el(doc, "div", "stats");
     this.#reason = el(doc, "p", "reason");
-    this.element.append(head, body, this.#tools, this.#stats, this.#reason);
+    this.element.append(head, body, tools, this.#stats, this.#reason);
   }
 
   update(models: readonly ModelInfo[], column: number, liveRate: number | null): void {
@@ -72,25 +75,11 @@ export class ReplyView {
     this.#label.textContent = label;
     this.#state.textContent = streaming ? "streaming…" : "";
     this.#markdown.update(reply.text, !streaming);
-    this.#renderTools();
+    this.#tools.render(reply.toolCalls, streaming, this.canApprove());
     this.#stats.textContent = statsLine(reply, liveRate);
     this.#reason.textContent = reasonText(reply) ?? "";
   }
 
-  #renderTools(): void {
-    const key = JSON.stringify(this.reply.toolCalls);
-    if (key === this.#toolsShown) return;
-    this.#toolsShown = key;
-    const doc = this.element.ownerDocument;
-    this.#tools.replaceChildren(
-      ...this.reply.toolCalls.map((call) => {
-        const box = el(doc, "div", "tool");
-        box.append(el(doc, "strong", undefined, `Tool call: ${call.name ?? call.call}`));
-        box.append(el(doc, "pre", undefined, call.args ?? ""));
-        return box;
-      }),
-    );
-  }
 }
 
 export class TurnView {
