@@ -75,6 +75,9 @@ def create_app(
         capacity=settings.limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
     )
     app[ROOM_MEMORY] = MemoryBudget(max_bytes=settings.limits.room_memory_bytes)
+    # Built here, before anything listens, so that a function tool that cannot be imported is a
+    # ConfigError of `serve` itself; its MCP servers start with the app.
+    app[TOOLBOX] = Toolbox.build(settings.tools)
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
@@ -163,10 +166,9 @@ def _catalog_opener(
 
 
 async def _open_tools(app: web.Application) -> AsyncIterator[None]:
-    """Import the function tools and start the MCP servers; stop them when the app stops."""
-    toolbox = Toolbox.build(app[SETTINGS].tools)
+    """Start the MCP servers (in the background); stop them when the app stops."""
+    toolbox = app[TOOLBOX]
     await toolbox.start()
-    app[TOOLBOX] = toolbox
     yield
     await toolbox.aclose()
 
