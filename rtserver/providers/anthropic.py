@@ -92,6 +92,9 @@ class AnthropicProvider:
             messages=_messages(request),
             system=params.system or anthropic.omit,
             tools=_tools(request) or anthropic.omit,
+            tool_choice={"type": "none"}
+            if request.tools and not request.may_call
+            else anthropic.omit,
             stream=True,
             extra_body=params.body(),
         )

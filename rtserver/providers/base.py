@@ -105,7 +105,9 @@ class ChatTurn:
 class GenerationRequest:
     """What one model is asked: its lane of the conversation, newest last, and parameters.
 
-    ``tools`` are the tools the model may call in this step; none means it must answer.
+    ``tools`` are the tools the model may call in this step. With ``may_call`` false they are
+    still described (a conversation that holds tool calls needs them, for some vendors) but the
+    model is told to answer without calling any: the last step of a tool loop.
     """
 
     messages: tuple[ChatTurn, ...]
@@ -113,6 +115,7 @@ class GenerationRequest:
     max_tokens: int | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
     tools: tuple[ToolDefinition, ...] = ()
+    may_call: bool = True
 
 
 class Provider(Protocol):

@@ -36,7 +36,7 @@ class PlannedCall:
 
 def plan_call(request: GenerationRequest) -> PlannedCall | None:
     """The call the newest prompt asks for, if its tool is offered and has not run yet."""
-    offered = {tool.name for tool in request.tools}
+    offered = {tool.name for tool in request.tools} if request.may_call else set()
     if not offered or _results_since_prompt(request) is not None:
         return None
     prompt = _last_prompt(request)

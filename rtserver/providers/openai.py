@@ -86,6 +86,7 @@ class OpenAIProvider:
             stream=True,
             stream_options={"include_usage": True},
             tools=_tools(request) or openai.omit,
+            tool_choice="none" if request.tools and not request.may_call else openai.omit,
             extra_body=self._body(params),
         )
 

@@ -1,6 +1,10 @@
-"""The tool loop's step: run the calls a model made, and say what to send it back.
+"""The tool loop: run the calls a model made, send it the results, and let it go on.
 
-After a step of a reply ends with tool calls, the generation hands them to :meth:`ToolLoop.run`.
+:func:`run_steps` is the seam the generation calls: it asks the provider one step at a time
+(through the generation's own ``step``, which streams the deltas to the room) and, after a step
+that made calls, hands them to :meth:`ToolLoop.run`, then asks again with the calls and their
+results appended, at most ``max_steps`` times; the last request still describes the tools but
+tells the model to answer.
 Every call of the step runs concurrently; each ends as a :class:`ToolCallRecord` with a result or
 an error, and nothing but ``CancelledError`` escapes: an unknown tool, arguments that are not a
 JSON object, a denial, a timeout or a tool that raised all become error results the model is
@@ -17,12 +21,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
 
 from rtserver.protocol.frames import Participant, ToolCallRecord, ToolErrorInfo
-from rtserver.providers.base import ChatTurn, ToolCallPart, ToolDefinition, ToolResultPart
+from rtserver.providers.base import (
+    ChatTurn,
+    GenerationRequest,
+    ToolCallPart,
+    ToolDefinition,
+    ToolResultPart,
+)
 from rtserver.tools.base import ToolError
 from rtserver.tools.toolbox import BoundTool, ToolSet
 from rtserver.turns.approvals import Approvals
@@ -65,6 +75,57 @@ class ToolReporter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What one provider request of a reply produced: its text, its calls, why it stopped."""
+
+    text: str
+    calls: Sequence[StepCall]
+    finish: Literal["complete", "length"] = "complete"
+
+
+#: The generation's part: stream one request's deltas to the room, and say what came.
+Step = Callable[[GenerationRequest], Awaitable[StepOutcome]]
+
+
+async def run_steps(
+    request: GenerationRequest,
+    *,
+    step: Step,
+    loop: ToolLoop,
+    tools: Callable[[], ToolSet],
+    max_steps: int,
+) -> list[ToolCallRecord]:
+    """Ask step by step until the model answers without calls; every call's record, in order.
+
+    ``tools`` gives the model's tools as they are now (an MCP server's list may change between
+    steps). A reply cut by ``length`` makes no more steps. Calls made in the last step, when the
+    model was told not to call, get an error result and are not run.
+    """
+    records: list[ToolCallRecord] = []
+    messages = request.messages
+    for number in range(max_steps + 1):
+        toolset = tools()
+        last = number == max_steps
+        asked = replace(request, messages=messages, tools=definitions(toolset), may_call=not last)
+        outcome = await step(asked)
+        if not outcome.calls:
+            break
+        if last or outcome.finish == "length":
+            records.extend(loop.refuse(outcome.calls, _no_more_steps(max_steps, outcome.finish)))
+            break
+        made = await loop.run(outcome.calls, toolset)
+        records.extend(made)
+        messages = (*messages, *continuation(outcome.text, made))
+    return records
+
+
+def _no_more_steps(max_steps: int, finish: str) -> str:
+    if finish == "length":
+        return "the reply reached its length limit before the call could run"
+    return f"a reply may make at most {max_steps} rounds of tool calls"
+
+
 def definitions(tools: ToolSet) -> tuple[ToolDefinition, ...]:
     """What the provider is told about the tools."""
     return tuple(
@@ -100,6 +161,10 @@ class ToolLoop:
                 for n, call in enumerate(calls)
             ]
         return [task.result() for task in tasks]
+
+    def refuse(self, calls: Sequence[StepCall], message: str) -> list[ToolCallRecord]:
+        """Calls that will not run: each gets a ``failed`` result, reported like any other."""
+        return [self._failed(call, 0, ToolError("failed", message)) for call in calls]
 
     async def _too_many(self, call: StepCall, allowed: int) -> ToolCallRecord:
         return self._failed(

@@ -210,6 +210,12 @@ class AnthropicServer(ScriptedServer[StreamReply]):
             return error_reply(400, "invalid_request_error", "max_tokens: Field required")
         if not record.model or not isinstance(body.get("messages"), list):
             return error_reply(400, "invalid_request_error", "model: Field required")
+        if not body.get("tools") and _has_tool_blocks(body["messages"]):
+            return error_reply(
+                400,
+                "invalid_request_error",
+                "Requests which include `tool_use` or `tool_result` blocks must define tools.",
+            )
         return _bad_tools(body.get("tools")) or _bad_tool_turns(body["messages"])
 
     async def write_stream(self, stream: Streaming, reply: StreamReply, request_id: str) -> None:
@@ -271,6 +277,15 @@ def _bad_tools(tools: object) -> ErrorReply | None:
                 400, "invalid_request_error", f"tools.{n}.custom.input_schema.type: Field required"
             )
     return None
+
+
+def _has_tool_blocks(messages: list[Any]) -> bool:
+    return any(
+        isinstance(block, dict) and block.get("type") in ("tool_use", "tool_result")
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for block in message["content"]
+    )
 
 
 def _bad_tool_turns(messages: list[Any]) -> ErrorReply | None:

@@ -243,7 +243,15 @@ class OpenAIServer(ScriptedServer[StreamReply]):
     def malformed(self, record: RecordedRequest) -> ErrorReply | None:
         if not record.model or not isinstance(record.body.get("messages"), list):
             return error_reply(400, message="you must provide a model parameter", param="model")
-        return _bad_tools(record.body.get("tools")) or _bad_tool_turns(record.body["messages"])
+        body = record.body
+        if "tool_choice" in body and not body.get("tools"):
+            return error_reply(
+                400,
+                message="Invalid value for 'tool_choice': 'tool_choice' is only allowed when"
+                " 'tools' are specified.",
+                param="tool_choice",
+            )
+        return _bad_tools(body.get("tools")) or _bad_tool_turns(body["messages"])
 
     async def write_stream(self, stream: Streaming, reply: StreamReply, request_id: str) -> None:
         chunks = _ChunkWriter(stream.record, chat_id=f"chatcmpl-{request_id}")

@@ -16,11 +16,17 @@ import pytest
 
 from rtserver.protocol.frames import ToolCallRecord
 from rtserver.providers.anthropic import AnthropicProvider
-from rtserver.providers.base import ChatTurn, GenerationRequest, Provider, ToolCallPart
+from rtserver.providers.base import (
+    ChatTurn,
+    GenerationRequest,
+    Provider,
+    ToolCallPart,
+    ToolResultPart,
+)
 from rtserver.providers.openai import OpenAIProvider
 from rtserver.tools.toolbox import Toolbox, ToolSet
 from rtserver.turns.approvals import Approvals
-from rtserver.turns.tools import StepCall, ToolLimits, ToolLoop, continuation, definitions
+from rtserver.turns.tools import StepCall, StepOutcome, ToolLimits, ToolLoop, run_steps
 from tests.fakes import anthropic_server, openai_server
 from tests.fakes.drive import collect
 
@@ -40,23 +46,27 @@ def builtin_tools() -> ToolSet:
     return Toolbox.build([]).for_model(["builtin"])
 
 
-async def run_loop(provider: Provider, tools: ToolSet) -> tuple[str, list[ToolCallRecord]]:
-    """What the generation will do: step, run the calls, send the results, step again."""
-    loop = ToolLoop(reporter=_Silent(), approvals=Approvals(), limits=ToolLimits())
-    messages: tuple[ChatTurn, ...] = (ChatTurn("user", PROMPT),)
+async def run_loop(
+    provider: Provider, tools: ToolSet, *, max_steps: int = 3
+) -> tuple[str, list[ToolCallRecord]]:
+    """What the generation does: step, run the calls, send the results, step again."""
     texts: list[str] = []
-    records: list[ToolCallRecord] = []
-    for _ in range(3):
-        request = GenerationRequest(messages=messages, tools=definitions(tools))
+
+    async def step(request: GenerationRequest) -> StepOutcome:
         outcome = await collect(provider, request)
         assert outcome.error is None, outcome.error
         texts.append(outcome.text)
         calls = [StepCall(c, name, args) for c, (name, args) in outcome.tool_calls().items()]
-        if not calls:
-            break
-        step = await loop.run(calls, tools)
-        records.extend(step)
-        messages = (*messages, *continuation(outcome.text, step))
+        return StepOutcome(text=outcome.text, calls=calls)
+
+    loop = ToolLoop(reporter=_Silent(), approvals=Approvals(), limits=ToolLimits())
+    records = await run_steps(
+        GenerationRequest(messages=(ChatTurn("user", PROMPT),)),
+        step=step,
+        loop=loop,
+        tools=lambda: tools,
+        max_steps=max_steps,
+    )
     return "".join(texts), records
 
 
@@ -278,3 +288,59 @@ def test_openai_fake_knows_the_rules_of_a_tool_conversation(messages: list[Any])
 )
 def test_anthropic_fake_knows_the_rules_of_a_tool_conversation(messages: list[Any]) -> None:
     assert anthropic_server._bad_tool_turns(messages) is not None
+
+
+async def test_openai_the_last_step_describes_the_tools_and_forbids_calls(
+    openai_fake: openai_server.OpenAIServer,
+) -> None:
+    openai_fake.script_steps(
+        openai_server.tool_call_reply([("call_1", "calculator", [CALC_ARGS])]),
+        openai_server.text_reply("391."),
+    )
+    provider = OpenAIProvider(model="gpt-test", api_key=KEY, base_url=openai_fake.base_url)
+    try:
+        text, _ = await run_loop(provider, builtin_tools(), max_steps=1)
+    finally:
+        await provider.aclose()
+    assert text == "391."
+    first, last = openai_fake.requests
+    assert "tool_choice" not in first.body
+    assert last.body["tool_choice"] == "none"
+    assert [t["function"]["name"] for t in last.body["tools"]] == ["calculator", "clock"]
+
+
+async def test_anthropic_the_last_step_describes_the_tools_and_forbids_calls(
+    anthropic_fake: anthropic_server.AnthropicServer,
+) -> None:
+    anthropic_fake.script_steps(
+        anthropic_server.tool_use_reply([("toolu_1", "calculator", [CALC_ARGS])]),
+        anthropic_server.text_reply("391."),
+    )
+    provider = AnthropicProvider(model="claude-test", api_key=KEY, base_url=anthropic_fake.base_url)
+    try:
+        text, _ = await run_loop(provider, builtin_tools(), max_steps=1)
+    finally:
+        await provider.aclose()
+    assert text == "391."
+    first, last = anthropic_fake.requests
+    assert "tool_choice" not in first.body
+    assert last.body["tool_choice"] == {"type": "none"}
+    assert [t["name"] for t in last.body["tools"]] == ["calculator", "clock"]
+
+
+async def test_anthropic_fake_wants_tools_defined_when_the_conversation_holds_tool_blocks(
+    anthropic_fake: anthropic_server.AnthropicServer,
+) -> None:
+    provider = AnthropicProvider(model="claude-test", api_key=KEY, base_url=anthropic_fake.base_url)
+    request = GenerationRequest(
+        messages=(
+            ChatTurn("user", "hi"),
+            ChatTurn("assistant", "", tool_calls=(ToolCallPart("c", "calculator", "{}"),)),
+            ChatTurn("tool", "", tool_results=(ToolResultPart("c", "calculator", "1"),)),
+        )
+    )
+    try:
+        outcome = await collect(provider, request)
+    finally:
+        await provider.aclose()
+    assert outcome.error is not None

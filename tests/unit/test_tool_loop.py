@@ -11,10 +11,19 @@ import pytest
 
 from rtserver.errors import PeerError
 from rtserver.protocol.frames import Participant, ToolCallRecord, ToolErrorInfo
+from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.tools.base import Approval, ToolError, ToolSpec
 from rtserver.tools.toolbox import BoundTool, ToolSet
 from rtserver.turns.approvals import Approvals
-from rtserver.turns.tools import StepCall, ToolLimits, ToolLoop, bounded, continuation
+from rtserver.turns.tools import (
+    StepCall,
+    StepOutcome,
+    ToolLimits,
+    ToolLoop,
+    bounded,
+    continuation,
+    run_steps,
+)
 
 BOB = Participant(id="u-bob", name="Bob")
 
@@ -323,3 +332,84 @@ def test_continuation_writes_the_step_and_its_results_for_the_provider() -> None
         ("c1", "2", False),
         ("c2", "error (denied): Bob denied the call", True),
     ]
+
+
+class ScriptedSteps:
+    """The generation's ``step`` for run_steps: answers each request with the next outcome."""
+
+    def __init__(self, *outcomes: StepOutcome) -> None:
+        self._outcomes = list(outcomes)
+        self.requests: list[GenerationRequest] = []
+
+    async def __call__(self, request: GenerationRequest) -> StepOutcome:
+        self.requests.append(request)
+        return self._outcomes.pop(0)
+
+
+def first_request() -> GenerationRequest:
+    return GenerationRequest(messages=(ChatTurn("user", "go"),))
+
+
+async def test_run_steps_asks_again_with_the_results_until_the_model_answers() -> None:
+    steps = ScriptedSteps(
+        StepOutcome("Let me see.", [StepCall("c1", "echo", '{"n": 1}')]),
+        StepOutcome("", [StepCall("c2", "echo", '{"n": 2}')]),
+        StepOutcome("Done.", []),
+    )
+    offered: list[int] = []
+
+    def tools() -> ToolSet:
+        offered.append(len(offered))
+        return toolset(FakeTool("echo", echo))
+
+    records = await run_steps(
+        first_request(), step=steps, loop=loop(Recorder()), tools=tools, max_steps=5
+    )
+    assert [r.result for r in records] == ['{"n": 1}', '{"n": 2}']
+    assert len(offered) == 3, "the tools are looked up again for every step"
+    last = steps.requests[-1]
+    assert [t.role for t in last.messages] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert last.messages[1].content == "Let me see."
+    assert last.messages[4].tool_results[0].content == '{"n": 2}'
+    assert all(r.may_call for r in steps.requests)
+    assert [t.name for t in last.tools] == ["echo"]
+
+
+async def test_run_steps_stops_at_max_steps_and_refuses_the_calls_of_the_last() -> None:
+    steps = ScriptedSteps(
+        StepOutcome("", [StepCall("c1", "echo", "{}")]),
+        StepOutcome("", [StepCall("c2", "echo", "{}")]),
+    )
+    recorder = Recorder()
+    tool = toolset(FakeTool("echo", echo))
+    records = await run_steps(
+        first_request(), step=steps, loop=loop(recorder), tools=lambda: tool, max_steps=1
+    )
+    assert [r.call for r in records] == ["c1", "c2"]
+    assert records[1].error is not None
+    assert "at most 1 rounds" in records[1].error.message
+    assert [r.may_call for r in steps.requests] == [True, False]
+    assert recorder.results == records
+
+
+async def test_run_steps_with_no_steps_allowed_tells_the_model_to_answer() -> None:
+    steps = ScriptedSteps(StepOutcome("Hi.", []))
+    tool = toolset(FakeTool("echo", echo))
+    assert (
+        await run_steps(
+            first_request(), step=steps, loop=loop(Recorder()), tools=lambda: tool, max_steps=0
+        )
+        == []
+    )
+    assert not steps.requests[0].may_call
+
+
+async def test_run_steps_runs_nothing_after_a_step_cut_by_length() -> None:
+    steps = ScriptedSteps(StepOutcome("", [StepCall("c1", "echo", '{"a"')], finish="length"))
+    tool = toolset(FakeTool("echo", echo))
+    (record,) = await run_steps(
+        first_request(), step=steps, loop=loop(Recorder()), tools=lambda: tool, max_steps=4
+    )
+    assert record.error is not None
+    assert "length limit" in record.error.message
+    assert len(steps.requests) == 1
