@@ -563,7 +563,26 @@ def _tool_server_frames() -> list[tuple[str, ServerFrame]]:
                         ],
                     )
                 ],
-                streams=[],
+                streams=[
+                    RunningStream(
+                        stream="s-2",
+                        model="claude",
+                        message="m-10",
+                        reply_to="m-8",
+                        text="Let me look.",
+                        tool_calls=[
+                            ToolCallRecord(
+                                call="toolu_01D",
+                                name="search",
+                                args='{"q":"rtserver"}',
+                                result="3 hits",
+                                duration_ms=120,
+                            ),
+                            ToolCallRecord(call="toolu_01E", name="delete_file", args="{}"),
+                        ],
+                        waiting=["toolu_01E"],
+                    )
+                ],
             ),
         ),
     ]

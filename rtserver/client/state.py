@@ -183,6 +183,9 @@ class RoomState:
             if reply is not None:
                 # The running stream's text is newer than the message's last checkpoint.
                 reply.text = running.text
+                if running.tool_calls is not None:
+                    reply.tool_calls = {c.call: c for c in running.tool_calls}
+                    reply.approvals = dict.fromkeys(running.waiting or ())
                 self._stream_started(reply, running.stream)
 
     def _history(self, message: HistoryMessage) -> None:

@@ -185,12 +185,16 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     prompt_id: str | None = None
 
 
-class RunningStream(msgspec.Struct, frozen=True, kw_only=True):
+class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     stream: str
     model: str
     message: str
     reply_to: str
     text: str
+    #: Extension (tools the server runs): the stream's tool calls so far, with the results of
+    #: those that ended, and the calls waiting for an ``approve`` now.
+    tool_calls: list[ToolCallRecord] | None = None
+    waiting: list[str] | None = None
 
 
 # --- server -> client -----------------------------------------------------------------------

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from rtserver.client import RoomState
 from rtserver.protocol.frames import (
+    HistoryMessage,
     MessageEvent,
     Participant,
+    RunningStream,
     StreamEnd,
     StreamStart,
     ToolApprovalEvent,
     ToolCallEvent,
+    ToolCallRecord,
     ToolDecisionEvent,
     ToolErrorInfo,
     ToolResultEvent,
@@ -83,3 +86,31 @@ def test_events_of_an_unknown_stream_are_ignored() -> None:
     reply = state.reply_of_stream("s1")
     assert reply is not None
     assert reply.tool_calls == {}
+
+
+def test_a_snapshot_of_a_running_stream_brings_its_calls_and_the_waiting_ones() -> None:
+    done = ToolCallRecord(call="c1", name="add", args="{}", result="2", duration_ms=3)
+    asks = ToolCallRecord(call="c2", name="rm", args="{}")
+    state = RoomState()
+    state.apply(
+        welcome(
+            messages=[
+                HistoryMessage(id="m1", role="user", text="hi", status="complete", ts=1, author=ADA)
+            ],
+            streams=[
+                RunningStream(
+                    stream="s1",
+                    model="demo",
+                    message="a1",
+                    reply_to="m1",
+                    text="so far",
+                    tool_calls=[done, asks],
+                    waiting=["c2"],
+                )
+            ],
+        )
+    )
+    reply = state.reply_of_stream("s1")
+    assert reply is not None
+    assert reply.tool_calls == {"c1": done, "c2": asks}
+    assert reply.approvals == {"c2": None}

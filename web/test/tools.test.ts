@@ -124,6 +124,36 @@ describe("RoomState and tool events", () => {
   });
 });
 
+describe("a snapshot of a running stream", () => {
+  test("brings the stream's calls, marking the ones waiting for approval", () => {
+    const state = new RoomState();
+    state.applyWelcome({
+      ...welcome(),
+      messages: [
+        { id: "m-1", role: "user", text: "hi", status: "complete", ts: 1, author: BOB },
+      ],
+      streams: [
+        {
+          stream: "s-1",
+          model: "demo",
+          message: "r-1",
+          reply_to: "m-1",
+          text: "so far",
+          tool_calls: [
+            { call: "c1", name: "add", args: "{}", result: "2", duration_ms: 3 },
+            { call: "c2", name: "rm", args: "{}" },
+          ],
+          waiting: ["c2"],
+        },
+      ],
+    });
+    assert.deepEqual(state.reply("r-1")?.toolCalls, [
+      { call: "c1", name: "add", args: "{}", result: "2", duration_ms: 3 },
+      { call: "c2", name: "rm", args: "{}", approval: "waiting" },
+    ]);
+  });
+});
+
 describe("tool call display", () => {
   test("control and bidi-override characters are made visible; long text is cut", () => {
     assert.equal(shownText("a\u0000b\u202ec\nd\te"), "a\ufffdb\ufffdc\nd\te");

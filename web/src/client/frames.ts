@@ -179,6 +179,10 @@ export interface RunningStream {
   message: string;
   reply_to: string;
   text: string;
+  /** Extension (tools): the stream's calls so far, with results of ended ones. */
+  tool_calls?: ToolCallRecord[];
+  /** Extension (tools): its calls waiting for an `approve` now. */
+  waiting?: string[];
 }
 
 // --- server -> client ----------------------------------------------------------------------

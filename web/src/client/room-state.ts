@@ -218,6 +218,12 @@ export class RoomState {
       if (!reply) continue;
       // The running stream's text is newer than the message's last checkpoint.
       reply.text = running.text;
+      if (running.tool_calls) {
+        const waiting = new Set(running.waiting ?? []);
+        reply.toolCalls = running.tool_calls.map((call) =>
+          waiting.has(call.call) ? { ...call, approval: "waiting" } : { ...call },
+        );
+      }
       reply.status = "streaming";
       reply.stream = running.stream;
       this.#byStream.set(running.stream, reply);
