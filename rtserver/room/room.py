@@ -31,6 +31,7 @@ from rtserver.protocol.frames import (
     ServerFrame,
     Since,
     TokenEvent,
+    ToolCallRecord,
     Welcome,
 )
 from rtserver.room.coalesce import TokenCoalescer
@@ -92,6 +93,16 @@ class LiveReply(Protocol):
     @property
     def text(self) -> str:
         """The reply so far."""
+        ...
+
+    @property
+    def tool_calls(self) -> list[ToolCallRecord]:
+        """Its tool calls so far, with the results of those that ended."""
+        ...
+
+    @property
+    def waiting(self) -> list[str]:
+        """Its calls waiting for an ``approve`` now."""
         ...
 
 
@@ -283,6 +294,8 @@ class Room:
                 message=reply.message_id,
                 reply_to=reply.reply_to,
                 text=reply.text,
+                tool_calls=reply.tool_calls or None,
+                waiting=reply.waiting or None,
             )
             for reply in self._live.values()
         ]

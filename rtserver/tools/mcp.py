@@ -94,6 +94,13 @@ def content_text(
     return "\n".join(parts)
 
 
+def _innermost(exc: BaseException) -> BaseException:
+    """The first error inside the task groups the SDK wraps its failures in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 class MCPSource:
     """A ``kind = "mcp"`` entry: the tools of one MCP server, kept connected."""
 
@@ -151,7 +158,8 @@ class MCPSource:
             except Exception as exc:
                 # SDK and transport errors describe the server, never a peer: the log may
                 # have them.
-                log.warning("MCP server %r: %s: %s", self.id, type(exc).__name__, exc)
+                cause = _innermost(exc)
+                log.warning("MCP server %r: %s: %s", self.id, type(cause).__name__, cause)
             finally:
                 self._ready.clear()
                 self._client = None

@@ -59,6 +59,16 @@ class ToolLimits:
     calls_per_step: int = 16
 
 
+@dataclass(frozen=True, slots=True)
+class ToolAccess:
+    """What one reply needs to run its model's tools: them (as they are at each step), the
+    room's approvals, and the bounds."""
+
+    toolset: Callable[[], ToolSet]
+    approvals: Approvals
+    limits: ToolLimits
+
+
 class ToolReporter(Protocol):
     """Where a step tells the room about its calls: the generation, which publishes events."""
 

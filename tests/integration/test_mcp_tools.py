@@ -47,7 +47,8 @@ def http_server(marks: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        process.terminate()
+        # Uvicorn waits for open streams on SIGTERM; a client may still hold one.
+        process.kill()
         process.wait(timeout=10)
 
 
