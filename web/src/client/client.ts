@@ -31,7 +31,10 @@ import {
   type StreamEndFrame,
   type StreamStartFrame,
   type TokenFrame,
+  type ToolApprovalFrame,
   type ToolCallFrame,
+  type ToolDecisionFrame,
+  type ToolResultFrame,
   type WelcomeFrame,
   type ClientFrame,
 } from "./frames.js";
@@ -72,6 +75,9 @@ export interface ClientEventMap {
   token: TokenFrame;
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
+  tool_result: ToolResultFrame;
+  tool_approval: ToolApprovalFrame;
+  tool_decision: ToolDecisionFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
@@ -520,6 +526,15 @@ export class RtClient {
         return;
       case "stream_end":
         this.#emitter.emit("stream_end", event);
+        return;
+      case "tool_result":
+        this.#emitter.emit("tool_result", event);
+        return;
+      case "tool_approval":
+        this.#emitter.emit("tool_approval", event);
+        return;
+      case "tool_decision":
+        this.#emitter.emit("tool_decision", event);
         return;
     }
   }
