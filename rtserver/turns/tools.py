@@ -219,7 +219,10 @@ class ToolLoop:
 
     async def _ask(self, call: StepCall, bound: BoundTool) -> ToolError | None:
         """Ask the room; the denial the model is told, or None when a member allowed it."""
-        self._reporter.approval(call.call, bound.name, call.args)
+        # Arguments as long as a result may be are plenty to judge a call by.
+        self._reporter.approval(
+            call.call, bound.name, bounded(call.args, self._limits.result_chars)
+        )
         decision = await self._approvals.wait(call.call, timeout_s=self._limits.approval_s)
         self._reporter.decision(call.call, decision.allow, decision.by)
         if decision.allow:

@@ -413,3 +413,21 @@ async def test_run_steps_runs_nothing_after_a_step_cut_by_length() -> None:
     assert record.error is not None
     assert "length limit" in record.error.message
     assert len(steps.requests) == 1
+
+
+async def test_the_arguments_shown_for_approval_are_bounded() -> None:
+    recorder = Recorder()
+    step = asyncio.create_task(
+        loop(recorder, approval_s=0.05, result_chars=100).run(
+            [StepCall("c", "echo", '{"text": "' + "z" * 10_000 + '"}')],
+            toolset(FakeTool("echo", echo), approval="ask"),
+        )
+    )
+    await asyncio.wait_for(step, 5)
+    kind, asked = recorder.events[0]
+    assert kind == "approval"
+    assert isinstance(asked, tuple)
+    args = asked[2]
+    assert isinstance(args, str)
+    assert len(args) < 200
+    assert args.endswith("more characters]")
