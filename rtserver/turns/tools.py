@@ -200,6 +200,13 @@ class ToolLoop:
         except TimeoutError:
             error = ToolError("timeout", f"the tool took longer than {bound.timeout_s:g} s")
             return self._failed(call, self._ms(started), error)
+        except asyncio.CancelledError:
+            if _being_cancelled():
+                raise
+            # Cancelled from inside (a library's own cancel scope), not by a stop of the stream:
+            # the reply goes on, and the model hears of it.
+            error = ToolError("cancelled", "the call was cancelled before it finished")
+            return self._failed(call, self._ms(started), error)
         except ToolError as exc:
             return self._failed(call, self._ms(started), exc)
         except Exception:
@@ -244,6 +251,11 @@ class ToolLoop:
 
     def _ms(self, started: float) -> int:
         return max(0, round((self._clock() - started) * 1000))
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def decode_args(args: str) -> Mapping[str, object]:

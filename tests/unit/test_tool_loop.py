@@ -431,3 +431,16 @@ async def test_the_arguments_shown_for_approval_are_bounded() -> None:
     assert isinstance(args, str)
     assert len(args) < 200
     assert args.endswith("more characters]")
+
+
+async def test_a_call_cancelled_from_inside_is_a_cancelled_result_and_the_step_goes_on() -> None:
+    async def cancels_itself(args: Mapping[str, object]) -> str:
+        raise asyncio.CancelledError
+
+    records = await loop(Recorder()).run(
+        [StepCall("c1", "quits", "{}"), StepCall("c2", "echo", "{}")],
+        toolset(FakeTool("quits", cancels_itself), FakeTool("echo", echo)),
+    )
+    assert records[0].error is not None
+    assert records[0].error.code == "cancelled"
+    assert records[1].result == "{}"
