@@ -41,6 +41,8 @@ MAX_DESCRIPTION_CHARS = 4000
 RESTART_FIRST_S = 0.25
 RESTART_MAX_S = 60.0
 RESTART_RESET_AFTER_S = 30.0
+#: Seconds a call waits for a connection being made (a restart after the server stopped).
+CONNECT_WAIT_S = 5.0
 #: Pages of ``tools/list`` read at most, so that a server whose cursor never ends cannot hang.
 MAX_LIST_PAGES = 100
 
@@ -137,8 +139,12 @@ class MCPSource:
                 await self._task
 
     async def connected(self) -> Client:
-        """The live client, waiting for a reconnect if one is under way."""
-        await self._ready.wait()
+        """The live client, waiting (a little) for a reconnect if one is under way."""
+        try:
+            async with asyncio.timeout(min(CONNECT_WAIT_S, self._config.timeout_s)):
+                await self._ready.wait()
+        except TimeoutError:
+            raise ToolError("failed", "the tool server is not running") from None
         assert self._client is not None
         return self._client
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from rtserver.config import ToolConfig
-from rtserver.tools.base import ToolError
-from rtserver.tools.mcp import MCPSource
+from rtserver.tools.base import ToolError, ToolSpec
+from rtserver.tools.mcp import MCPSource, MCPTool
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,5 +202,18 @@ async def test_an_http_tool_list_change_is_seen(http_server: str) -> None:
     try:
         await _call(source, "grow", {})
         await eventually(lambda: "echo" in {tool.spec.name for tool in source.tools()})
+    finally:
+        await source.aclose()
+
+
+async def test_a_call_while_the_server_cannot_run_fails_saying_so() -> None:
+    config = ToolConfig(id="gone", kind="mcp", url="http://127.0.0.1:9/mcp", timeout_s=0.5)
+    source = MCPSource(config)
+    await source.start()
+    try:
+        tool = MCPTool(source, ToolSpec(name="x", description=""))
+        with pytest.raises(ToolError) as failed:
+            await tool.call({})
+        assert failed.value.message == "the tool server is not running"
     finally:
         await source.aclose()
