@@ -24,6 +24,7 @@ import {
   type PresenceDiffFrame,
   type PresenceFrame,
   type PromptFrame,
+  type ReasoningFrame,
   ROOM_ID,
   type RoomEvent,
   type ServerFrame,
@@ -75,6 +76,7 @@ export interface ClientEventMap {
   token: TokenFrame;
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
+  reasoning: ReasoningFrame;
   tool_result: ToolResultFrame;
   tool_approval: ToolApprovalFrame;
   tool_decision: ToolDecisionFrame;
@@ -526,6 +528,9 @@ export class RtClient {
         return;
       case "stream_end":
         this.#emitter.emit("stream_end", event);
+        return;
+      case "reasoning":
+        this.#emitter.emit("reasoning", event);
         return;
       case "tool_result":
         this.#emitter.emit("tool_result", event);

@@ -32,6 +32,8 @@ export interface Since {
 export interface Params {
   temperature?: number;
   max_tokens?: number;
+  /** Ask the demo models to think first; vendor models think by their configured params. */
+  reasoning?: boolean;
 }
 
 export interface HelloFrame {
@@ -171,6 +173,8 @@ export interface HistoryMessage {
   tool_calls?: ToolCallRecord[];
   /** Extension: what went wrong, for status `error`. */
   error?: ErrorInfo;
+  /** Extension: an assistant message's thinking text, kept apart from `text`. */
+  reasoning?: string;
 }
 
 export interface RunningStream {
@@ -179,6 +183,8 @@ export interface RunningStream {
   message: string;
   reply_to: string;
   text: string;
+  /** Extension: the stream's thinking text so far, when it has some. */
+  reasoning?: string;
   /** Extension (tools): the stream's calls so far, with results of ended ones. */
   tool_calls?: ToolCallRecord[];
   /** Extension (tools): its calls waiting for an `approve` now. */
@@ -287,6 +293,14 @@ export interface PongFrame {
   id?: string;
 }
 
+/** Thinking text of a stream, to append to its reasoning; never part of the answer. */
+export interface ReasoningFrame {
+  type: "reasoning";
+  seq: number;
+  stream: string;
+  text: string;
+}
+
 /** A tool call the server ran has ended (issue 17). */
 export interface ToolResultFrame {
   type: "tool_result";
@@ -325,6 +339,7 @@ export type RoomEvent =
   | TokenFrame
   | ToolCallFrame
   | StreamEndFrame
+  | ReasoningFrame
   | ToolResultFrame
   | ToolApprovalFrame
   | ToolDecisionFrame;
@@ -343,6 +358,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "token",
   "tool_call",
   "stream_end",
+  "reasoning",
   "tool_result",
   "tool_approval",
   "tool_decision",

@@ -4,6 +4,7 @@ import type { ModelInfo } from "../client/frames.js";
 import type { Reply, Turn } from "../client/room-state.js";
 import { reasonText, statsLine } from "./format.js";
 import { MarkdownView } from "./markdown.js";
+import { ReasoningView } from "./reasoning-view.js";
 import { ToolCallsView } from "./tool-calls.js";
 
 export function el<K extends keyof HTMLElementTagNameMap>(
@@ -34,6 +35,7 @@ export class ReplyView {
   readonly #label: HTMLElement;
   readonly #state: HTMLElement;
   readonly #markdown: MarkdownView;
+  readonly #reasoning: ReasoningView;
   readonly #tools: ToolCallsView;
   readonly #stats: HTMLElement;
   readonly #reason: HTMLElement;
@@ -53,11 +55,13 @@ export class ReplyView {
     head.append(this.#label, this.#state);
     const body = el(doc, "div", "md");
     this.#markdown = new MarkdownView(body);
+    // Thinking comes before the answer, so its disclosure stands above it.
+    this.#reasoning = new ReasoningView(doc);
     const tools = el(doc, "div", "tools");
     this.#tools = new ToolCallsView(tools);
     this.#stats = el(doc, "div", "stats");
     this.#reason = el(doc, "p", "reason");
-    this.element.append(head, body, tools, this.#stats, this.#reason);
+    this.element.append(head, this.#reasoning.element, body, tools, this.#stats, this.#reason);
   }
 
   update(models: readonly ModelInfo[], column: number, liveRate: number | null): void {
@@ -74,6 +78,7 @@ export class ReplyView {
     this.element.setAttribute("aria-label", `${label} reply${streaming ? ", streaming" : ""}`);
     this.#label.textContent = label;
     this.#state.textContent = streaming ? "streaming…" : "";
+    this.#reasoning.update(reply);
     this.#markdown.update(reply.text, !streaming);
     this.#tools.render(reply.toolCalls, streaming, this.canApprove());
     this.#stats.textContent = statsLine(reply, liveRate);
