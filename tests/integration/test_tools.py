@@ -21,7 +21,8 @@ from rtserver.tools.mcp import MCPSource
 from tests.conftest import ServerFactory, ws_url
 from tests.fakes import openai_server as oai
 from tests.integration import tool_functions
-from tests.integration.access_client import ENV, join, token
+from tests.integration.access_client import ENV, bearer, join, token
+from tests.integration.sse_client import SseClient
 from tests.integration.test_mcp_tools import ROOT, SERVER, http_server, marks  # noqa: F401
 from tests.support import Frame, RoomClient, eventually
 
@@ -569,3 +570,34 @@ async def test_an_mcp_tool_over_streamable_http_runs_in_a_room(
     await ask(ada, "shout")
     await ended(ada, timeout=30)
     assert of(ada, "tool_result")[0]["result"] == "QUIET"
+
+
+async def test_approve_over_sse_decides_a_call_and_answers_with_http_statuses(
+    start_server: ServerFactory,
+    db_path: str,
+    http: aiohttp.ClientSession,
+    vendor: oai.OpenAIServer,
+) -> None:
+    server = await start(start_server, settings(db_path, vendor, tools=asking_tool()), env=ENV)
+    calc_then_answer(vendor, ("call_1", "echo", '{"text": "over sse"}'))
+    base = server.make_url("/")
+    ada_token, vic_token = token("ada"), token("vic", role="viewer")
+    ada = await SseClient.connect(http, base, token=ada_token)
+    vic = await SseClient.connect(http, base, name="vic", token=vic_token)
+
+    async def post(client: SseClient, key: str, frame: Frame) -> tuple[int, Any]:
+        status, body, _ = await client.post(frame, headers=bearer(key))
+        return status, body
+
+    assert (await post(ada, ada_token, {"type": "prompt", "id": "p-1", "text": "echo"}))[0] == 202
+    approval = await ada.wait_for(lambda f: f["type"] == "tool_approval")
+    answer = {"type": "approve", "id": "v", "call": approval["call"], "allow": True}
+    status, body = await post(vic, vic_token, answer)
+    assert (status, body["code"]) == (403, "forbidden")
+    status, body = await post(ada, ada_token, answer | {"id": "u", "call": "nope"})
+    assert (status, body["code"], body["ref"]) == (404, "not_found", "u")
+    assert (await post(ada, ada_token, answer))[0] == 202
+    await ada.wait_for(lambda f: f["type"] == "stream_end", 20)
+    assert ada.of_type("tool_result")[0]["result"] == "over sse"
+    ada.close()
+    vic.close()
