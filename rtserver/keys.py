@@ -13,6 +13,7 @@ from rtserver.ops.metrics import Metrics
 from rtserver.providers.catalog import Catalog
 from rtserver.room.memory import MemoryBudget
 from rtserver.store.base import Store
+from rtserver.tools.toolbox import Toolbox
 from rtserver.turns.directory import RoomDirectory
 from rtserver.turns.slots import Slots
 
@@ -30,3 +31,5 @@ ROOM_MEMORY = web.AppKey("room_memory", MemoryBudget)
 METRICS = web.AppKey("metrics", Metrics)
 #: How rooms reach their copies on other nodes (``--redis``), or the in-process bus.
 BUS = web.AppKey("bus", Bus)
+#: The tools models may call: ``builtin`` and the ``[[tools]]`` entries, started with the app.
+TOOLBOX = web.AppKey("toolbox", Toolbox)

@@ -29,8 +29,11 @@ from rtserver.protocol.frames import (
     StreamReason,
     StreamStart,
     TokenEvent,
+    ToolApprovalEvent,
     ToolCallEvent,
     ToolCallRecord,
+    ToolDecisionEvent,
+    ToolResultEvent,
 )
 from rtserver.room.presence import PresenceBoard, Roster
 from rtserver.room.room import LiveReply, Room
@@ -44,17 +47,21 @@ _STATUS: dict[StreamReason, MessageStatus] = {
 }
 
 
+_TOOL_EVENTS = (ToolCallEvent, ToolApprovalEvent, ToolDecisionEvent, ToolResultEvent)
+
+
 class MirroredReply:
     """A reply streaming somewhere in the cluster, as its delivered events tell it."""
 
     __slots__ = (
+        "_calls",
         "_parts",
         "_thoughts",
+        "_waiting",
         "message_id",
         "model_id",
         "reply_to",
         "stream",
-        "tool_calls",
     )
 
     def __init__(self, start: StreamStart) -> None:
@@ -64,7 +71,8 @@ class MirroredReply:
         self.reply_to = start.reply_to
         self._parts: list[str] = []
         self._thoughts: list[str] = []
-        self.tool_calls: list[ToolCallRecord] = []
+        self._calls: dict[str, ToolCallRecord] = {}
+        self._waiting: list[str] = []
 
     @property
     def text(self) -> str:
@@ -74,8 +82,41 @@ class MirroredReply:
     def reasoning(self) -> str:
         return "".join(self._thoughts)
 
+    @property
+    def tool_calls(self) -> list[ToolCallRecord]:
+        return list(self._calls.values())
+
+    @property
+    def waiting(self) -> list[str]:
+        return list(self._waiting)
+
     def add(self, text: str) -> None:
         self._parts.append(text)
+
+    def follow_tool(self, event: RoomEvent) -> None:
+        """A tool event of this stream: a call's fragment, its approval, decision or result."""
+        if isinstance(event, ToolCallEvent):
+            known = self._calls.get(event.call)
+            self._calls[event.call] = ToolCallRecord(
+                call=event.call,
+                name=event.name or (known.name if known else None),
+                args=(known.args if known else "") + event.args,
+            )
+        elif isinstance(event, ToolApprovalEvent):
+            self._waiting.append(event.call)
+        elif isinstance(event, ToolDecisionEvent):
+            if event.call in self._waiting:
+                self._waiting.remove(event.call)
+        elif isinstance(event, ToolResultEvent):
+            known = self._calls.get(event.call)
+            self._calls[event.call] = ToolCallRecord(
+                call=event.call,
+                name=event.name,
+                args=known.args if known else "",
+                result=event.result,
+                error=event.error,
+                duration_ms=event.duration_ms,
+            )
 
     def think(self, text: str) -> None:
         self._thoughts.append(text)
@@ -170,12 +211,10 @@ class SharedRoom(Room):
             self._started(event)
         elif isinstance(event, StreamEnd):
             self._ended(event)
-        elif isinstance(event, ToolCallEvent):
+        elif isinstance(event, _TOOL_EVENTS):
             mirrored = self._mirrored.get(event.stream)
             if mirrored is not None:
-                mirrored.tool_calls.append(
-                    ToolCallRecord(call=event.call, name=event.name, args=event.args)
-                )
+                mirrored.follow_tool(event)
 
     def _known(self, message_id: str) -> bool:
         return any(m.id == message_id for m in self._history)

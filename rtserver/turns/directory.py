@@ -15,6 +15,7 @@ from rtserver.providers.catalog import Catalog
 from rtserver.room.member import Member
 from rtserver.room.memory import MemoryBudget
 from rtserver.store.base import Store
+from rtserver.tools.toolbox import Toolbox
 from rtserver.turns.slots import Slots
 from rtserver.turns.turns import Turns
 
@@ -43,11 +44,13 @@ class RoomDirectory:
         streams: Slots | None = None,
         memory: MemoryBudget | None = None,
         metrics: Metrics | None = None,
+        toolbox: Toolbox | None = None,
         make: Callable[[str], Turns] | None = None,
     ) -> None:
         """``make`` builds a room's turns (several nodes: shared ones); by default, Turns."""
         self._make = make
         self._metrics = metrics or Metrics()
+        self._toolbox = toolbox
         self._metrics.watch_rooms(lambda: len(self._rooms))
         self._store = store
         self._catalog = catalog
@@ -121,6 +124,7 @@ class RoomDirectory:
                 streams=self._streams,
                 memory=self._memory,
                 metrics=self._metrics,
+                toolbox=self._toolbox,
             )
         )
         await room.load()

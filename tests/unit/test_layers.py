@@ -1,6 +1,6 @@
 """The arrows between the layers (docs/explanation/architecture.md), read from the imports.
 
-transports -> turns -> room -> protocol; turns -> providers and store. The room never imports
+transports -> turns -> room -> protocol; turns -> providers, tools and store. The room never imports
 config, turns, transports, providers or a store; protocol imports none of the layers above it;
 turns never imports a transport; the bus (several nodes) never imports turns or transports.
 """
@@ -20,6 +20,8 @@ FORBIDDEN = {
     "turns": ("transports",),
     # The bus carries rooms' events between nodes; what they mean is the turns layer's.
     "bus": ("turns", "transports", "providers"),
+    # Tools are called by the turns layer and know nothing of rooms, turns or sockets.
+    "tools": ("room", "turns", "transports", "store", "providers"),
 }
 
 
