@@ -207,6 +207,7 @@ async def _open_directory(app: web.Application) -> AsyncIterator[None]:
                 streams=app[STREAM_SLOTS],
                 memory=app[ROOM_MEMORY],
                 metrics=app[METRICS],
+                toolbox=app[TOOLBOX],
             )
 
     directory = RoomDirectory(
