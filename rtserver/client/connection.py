@@ -41,6 +41,7 @@ from rtserver.protocol.frames import (
     Hello,
     Interrupt,
     MessageEvent,
+    ModelSwitch,
     Params,
     Ping,
     Prompt,
@@ -62,7 +63,14 @@ _FINAL_CLOSES: Final = frozenset((1002, 1008))
 #: Error codes that, before a welcome, refuse the client for good.
 _FINAL_ERRORS: Final = frozenset(("unauthorized", "forbidden"))
 _SLOW_CONSUMER: Final = 4000
-_ROOM_EVENTS: Final = (MessageEvent, StreamStart, TokenEvent, ToolCallEvent, StreamEnd)
+_ROOM_EVENTS: Final = (
+    MessageEvent,
+    StreamStart,
+    TokenEvent,
+    ToolCallEvent,
+    StreamEnd,
+    ModelSwitch,
+)
 _END: Final = object()
 
 Codec = Literal["json", "msgpack"]

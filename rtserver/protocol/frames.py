@@ -161,14 +161,18 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     #: Extension: the client's ``prompt.id`` of a user message, so that a client that got a full
     #: snapshot instead of a resume can still tell whether a prompt it sent was stored.
     prompt_id: str | None = None
+    #: Extension (issue 18): the router whose lane this reply is in; ``model`` answered it.
+    routed_from: str | None = None
 
 
-class RunningStream(msgspec.Struct, frozen=True, kw_only=True):
+class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     stream: str
     model: str
     message: str
     reply_to: str
     text: str
+    #: Extension (issue 18): the router whose lane this stream is in; ``model`` answers it.
+    routed_from: str | None = None
 
 
 # --- server -> client -----------------------------------------------------------------------
@@ -205,6 +209,9 @@ class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
     message: str
     reply_to: str
     ts: int
+    #: Extension (issue 18): the router that chose ``model``, and why, in a few words.
+    routed_from: str | None = None
+    route_reason: str | None = None
 
 
 class TokenEvent(Frame, frozen=True, kw_only=True, tag="token"):
@@ -267,5 +274,17 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
     id: str | None = None
 
 
-RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd
+# --- router (issue 18) -----------------------------------------------------------------------
+
+
+class ModelSwitch(Frame, frozen=True, kw_only=True, tag="model_switch"):
+    """A routed stream's model failed before its first token; ``model`` answers from now on."""
+
+    seq: int
+    stream: str
+    model: str
+    reason: str
+
+
+RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd | ModelSwitch
 ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

@@ -49,6 +49,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_by_ts ON messages (ts);
     CREATE INDEX messages_streaming ON messages (owner) WHERE status = 'streaming';
     """,
+    # Issue 18: the router whose lane a reply is in (``model`` is the model that answered).
+    """
+    ALTER TABLE messages ADD COLUMN routed_from TEXT;
+    """,
 )
 
 #: First key of the advisory lock that serialises migrations ("rt" in ASCII); the second is
