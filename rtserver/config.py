@@ -204,6 +204,9 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             )
         if self.params:
             raise ValueError(f"router {self.id!r}: `params` belong to the models it routes to")
+        twice = sorted({m for m in self.fallback if self.fallback.count(m) > 1})
+        if twice:
+            raise ValueError(f"router {self.id!r}: fallback names {twice[0]!r} more than once")
 
     @property
     def is_router(self) -> bool:
