@@ -16,6 +16,7 @@ import {
   type InterruptFrame,
   isRoomEvent,
   type MessageFrame,
+  type ModelSwitchFrame,
   type ModelInfo,
   type Params,
   type Participant,
@@ -71,6 +72,7 @@ export interface ClientEventMap {
   token: TokenFrame;
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
+  model_switch: ModelSwitchFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
@@ -513,6 +515,9 @@ export class RtClient {
         return;
       case "stream_end":
         this.#emitter.emit("stream_end", event);
+        return;
+      case "model_switch":
+        this.#emitter.emit("model_switch", event);
         return;
     }
   }

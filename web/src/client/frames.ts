@@ -139,6 +139,8 @@ export interface HistoryMessage {
   tool_calls?: ToolCallRecord[];
   /** Extension: what went wrong, for status `error`. */
   error?: ErrorInfo;
+  /** Extension (routers): the router whose lane this reply is in; `model` answered it. */
+  routed_from?: string;
 }
 
 export interface RunningStream {
@@ -147,6 +149,8 @@ export interface RunningStream {
   message: string;
   reply_to: string;
   text: string;
+  /** Extension (routers): the router whose lane this stream is in; `model` answers it. */
+  routed_from?: string;
 }
 
 // --- server -> client ----------------------------------------------------------------------
@@ -185,6 +189,10 @@ export interface StreamStartFrame {
   message: string;
   reply_to: string;
   ts: number;
+  /** Extension (routers): the router that chose `model`. */
+  routed_from?: string;
+  /** Extension (routers): why it chose it, in a few words for people. */
+  route_reason?: string;
 }
 
 export interface TokenFrame {
@@ -251,8 +259,24 @@ export interface PongFrame {
   id?: string;
 }
 
+// --- routers (issue 18) -------------------------------------------------------------------
+
+/** A routed stream's model failed before its first token: `model` answers from now on. */
+export interface ModelSwitchFrame {
+  type: "model_switch";
+  seq: number;
+  stream: string;
+  model: string;
+  reason: string;
+}
+
 export type RoomEvent =
-  MessageFrame | StreamStartFrame | TokenFrame | ToolCallFrame | StreamEndFrame;
+  | MessageFrame
+  | StreamStartFrame
+  | TokenFrame
+  | ToolCallFrame
+  | StreamEndFrame
+  | ModelSwitchFrame;
 
 export type ServerFrame =
   | WelcomeFrame
@@ -268,6 +292,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "token",
   "tool_call",
   "stream_end",
+  "model_switch",
 ]);
 
 const SERVER_TYPES: ReadonlySet<string> = new Set([
