@@ -5,7 +5,7 @@ an overloaded stream), never after it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 
 import pytest
@@ -188,7 +188,7 @@ class Scripted:
         self._error = error
         self.closed = False
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         try:
             for delta in self._deltas:
                 yield delta
@@ -204,7 +204,7 @@ class Scripted:
 def scripted(model_id: str, deltas: Sequence[Delta], error: ProviderError | None = None) -> Model:
     spec = ModelSpec(id=model_id, provider="demo")
     info = ModelInfo(id=model_id, label=model_id, provider="demo")
-    return Model(spec=spec, provider=Scripted(deltas, error), info=info)  # type: ignore[arg-type]
+    return Model(spec=spec, provider=Scripted(deltas, error), info=info)
 
 
 async def test_early_deltas_of_the_candidate_that_answers_are_kept_in_order() -> None:
