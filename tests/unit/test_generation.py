@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from rtserver.config import ModelSpec
@@ -39,12 +40,11 @@ class Sink:
                 self._changed.clear()
                 await self._changed.wait()
 
-    def next_seq(self) -> int:
-        return len(self.events) + 1
-
-    def publish(self, event: RoomEvent) -> None:
-        self.events.append(event)
+    def publish(self, event: RoomEvent) -> int:
+        """Number the event, as a room's log does."""
+        self.events.append(msgspec.structs.replace(event, seq=len(self.events) + 1))
         self._changed.set()
+        return len(self.events)
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         self.finished.append(message)
@@ -128,6 +128,7 @@ async def _generation(store: SqliteStore, provider: Scripted) -> tuple[Generatio
         reply=reply,
         prepare=prepare,
         sink=sink,
+        finished=sink.reply_finished,
         store=store,
         checkpoint_interval=0.01,
     )
