@@ -90,6 +90,11 @@ class LiveReply(Protocol):
     def reply_to(self) -> str: ...
 
     @property
+    def routed_from(self) -> str | None:
+        """The router whose lane the reply is in, if routed (its model may change)."""
+        ...
+
+    @property
     def text(self) -> str:
         """The reply so far."""
         ...
@@ -268,7 +273,9 @@ class Room:
     def _snapshot_messages(self) -> list[HistoryMessage]:
         live = {reply.message_id: reply for reply in self._live.values()}
         messages = [
-            msgspec.structs.replace(m, text=live[m.id].text) if m.id in live else m
+            msgspec.structs.replace(m, text=live[m.id].text, model=live[m.id].model_id)
+            if m.id in live
+            else m
             for m in self._history
         ]
         return newest_within(messages, self._limits.welcome_chars, keep_newest=False)
@@ -282,6 +289,7 @@ class Room:
                 message=reply.message_id,
                 reply_to=reply.reply_to,
                 text=reply.text,
+                routed_from=reply.routed_from,
             )
             for reply in self._live.values()
         ]

@@ -40,6 +40,7 @@ from rtserver.providers.base import (
 )
 from rtserver.providers.catalog import Model
 from rtserver.store.base import ReplyStore
+from rtserver.turns.routed import RoutedStream
 from rtserver.turns.usage_estimate import StreamedOutput
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class Phase(Enum):
 
     #: Made and started, its task not yet begun.
     PENDING = "pending"
+    #: A router's stream: its model being chosen (a classifier may be thinking).
+    ROUTING = "routing"
     #: Gathering what the model is asked (its lane, from the store).
     PREPARING = "preparing"
     #: Reading the provider's deltas and publishing them.
@@ -72,14 +75,15 @@ class Phase(Enum):
 
 #: Every move a generation may make; any other is a bug, raised at once.
 TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
-    Phase.PENDING: frozenset({Phase.PREPARING, Phase.ENDING}),
+    Phase.PENDING: frozenset({Phase.ROUTING, Phase.PREPARING, Phase.ENDING}),
+    Phase.ROUTING: frozenset({Phase.PREPARING, Phase.ENDING}),
     Phase.PREPARING: frozenset({Phase.STREAMING, Phase.ENDING}),
     Phase.STREAMING: frozenset({Phase.ENDING}),
     Phase.ENDING: frozenset({Phase.ENDED}),
     Phase.ENDED: frozenset(),
 }
 #: The phases in which a stop cancels the task; before them it is recorded, after them ignored.
-_CANCELLABLE: Final = frozenset({Phase.PREPARING, Phase.STREAMING})
+_CANCELLABLE: Final = frozenset({Phase.ROUTING, Phase.PREPARING, Phase.STREAMING})
 
 
 class EventSink(Protocol):
@@ -108,9 +112,12 @@ class Generation:
         checkpoint_interval: float,
         clock: Callable[[], float] = time.monotonic,
         meter: StreamMeter | None = None,
+        routed: RoutedStream | None = None,
     ) -> None:
         self.stream = stream
-        self.model = model
+        self._model = model
+        #: A router's stream: its choice of model and its candidates (turns/routed.py).
+        self.routed = routed
         self.reply = reply
         self._prepare = prepare
         self._request = GenerationRequest(messages=())
@@ -142,8 +149,18 @@ class Generation:
         return self._parts[0] if self._parts else ""
 
     @property
+    def model(self) -> Model:
+        """The model answering: a router's choice, and after a switch the next candidate."""
+        return self.routed.model if self.routed is not None else self._model
+
+    @property
     def model_id(self) -> str:
         return self.model.id
+
+    @property
+    def routed_from(self) -> str | None:
+        """The router whose lane this stream is in, if routed."""
+        return self.routed.router_id if self.routed is not None else None
 
     @property
     def message_id(self) -> str:
@@ -196,11 +213,15 @@ class Generation:
         if self._stop_reason is not None:
             await self._end(self._stop_reason, None)
             return
-        self._enter(Phase.PREPARING)
         checkpoints = asyncio.create_task(self._checkpoint_loop())
         reason: StreamReason
         error: ErrorInfo | None = None
         try:
+            if self.routed is not None:
+                self._enter(Phase.ROUTING)
+                await self.routed.choose()
+                self.routed.announce()
+            self._enter(Phase.PREPARING)
             self._request = await self._prepare()
             self._enter(Phase.STREAMING)
             await self._consume()
@@ -219,7 +240,13 @@ class Generation:
 
     async def _consume(self) -> None:
         sink = self._sink
-        async with aclosing(self.model.provider.stream(self._request)) as deltas:
+        routed = self.routed
+        stream = (
+            routed.deltas(self._request)
+            if routed is not None
+            else self.model.provider.stream(self._request)
+        )
+        async with aclosing(stream) as deltas:
             async for delta in deltas:
                 if isinstance(delta, TextDelta):
                     if not delta.text:
@@ -293,6 +320,11 @@ class Generation:
 
     async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
         self._enter(Phase.ENDING)
+        if self.routed is not None:
+            # A stream stopped before its router chose still starts before it ends.
+            self.routed.announce(stopped=True)
+            with suppress(Exception):
+                await asyncio.shield(self.routed.settled())
         ended = self._clock()
         text = self.text
         usage = self._final_usage(text)
@@ -303,12 +335,13 @@ class Generation:
             text=text,
             status=_STATUS_OF_REASON[reason],
             ts=self.reply.ts,
-            model=self.reply.model,
+            model=self.model.id,
             reply_to=self.reply.reply_to,
             usage=usage,
             stream=self.stream,
             tool_calls=list(self._calls.values()) or None,
             error=error,
+            routed_from=self.routed_from,
         )
         # Finalise before announcing the end: a client that saw stream_end can rely on
         # the stored reply. Shielded so that a second cancel cannot lose the write.

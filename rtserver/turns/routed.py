@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
+from typing import Protocol
 
 from rtserver.errors import ProviderError
 from rtserver.ops.metrics import Metrics
 from rtserver.protocol.frames import ModelSwitch, RoomEvent
-from rtserver.providers.base import Delta
+from rtserver.providers.base import Delta, GenerationRequest
 from rtserver.providers.catalog import Model
-from rtserver.store.base import Store
-from rtserver.turns.fallback import RequestFor, routed_deltas, switch_reason
+from rtserver.turns.fallback import routed_deltas, switch_reason
 from rtserver.turns.router import Choice
 from rtserver.turns.routing import Routing
 
@@ -27,6 +27,23 @@ log = logging.getLogger(__name__)
 
 #: Publishes a room event (the room numbers it).
 Publish = Callable[[RoomEvent], object]
+#: The request for a candidate, from the first candidate's (its own parameters and caps).
+Retarget = Callable[[Model, GenerationRequest], GenerationRequest]
+#: Publishes the stream's ``stream_start`` once its model is chosen; ``stopped``: it was stopped
+#: before the choice was made, and starts (and ends) with the rules' choice.
+Announce = Callable[["RoutedStream", bool], None]
+#: Said of a stream stopped before its router had chosen.
+STOPPED_WHILE_ROUTING = "stopped while routing"
+
+
+class ModelRecorder(Protocol):
+    """Where the model answering a reply is recorded: a room's Store, or nothing at all."""
+
+    async def switch_model(self, message_id: str, model: str) -> None: ...
+
+
+def _same_request(model: Model, request: GenerationRequest) -> GenerationRequest:
+    return request
 
 
 class RoutedStream:
@@ -41,8 +58,10 @@ class RoutedStream:
         message_id: str,
         routing: Routing,
         publish: Publish,
-        store: Store,
+        store: ModelRecorder,
         metrics: Metrics | None = None,
+        retarget: Retarget = _same_request,
+        announce: Announce | None = None,
     ) -> None:
         self.router_id = router_id
         self.stream = stream
@@ -52,6 +71,11 @@ class RoutedStream:
         self._publish = publish
         self._store = store
         self._metrics = metrics
+        self._retarget = retarget
+        self._announce = announce
+        self.announced = False
+        #: ``stream_start.route_reason``, once announced: why this model, in a few words.
+        self.reason = ""
         self._writes: set[asyncio.Task[None]] = set()
         #: The rules' choice: what the stream starts with when it is stopped while routing.
         self.first = routing.first_choice(router_id, text)
@@ -69,13 +93,36 @@ class RoutedStream:
     async def choose(self) -> Choice:
         """Ask the classifier (bounded by its timeout), else keep the rules' choice."""
         if self.needs_asking:
-            self.choice = await self._routing.choose(self.router_id, self._text)
-            self._candidates = self._routing.candidates(self.choice)
-            self.model = self._candidates[0]
+            choice = await self._routing.choose(self.router_id, self._text)
+            self.choice = choice
+            self._candidates = self._routing.candidates(choice)
+            if self._candidates[0] is not self.model:
+                self.model = self._candidates[0]
+                self._record_soon(self.model.id)
         return self.choice
 
-    def deltas(self, request_for: RequestFor) -> AsyncGenerator[Delta, None]:
-        """The stream's deltas, from the first candidate that gets to its first token."""
+    def announce(self, *, stopped: bool = False) -> None:
+        """Publish ``stream_start`` (through the hook), once; later calls do nothing."""
+        if self.announced:
+            return
+        self.announced = True
+        if stopped:
+            self.reason = f"{self.choice.reason} ({STOPPED_WHILE_ROUTING})"
+        else:
+            self.reason = self.choice.reason
+        if self._announce is not None:
+            self._announce(self, stopped)
+
+    def deltas(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        """The stream's deltas, from the first candidate that gets to its first token.
+
+        ``request`` is the first candidate's; each other gets it retargeted to itself.
+        """
+        first = self._candidates[0]
+
+        def request_for(model: Model) -> GenerationRequest:
+            return request if model is first else self._retarget(model, request)
+
         return routed_deltas(self._candidates, request_for, on_switch=self._switched)
 
     def _switched(self, failed: Model, to: Model, error: ProviderError) -> None:
@@ -89,7 +136,10 @@ class RoutedStream:
         self._publish(
             ModelSwitch(seq=0, stream=self.stream, model=to.id, reason=switch_reason(failed, error))
         )
-        task = asyncio.create_task(self._record(to.id))
+        self._record_soon(to.id)
+
+    def _record_soon(self, model_id: str) -> None:
+        task = asyncio.create_task(self._record(model_id))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 

@@ -83,7 +83,7 @@ async def test_a_failure_before_the_first_token_is_published_recorded_and_counte
         assert not routed.needs_asking
         assert (await routed.choose()).reason == "route 1: 2 chars <= 10"
         assert routed.model.id == "demo-fast"
-        texts = [d async for d in routed.deltas(lambda m: ask())]
+        texts = [d async for d in routed.deltas(ask())]
         await routed.settled()
         assert texts == [TextDelta("ok")]
         assert routed.model.id == "demo"
