@@ -4,6 +4,10 @@ A :class:`Generation` runs as one asyncio task through the phases of :class:`Pha
 checked against one table. Stopping it (cancel or interrupt) records the reason and cancels the
 task, which closes the provider's iterator and so its upstream request. Whatever way it ends, the
 reply is finalised in the store and then exactly one ``stream_end`` is published.
+
+A router's stream (``routed``) first chooses its model (phase ``ROUTING``); its ``stream_start``
+is published then, by the turns layer's hook, and its deltas come from the candidates in turn
+(turns/routed.py), so ``model`` is the model answering at each moment.
 """
 
 from __future__ import annotations

@@ -104,13 +104,23 @@ def settings(db_path: str, vendors: Vendors, offline: int) -> Settings:
                 "fallback": ["gpt-keyless", "claude"],
             }
         ),
+        # Answers must come in time even on a busy machine; the hasty one gives up at once.
         make(
             {
                 "id": "smart",
                 "routes": [route("gpt", contains_code=True)],
                 "fallback": ["claude", "demo"],
                 "classifier": "classify",
-                "classifier_timeout_s": 0.5,
+                "classifier_timeout_s": 30,
+            }
+        ),
+        make(
+            {
+                "id": "hasty",
+                "routes": [route("gpt", contains_code=True)],
+                "fallback": ["claude", "demo"],
+                "classifier": "classify",
+                "classifier_timeout_s": 0.2,
             }
         ),
         make(
@@ -227,7 +237,7 @@ async def test_the_classifier_chooses_and_the_rules_decide_when_it_is_slow_or_wr
     assert LONG in asked.body["messages"][-1]["content"]
 
     vendors.openai.script(oai.StreamReply([oai.Hang()]), model="classify")
-    slow, _ = await routed_turn(alice, CODE, ["smart"], "p2")
+    slow, _ = await routed_turn(alice, CODE, ["hasty"], "p2")
     assert (slow["model"], slow["route_reason"]) == (
         "gpt",
         "route 1: contains code (classifier classify too slow)",
