@@ -59,22 +59,23 @@ class TokenCoalescer:
         """True while some stream has tokens not yet emitted."""
         return bool(self._gathered)
 
-    def add(self, token: TokenEvent) -> None:
-        """Send ``token`` now if its stream is quiet, else gather it until the window ends."""
+    def add(self, token: TokenEvent) -> bool:
+        """Send ``token`` now if its stream is quiet (True), else gather it for the window."""
         stream = token.stream
         gathered = self._gathered.get(stream)
         if gathered is not None:
             gathered.parts.append(token.text)
-            return
+            return False
         now = self._now()
         sent_at = self._sent_at.get(stream)
         if sent_at is None or now - sent_at >= self._window_s:
             self._sent_at[stream] = now
             self._emit(stream, [token.text], token.emitted_us)
-            return
+            return True
         self._gathered[stream] = _Gathered(token)
         if self._timer is None:
             self._timer = self._scheduler.call_later(sent_at + self._window_s - now, self.flush)
+        return False
 
     def flush(self) -> None:
         """Emit every stream's gathered tokens now, streams in the order their tokens began."""

@@ -157,6 +157,7 @@ class Room:
 
     @property
     def members(self) -> list[Member]:
+        """Everyone connected, one entry per session."""
         return list(self._members.values())
 
     @property
@@ -324,10 +325,8 @@ class Room:
         tokens = self._tokens
         if tokens is not None:
             if isinstance(event, TokenEvent):
-                head = self.log.head
-                tokens.add(event)
                 # Sent at once (its stream was quiet), it took the next seq; else it waits.
-                return self.log.head if self.log.head != head else None
+                return self.log.head if tokens.add(event) else None
             if tokens.pending:
                 tokens.flush()
         return self._log_and_fan_out(event)

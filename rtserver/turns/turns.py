@@ -137,6 +137,7 @@ class Turns:
 
     @property
     def id(self) -> str:
+        """The room's id."""
         return self.room.id
 
     async def load(self) -> None:
@@ -144,6 +145,7 @@ class Turns:
         self.room.remember(*await self._store.recent(self.id, self._limits.history_messages))
 
     def budgeted(self) -> tuple[Budgeted, ...]:
+        """What the room holds against the server's memory budget."""
         return self.room.budgeted()
 
     @property
@@ -153,6 +155,7 @@ class Turns:
 
     @property
     def members(self) -> list[Member]:
+        """The room's participants."""
         return self.room.members
 
     def join(
@@ -162,9 +165,11 @@ class Turns:
         return self.room.join(name=name, since=since, codec=codec, seat=seat)
 
     def leave(self, member: Member) -> None:
+        """Leave the room; the participant's streams go on."""
         self.room.leave(member)
 
     def tell(self, member: Member, frame: ServerFrame) -> None:
+        """Send one participant a frame outside the room's order (see :meth:`Room.tell`)."""
         self.room.tell(member, frame)
 
     # --- client frames ----------------------------------------------------------------------
