@@ -19,6 +19,7 @@ from tests.conftest import ServerFactory, ws_url
 from tests.fakes import anthropic_server as anth
 from tests.fakes import openai_server as oai
 from tests.fakes.drive import refusing_port
+from tests.integration import access_client as access
 from tests.support import Frame, RoomClient, eventually, fast_settings, is_type
 
 OPENAI_KEY = "sk-router-openai"
@@ -449,3 +450,19 @@ async def test_a_one_shot_chat_with_a_router_names_the_model_that_answered(
         events = (await response.text()).split("\n\n")
     frames = [msgspec.json.decode(e.removeprefix("data: ")) for e in events if e.strip()]
     assert {f["type"] for f in frames} == {"token", "stream_end"}
+
+
+async def test_a_token_that_allows_a_router_may_prompt_it_and_only_it(
+    start_server: ServerFactory,
+    db_path: str,
+    http: aiohttp.ClientSession,
+    vendors: Vendors,
+    offline: int,
+) -> None:
+    secured = await start_server(settings(db_path, vendors, offline), env={**ENV, **access.ENV})
+    ada = await access.join(http, secured, token=access.token(models=["auto"]))
+    assert [m["id"] for m in ada.welcome["models"]] == ["auto"]
+    start, end = await routed_turn(ada, "hi there", ["auto"], "p1")
+    assert (start["model"], end["reason"]) == ("demo", "complete")
+    await ada.send({"type": "prompt", "id": "p2", "text": "hi", "models": ["demo"]})
+    assert (await ada.wait_for(is_type("error", ref="p2")))["code"] == "forbidden"
