@@ -16,31 +16,46 @@ from dataclasses import dataclass
 
 from rtserver.config import ModelSpec, Route, RouteWhen
 
-#: A fenced block of Markdown (``` or ~~~ at the start of a line).
-_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
-#: One line that reads as code rather than prose: a keyword that opens a definition or an
-#: import, a preprocessor line, or a line that ends the way statements and blocks end.
-_CODE_LINE = re.compile(
-    r"^[ \t]*(?:"
+#: A fenced block of Markdown (``` or ~~~ at the start of a line, after indentation).
+_FENCES = ("```", "~~~")
+#: The start of a line that reads as code: a keyword that opens a definition or an import,
+#: or a preprocessor line. Matched at the start of a stripped line only.
+_CODE_START = re.compile(
     r"(?:def|class|fn|func|function|import|from\s+\S+\s+import|const|let|var|public|private"
-    r"|package|using|#include|#define|SELECT|INSERT|UPDATE|CREATE)\b.*"
-    r"|.*[;{}]\s*"
-    r"|.*\)\s*(?:=>|->).*"
-    r")$",
-    re.MULTILINE,
+    r"|package|using|#include|#define|SELECT|INSERT|UPDATE|CREATE)\b"
 )
+#: Ends of lines that read as code: a statement's or a block's.
+_CODE_ENDS = (";", "{", "}")
+#: An arrow after a closing parenthesis: a lambda, or a function's return type.
+_ARROW = re.compile(r"\)[ \t]*(?:=>|->)")
 #: Lines that read as code needed, without a fence, for a prompt to hold code.
 CODE_LINES = 2
 #: Keywords shown in a route's reason and listing before the rest are counted.
 _SHOWN_KEYWORDS = 3
 
 
+def _reads_as_code(line: str) -> bool:
+    # Plain string tests and anchored patterns only: every prompt is checked, and a pattern
+    # that backtracks over a long line would let one prompt stall the server.
+    return (
+        line.endswith(_CODE_ENDS)
+        or _CODE_START.match(line) is not None
+        or _ARROW.search(line) is not None
+    )
+
+
 def contains_code(text: str) -> bool:
     """True when ``text`` holds a fenced block, or at least two lines that read as code."""
-    if _FENCE.search(text):
-        return True
-    lines = _CODE_LINE.finditer(text)
-    return all(next(lines, None) is not None for _ in range(CODE_LINES))
+    found = 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith(_FENCES):
+            return True
+        if line and _reads_as_code(line):
+            found += 1
+            if found >= CODE_LINES:
+                return True
+    return False
 
 
 def _keyword_pattern(keywords: Iterable[str]) -> re.Pattern[str]:

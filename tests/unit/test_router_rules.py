@@ -93,7 +93,15 @@ def test_a_router_lists_every_model_it_may_choose_once_in_order() -> None:
         ("Tell me about Python classes and functions.", False),
         ("Only one line of code: x = {}", False),
         ("", False),
+        # Hostile prompts of the largest size: each is answered at once (a pattern that
+        # backtracked over a long line took seconds on the first of them).
+        (" " * 32_000, False),
+        (")" + " \t" * 16_000, False),
+        ("from " * 6_400, False),
+        ("a;\n" * 16_000, True),
+        ("x\n" * 16_000, False),
     ],
+    ids=lambda value: value[:20] if isinstance(value, str) else str(value),
 )
 def test_what_counts_as_code(text: str, expected: bool) -> None:
     assert contains_code(text) is expected
