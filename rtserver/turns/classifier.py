@@ -53,7 +53,7 @@ async def _answer(provider: Provider, request: GenerationRequest) -> str:
                 size += len(delta.text)
                 if size >= ANSWER_CHARS:
                     break
-    return "".join(parts)
+    return "".join(parts)[:ANSWER_CHARS]
 
 
 async def classify(
