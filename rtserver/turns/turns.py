@@ -50,7 +50,7 @@ from rtserver.room.scheduler import LOOP, Scheduler
 from rtserver.store.base import Store
 from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within
 from rtserver.turns.generation import Generation, StopReason
-from rtserver.turns.routed import RoutedStream
+from rtserver.turns.routed import Retarget, RoutedStream
 from rtserver.turns.routing import Routing
 from rtserver.turns.slots import Slots
 
@@ -443,14 +443,6 @@ class Turns:
         stream = reply.stream or new_id("s")
         limits = self._limits
 
-        def retarget(model: Model, request: GenerationRequest) -> GenerationRequest:
-            cap = clamp_max_tokens(
-                params.max_tokens if params else None,
-                model.spec.params,
-                server_cap=limits.max_tokens,
-            )
-            return dataclasses.replace(request, max_tokens=cap)
-
         def announce(routed: RoutedStream, stopped: bool) -> None:
             chosen = msgspec.structs.replace(reply, model=routed.model.id)
             self.room.stream_started(generation, chosen)
@@ -476,7 +468,7 @@ class Turns:
             publish=self.room.publish,
             store=self._store,
             metrics=self._metrics,
-            retarget=retarget,
+            retarget=retargeted(params, limits),
             announce=announce,
         )
 
@@ -536,3 +528,15 @@ def request_for(
             params.max_tokens if params else None, model.spec.params, server_cap=limits.max_tokens
         ),
     )
+
+
+def retargeted(params: Params | None, limits: Limits) -> Retarget:
+    """How a routed stream's request is made over for the next candidate: its own cap."""
+
+    def retarget(model: Model, request: GenerationRequest) -> GenerationRequest:
+        cap = clamp_max_tokens(
+            params.max_tokens if params else None, model.spec.params, server_cap=limits.max_tokens
+        )
+        return dataclasses.replace(request, max_tokens=cap)
+
+    return retarget

@@ -79,6 +79,7 @@ def settings(db_path: str, vendors: Vendors, offline: int) -> Settings:
             base_url=vendors.anthropic.base_url,
             api_key_env="TEST_ANTHROPIC_KEY",
             timeout_s=5,
+            params={"max_tokens": 300},
         ),
         ModelSpec(id="demo", provider="demo", tokens_per_s=1500, first_token_s=0.01),
         openai("classify"),
@@ -143,8 +144,10 @@ async def server(
     return await start_server(settings(db_path, vendors, offline), env=ENV)
 
 
-async def prompt(client: RoomClient, text: str, models: list[str] | None, pid: str) -> Frame:
-    frame: dict[str, Any] = {"type": "prompt", "id": pid, "text": text}
+async def prompt(
+    client: RoomClient, text: str, models: list[str] | None, pid: str, **extra: Any
+) -> Frame:
+    frame: dict[str, Any] = {"type": "prompt", "id": pid, "text": text, **extra}
     if models is not None:
         frame["models"] = models
     await client.send(frame)
@@ -258,8 +261,13 @@ async def test_a_429_before_the_first_token_hands_the_stream_to_the_next_model(
     vendors.openai.script(oai.rate_limited(retry_after="7"))
     vendors.anthropic.script(anth.text_reply("Claude", " answers", output_tokens=2))
     alice = await RoomClient.connect(http, ws_url(server), name="alice")
-    start, end = await routed_turn(alice, LONG, ["fragile"], "p1")
+    message = await prompt(alice, LONG, ["fragile"], "p1", params={"max_tokens": 1000})
+    start = await alice.wait_for(is_type("stream_start", reply_to=message["id"]))
+    end = await alice.wait_for(is_type("stream_end", stream=start["stream"]))
     assert (start["model"], start["routed_from"]) == ("gpt", "fragile")
+    # Each candidate is asked within its own cap: gpt has none of its own, claude 300.
+    assert vendors.openai.requests[0].body["max_tokens"] == 1000
+    assert vendors.anthropic.requests[0].body["max_tokens"] == 300
     [switch] = switches(alice, start["stream"])
     assert switch["model"] == "claude"
     assert switch["reason"] == (
