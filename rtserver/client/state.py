@@ -22,6 +22,7 @@ from rtserver.protocol.frames import (
     Presence,
     PresenceDiff,
     PresenceEntry,
+    ReasoningEvent,
     StreamEnd,
     StreamReason,
     StreamStart,
@@ -42,6 +43,8 @@ class Reply:
     reply_to: str
     stream: str | None = None
     text: str = ""
+    #: The model's thinking text, apart from the answer in ``text``; empty when it had none.
+    reasoning: str = ""
     status: MessageStatus = "streaming"
     ts: int = 0
     #: Why the stream ended, once it has; history messages only know their status.
@@ -156,6 +159,8 @@ class RoomState:
                     reply.route_reason = event.route_reason
             case TokenEvent():
                 self._token(event)
+            case ReasoningEvent():
+                self._reasoning(event)
             case ToolCallEvent():
                 self._tool_call(event)
             case StreamEnd():
@@ -192,6 +197,7 @@ class RoomState:
                 reply.text = running.text
                 reply.model = running.model
                 reply.routed_from = running.routed_from
+                reply.reasoning = running.reasoning or ""
                 self._stream_started(reply, running.stream)
 
     def _history(self, message: HistoryMessage) -> None:
@@ -207,6 +213,7 @@ class RoomState:
             return
         reply.text = message.text
         reply.routed_from = message.routed_from
+        reply.reasoning = message.reasoning or ""
         reply.status = message.status
         reply.usage = message.usage
         reply.error = message.error
@@ -247,6 +254,11 @@ class RoomState:
         reply.live_tokens += event.tokens or 1
         if reply.first_token_at is None:
             reply.first_token_at = self._clock()
+
+    def _reasoning(self, event: ReasoningEvent) -> None:
+        reply = self._by_stream.get(event.stream)
+        if reply is not None:
+            reply.reasoning += event.text
 
     def _tool_call(self, event: ToolCallEvent) -> None:
         reply = self._by_stream.get(event.stream)

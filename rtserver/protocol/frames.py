@@ -55,6 +55,8 @@ class Params(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    #: Ask the demo models to think aloud first; vendor models think by their configured params.
+    reasoning: bool | None = None
 
 
 class Hello(Frame, frozen=True, kw_only=True, tag="hello"):
@@ -163,6 +165,8 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     prompt_id: str | None = None
     #: Extension (issue 18): the router whose lane this reply is in; ``model`` answered it.
     routed_from: str | None = None
+    #: Extension: an assistant message's thinking text, kept apart from ``text``.
+    reasoning: str | None = None
 
 
 class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -173,6 +177,8 @@ class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     text: str
     #: Extension (issue 18): the router whose lane this stream is in; ``model`` answers it.
     routed_from: str | None = None
+    #: Extension: the stream's thinking text so far, when it has some.
+    reasoning: str | None = None
 
 
 # --- server -> client -----------------------------------------------------------------------
@@ -274,6 +280,14 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
     id: str | None = None
 
 
+class ReasoningEvent(Frame, frozen=True, kw_only=True, tag="reasoning"):
+    """Thinking text of a stream, to append to its reasoning; never part of the answer."""
+
+    seq: int
+    stream: str
+    text: str
+
+
 # --- router (issue 18) -----------------------------------------------------------------------
 
 
@@ -286,5 +300,13 @@ class ModelSwitch(Frame, frozen=True, kw_only=True, tag="model_switch"):
     reason: str
 
 
-RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd | ModelSwitch
+RoomEvent = (
+    MessageEvent
+    | StreamStart
+    | TokenEvent
+    | ToolCallEvent
+    | StreamEnd
+    | ReasoningEvent
+    | ModelSwitch
+)
 ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

@@ -49,6 +49,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_by_ts ON messages (ts);
     CREATE INDEX messages_streaming ON messages (owner) WHERE status = 'streaming';
     """,
+    # Issue 16: an assistant message's thinking text, kept apart from its answer.
+    """
+    ALTER TABLE messages ADD COLUMN reasoning TEXT;
+    """,
     # Issue 18: the router whose lane a reply is in (``model`` is the model that answered).
     """
     ALTER TABLE messages ADD COLUMN routed_from TEXT;

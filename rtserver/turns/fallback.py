@@ -1,7 +1,8 @@
 """One routed stream over several candidate models: the next takes over until the first token.
 
 A candidate that fails (a :class:`ProviderError`: a provider error, a rate limit, a missing key,
-a refused connection) before its first token, text or tool call, hands the stream to the next
+a refused connection) before its first token (text, reasoning or a tool call) hands the stream
+to the next
 candidate; ``on_switch`` is told first, so the room can say so (``model_switch``). Once a
 candidate has sent its first token the stream is its own, and a failure ends it as usual.
 
@@ -15,7 +16,13 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 
 from rtserver.errors import ProviderError
-from rtserver.providers.base import Delta, GenerationRequest, TextDelta, ToolCallDelta
+from rtserver.providers.base import (
+    Delta,
+    GenerationRequest,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+)
 from rtserver.providers.catalog import Model
 
 #: Told of a switch: the failed model, the model taking over, and the error that ended it.
@@ -30,7 +37,10 @@ def switch_reason(failed: Model, error: ProviderError) -> str:
 
 
 def _is_first_token(delta: Delta) -> bool:
-    return (isinstance(delta, TextDelta) and bool(delta.text)) or isinstance(delta, ToolCallDelta)
+    # Thinking is shown as it comes, like the answer: after it, the stream is the model's.
+    if isinstance(delta, TextDelta | ReasoningDelta):
+        return bool(delta.text)
+    return isinstance(delta, ToolCallDelta)
 
 
 async def routed_deltas(

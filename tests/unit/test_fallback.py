@@ -17,6 +17,7 @@ from rtserver.providers.base import (
     Delta,
     FinishDelta,
     GenerationRequest,
+    ReasoningDelta,
     TextDelta,
     UsageDelta,
 )
@@ -214,6 +215,14 @@ async def test_early_deltas_of_the_candidate_that_answers_are_kept_in_order() ->
     failing = scripted("a", [UsageDelta(9, 9)], ProviderError("provider_error", "down"))
     run = await Run().go([failing, answering])
     assert run.deltas == [UsageDelta(3, 0), TextDelta(""), TextDelta("hi"), FinishDelta("complete")]
+
+
+async def test_a_failure_after_the_first_thought_ends_the_stream() -> None:
+    thinker = scripted("a", [ReasoningDelta("hmm")], ProviderError("provider_error", "down"))
+    run = await Run().go([thinker, scripted("b", [TextDelta("unused")])])
+    assert run.deltas == [ReasoningDelta("hmm")]
+    assert run.error is not None
+    assert run.switches == []
 
 
 async def test_a_candidate_that_ends_without_a_token_is_its_answer() -> None:

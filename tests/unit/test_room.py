@@ -62,6 +62,7 @@ class Live:
     reply_to: str = "u1"
     text: str = ""
     routed_from: str | None = None
+    reasoning: str = ""
 
 
 def reply(status: str = "streaming", text: str = "") -> HistoryMessage:

@@ -25,6 +25,7 @@ import {
   type PresenceDiffFrame,
   type PresenceFrame,
   type PromptFrame,
+  type ReasoningFrame,
   ROOM_ID,
   type RoomEvent,
   type ServerFrame,
@@ -74,6 +75,7 @@ export interface ClientEventMap {
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
   model_switch: ModelSwitchFrame;
+  reasoning: ReasoningFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
@@ -515,6 +517,9 @@ export class RtClient {
         return;
       case "model_switch":
         this.#emitter.emit("model_switch", event);
+        return;
+      case "reasoning":
+        this.#emitter.emit("reasoning", event);
         return;
     }
   }

@@ -32,6 +32,8 @@ export interface Since {
 export interface Params {
   temperature?: number;
   max_tokens?: number;
+  /** Ask the demo models to think first; vendor models think by their configured params. */
+  reasoning?: boolean;
 }
 
 export interface HelloFrame {
@@ -141,6 +143,8 @@ export interface HistoryMessage {
   error?: ErrorInfo;
   /** Extension (routers): the router whose lane this reply is in; `model` answered it. */
   routed_from?: string;
+  /** Extension: an assistant message's thinking text, kept apart from `text`. */
+  reasoning?: string;
 }
 
 export interface RunningStream {
@@ -151,6 +155,8 @@ export interface RunningStream {
   text: string;
   /** Extension (routers): the router whose lane this stream is in; `model` answers it. */
   routed_from?: string;
+  /** Extension: the stream's thinking text so far, when it has some. */
+  reasoning?: string;
 }
 
 // --- server -> client ----------------------------------------------------------------------
@@ -270,13 +276,22 @@ export interface ModelSwitchFrame {
   reason: string;
 }
 
+/** Thinking text of a stream, to append to its reasoning; never part of the answer. */
+export interface ReasoningFrame {
+  type: "reasoning";
+  seq: number;
+  stream: string;
+  text: string;
+}
+
 export type RoomEvent =
   | MessageFrame
   | StreamStartFrame
   | TokenFrame
   | ToolCallFrame
   | StreamEndFrame
-  | ModelSwitchFrame;
+  | ModelSwitchFrame
+  | ReasoningFrame;
 
 export type ServerFrame =
   | WelcomeFrame
@@ -293,6 +308,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "tool_call",
   "stream_end",
   "model_switch",
+  "reasoning",
 ]);
 
 const SERVER_TYPES: ReadonlySet<string> = new Set([
