@@ -74,6 +74,8 @@ class RoutedStream:
         self._retarget = retarget
         self._announce = announce
         self.announced = False
+        #: True once :meth:`deltas` was asked for: the candidates are tried once per stream.
+        self.streamed = False
         #: ``stream_start.route_reason``, once announced: why this model, in a few words.
         self.reason = ""
         self._writes: set[asyncio.Task[None]] = set()
@@ -118,6 +120,7 @@ class RoutedStream:
 
         ``request`` is the first candidate's; each other gets it retargeted to itself.
         """
+        self.streamed = True
         first = self._candidates[0]
 
         def request_for(model: Model) -> GenerationRequest:

@@ -73,6 +73,7 @@ ROUTER = '[[models]]\nid = "auto"\nprovider = "router"\n'
         ('fallback = ["demo"]\nbase_url = "http://x"', "`base_url` belongs to the models"),
         ('fallback = ["demo"]\nstamp = true', "`stamp` belongs to the models"),
         ('fallback = ["demo"]\nparams = { temperature = 1 }', "`params` belong to the models"),
+        ('fallback = ["demo"]\ntools = ["builtin"]', "`tools` belongs to the models"),
         (
             'fallback=["demo"]\nroutes = [{ when = { min_chars = 9, max_chars = 3 }, model = "a"}]',
             "min_chars (9) is more than max_chars (3)",

@@ -33,7 +33,10 @@ import {
   type StreamEndFrame,
   type StreamStartFrame,
   type TokenFrame,
+  type ToolApprovalFrame,
   type ToolCallFrame,
+  type ToolDecisionFrame,
+  type ToolResultFrame,
   type WelcomeFrame,
   type ClientFrame,
 } from "./frames.js";
@@ -76,6 +79,9 @@ export interface ClientEventMap {
   stream_end: StreamEndFrame;
   model_switch: ModelSwitchFrame;
   reasoning: ReasoningFrame;
+  tool_result: ToolResultFrame;
+  tool_approval: ToolApprovalFrame;
+  tool_decision: ToolDecisionFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
@@ -277,6 +283,16 @@ export class RtClient {
     // With text it is a prompt, and its id makes a resend a no-op just the same.
     this.#pending.set(id, { frame, sentAt: this.#clock.now() });
     if (this.#state === "open") this.#transport?.send(frame);
+    return id;
+  }
+
+  /**
+   * Answers a `tool_approval`: run the call (`allow`) or deny it. Returns the frame id, which an
+   * `error` answering it (`forbidden` for a viewer, `not_found` once decided) names as `ref`.
+   */
+  approve(call: string, allow: boolean): string {
+    const id = newId();
+    this.#sendOrQueue({ type: "approve", id, call, allow });
     return id;
   }
 
@@ -520,6 +536,15 @@ export class RtClient {
         return;
       case "reasoning":
         this.#emitter.emit("reasoning", event);
+        return;
+      case "tool_result":
+        this.#emitter.emit("tool_result", event);
+        return;
+      case "tool_approval":
+        this.#emitter.emit("tool_approval", event);
+        return;
+      case "tool_decision":
+        this.#emitter.emit("tool_decision", event);
         return;
     }
   }
