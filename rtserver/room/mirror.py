@@ -23,6 +23,7 @@ from rtserver.protocol.frames import (
     HistoryMessage,
     MessageEvent,
     MessageStatus,
+    ModelSwitch,
     ReasoningEvent,
     RoomEvent,
     StreamEnd,
@@ -61,6 +62,7 @@ class MirroredReply:
         "message_id",
         "model_id",
         "reply_to",
+        "routed_from",
         "stream",
     )
 
@@ -69,6 +71,7 @@ class MirroredReply:
         self.model_id = start.model
         self.message_id = start.message
         self.reply_to = start.reply_to
+        self.routed_from = start.routed_from
         self._parts: list[str] = []
         self._thoughts: list[str] = []
         self._calls: dict[str, ToolCallRecord] = {}
@@ -211,6 +214,11 @@ class SharedRoom(Room):
             self._started(event)
         elif isinstance(event, StreamEnd):
             self._ended(event)
+        elif isinstance(event, ModelSwitch):
+            mirrored = self._mirrored.get(event.stream)
+            if mirrored is not None:
+                # A routed stream falls back: the model answering it is another from now on.
+                mirrored.model_id = event.model
         elif isinstance(event, _TOOL_EVENTS):
             mirrored = self._mirrored.get(event.stream)
             if mirrored is not None:
@@ -245,6 +253,7 @@ class SharedRoom(Room):
             model=event.model,
             reply_to=event.reply_to,
             stream=event.stream,
+            routed_from=event.routed_from,
         )
         if self._known(reply.id):
             self._live[event.stream] = mirrored
@@ -275,5 +284,6 @@ class SharedRoom(Room):
             tool_calls=mirrored.tool_calls or None,
             error=event.error,
             reasoning=mirrored.reasoning or None,
+            routed_from=mirrored.routed_from,
         )
         Room.stream_ended(self, event.stream, final)

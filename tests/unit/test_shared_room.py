@@ -221,3 +221,20 @@ def test_reasoning_is_mirrored_apart_from_the_answer() -> None:
     [welcome] = frames(later)
     reply = welcome["messages"][-1]
     assert (reply["text"], reply["reasoning"]) == ("Yes", "hmm, so")
+
+
+def test_a_routed_stream_that_falls_back_is_mirrored_with_its_new_model() -> None:
+    from rtserver.protocol.frames import ModelSwitch
+
+    room, bus = make()
+    routed = msgspec.structs.replace(start(), model="small", routed_from="auto", route_reason="r")
+    bus.deliver(message(), routed, ModelSwitch(seq=0, stream="s1", model="big", reason="failed"))
+    member = room.join(name="x", since=None, codec=JSON)
+    [welcome] = frames(member)
+    [running] = welcome["streams"]
+    assert (running["model"], running["routed_from"]) == ("big", "auto")
+    bus.deliver(token("ok"), end())
+    later = room.join(name="y", since=None, codec=JSON)
+    [welcome] = frames(later)
+    reply = welcome["messages"][-1]
+    assert (reply["model"], reply["routed_from"], reply["text"]) == ("big", "auto", "ok")
