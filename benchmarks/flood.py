@@ -105,7 +105,7 @@ def _serve(sock: socket.socket, db_path: str, workers: int) -> None:
     settings = Settings(
         db_path=db_path, models=(model,), limits=Limits(connections_per_client=workers + 1)
     )
-    app = create_app(settings, env={"RTSERVER_SECRET": SECRET})
+    app = create_app(settings, env={"RTSERVER_SECRET": SECRET}, govern_gc=True)
     web.run_app(app, sock=sock, print=None, handle_signals=True)
 
 

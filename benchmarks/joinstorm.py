@@ -358,7 +358,7 @@ def _serve(sock: socket.socket, db_path: str, participants: int) -> None:
     raise_open_files(participants * 2 + 256)
 
     async def main() -> None:
-        runner = web.AppRunner(create_app(storm_settings(db_path)))
+        runner = web.AppRunner(create_app(storm_settings(db_path), govern_gc=True))
         await runner.setup()
         await web.SockSite(runner, sock).start()
         await asyncio.Event().wait()

@@ -30,6 +30,7 @@ from rtserver.keys import (
     STREAM_SLOTS,
 )
 from rtserver.ops import health
+from rtserver.ops.collector import govern_collections
 from rtserver.ops.metrics import Metrics
 from rtserver.providers.base import Provider
 from rtserver.providers.catalog import Catalog
@@ -53,9 +54,14 @@ def create_app(
     providers: Mapping[str, Provider] | None = None,
     env: Mapping[str, str] | None = None,
     tracer_provider: TracerProvider | None = None,
+    govern_gc: bool = False,
 ) -> web.Application:
     """Build the server. ``providers`` replaces the provider of the models it names;
-    spans go to ``tracer_provider``, else to OpenTelemetry's global provider."""
+    spans go to ``tracer_provider``, else to OpenTelemetry's global provider.
+
+    ``govern_gc`` is for a process that is the server: full garbage collections wait until
+    connections stop pouring in (:mod:`rtserver.ops.collector`). It changes the whole process.
+    """
     app = web.Application(
         # json_http_errors runs inside api_errors, so its answers get the API's headers too.
         middlewares=[http.api_errors, json_http_errors],
@@ -77,6 +83,9 @@ def create_app(
     app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
     app.cleanup_ctx.append(_open_directory)
+    if govern_gc:
+        # Last, so that what every other context opened is frozen as start-up's.
+        app.cleanup_ctx.append(govern_collections)
     # WebSockets must be closed before aiohttp waits for handlers to finish.
     app.on_shutdown.append(_close_rooms)
     _add_routes(app)
