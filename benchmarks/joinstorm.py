@@ -21,9 +21,9 @@ import socket
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ import msgspec
 from aiohttp import web
 from yarl import URL
 
+from benchmarks.remote import Remote
 from rtserver.app import create_app
 from rtserver.config import Limits, ModelSpec, Settings
 
@@ -188,74 +189,36 @@ class Pinger(Protocol):
     async def stop(self) -> list[float]: ...
 
 
+@asynccontextmanager
+async def bystander_at(base: str) -> AsyncIterator[Bystander]:
+    """A bystander with a session of its own (for a :class:`Remote`)."""
+    async with aiohttp.ClientSession() as http:
+        bystander = await Bystander.enter(http, URL(base))
+        try:
+            yield bystander
+        finally:
+            await bystander.ws.close()
+
+
 class RemoteBystander:
-    """A :class:`Bystander` in a process of its own, driven over a pipe.
+    """A :class:`Bystander` in a process of its own.
 
     The load generator's event loop holds thousands of client sockets, and its own pauses
     (a full garbage collection over them takes hundreds of milliseconds) would be counted as
     the server's if the bystander shared that loop.
     """
 
-    def __init__(self, base: URL) -> None:
-        self._conn, child = multiprocessing.get_context("fork").Pipe()
-        self._process = multiprocessing.get_context("fork").Process(
-            target=_bystander_process, args=(str(base), child), daemon=True
-        )
-
-    async def __aenter__(self) -> RemoteBystander:
-        self._process.start()
-        assert await self._call("ready") == []
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._conn.close()
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
+    def __init__(self, remote: Remote) -> None:
+        self._remote = remote
 
     async def baseline(self, seconds: float) -> list[float]:
-        return await self._call("baseline", seconds)
+        return list(await self._remote.call("baseline", seconds))
 
     async def start(self) -> None:
-        assert await self._call("start") == []
+        await self._remote.call("start")
 
     async def stop(self) -> list[float]:
-        return await self._call("stop")
-
-    async def _call(self, *command: object) -> list[float]:
-        if command != ("ready",):
-            self._conn.send(command)
-        reply = await asyncio.to_thread(self._conn.recv)
-        if isinstance(reply, str):
-            raise AssertionError(f"the bystander failed: {reply}")
-        return list(reply)
-
-
-def _bystander_process(base: str, conn: Connection) -> None:
-    asyncio.run(_bystander_main(URL(base), conn))
-
-
-async def _bystander_main(base: URL, conn: Connection) -> None:
-    """Answer each command of the pipe with the bystander's round trips (or its failure)."""
-    try:
-        async with aiohttp.ClientSession() as http:
-            bystander = await Bystander.enter(http, base)
-            conn.send([])
-            while True:
-                command = await asyncio.to_thread(conn.recv)
-                match command:
-                    case ("baseline", seconds):
-                        conn.send(await bystander.baseline(seconds))
-                    case ("start",):
-                        await bystander.start()
-                        conn.send([])
-                    case ("stop",):
-                        conn.send(await bystander.stop())
-                        return
-    except EOFError:
-        return  # the benchmark has gone
-    except Exception as exc:
-        conn.send(f"{exc.__class__.__name__}: {exc}")
+        return list(await self._remote.call("stop"))
 
 
 def check_delivery(participants: Sequence[Participant], reply: str) -> None:
@@ -390,8 +353,10 @@ def _print(report: StormReport) -> None:
 
 
 async def _measure(base: URL, participants: int, concurrency: int) -> StormReport:
-    async with RemoteBystander(base) as bystander:
-        return await run_storm(base, participants, concurrency=concurrency, bystander=bystander)
+    async with Remote(bystander_at, str(base)) as remote:
+        return await run_storm(
+            base, participants, concurrency=concurrency, bystander=RemoteBystander(remote)
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
