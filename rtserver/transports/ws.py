@@ -12,26 +12,23 @@ from rtserver.auth.access import Identity
 from rtserver.errors import PeerError
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.protocol.frames import Hello
 from rtserver.room.member import Member
-from rtserver.room.room import Room
 from rtserver.transports.fairness import TurnTaker
 from rtserver.transports.http import room_id_or_400, seat_for
 from rtserver.transports.ws_sink import SocketSink, close_reason
+from rtserver.turns.turns import Turns
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_ERROR = 1002
-POLICY_VIOLATION = 1008
-INTERNAL_ERROR = 1011
-TRY_AGAIN_LATER = 1013
 #: How a connection refused before it joins is closed: retrying cannot help a bad token.
 REFUSAL_CLOSE = {
-    "unauthorized": POLICY_VIOLATION,
-    "forbidden": POLICY_VIOLATION,
-    "rate_limited": TRY_AGAIN_LATER,
-    "busy": TRY_AGAIN_LATER,
+    "unauthorized": CloseCode.POLICY_VIOLATION,
+    "forbidden": CloseCode.POLICY_VIOLATION,
+    "rate_limited": CloseCode.TRY_AGAIN_LATER,
+    "busy": CloseCode.TRY_AGAIN_LATER,
 }
 
 
@@ -68,7 +65,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         with request.app[CLIENT_LIMITS].connection(identity.key):
             await _serve(request, ws, codec, hello, identity)
     except PeerError as exc:
-        await _refuse(ws, codec, exc, code=REFUSAL_CLOSE.get(exc.code, PROTOCOL_ERROR))
+        await _refuse(ws, codec, exc, code=REFUSAL_CLOSE.get(exc.code, CloseCode.PROTOCOL_ERROR))
     return ws
 
 
@@ -90,7 +87,7 @@ async def _serve(
     room, member = joined
     grace_s = request.app[SETTINGS].limits.hello_timeout
     sink: SocketSink | None = None
-    turns = TurnTaker()
+    fair = TurnTaker()
     try:
         sink = SocketSink(request, ws, member.outbox, binary=codec.binary, grace_s=grace_s)
         member.outbox.attach(sink)
@@ -99,11 +96,11 @@ async def _serve(
                 # A participant the room let go (slow consumer) acts no more.
                 break
             await _act(room, member, codec, msg.data)
-            await turns.handled()
+            await fair.handled()
     finally:
         room.leave(member)
         if not member.outbox.closed:
-            member.outbox.close(1000, "")
+            member.outbox.close(CloseCode.NORMAL, "")
         if sink is not None:
             await sink.finished()
         log.info("connection closed", extra={"code": ws.close_code})
@@ -115,7 +112,7 @@ async def _join(
     codec: Codec,
     hello: Hello,
     identity: Identity,
-) -> tuple[Room, Member] | None:
+) -> tuple[Turns, Member] | None:
     """Join the room, or refuse the connection (and return None)."""
     room_id = request.match_info["room"]
     try:
@@ -127,12 +124,12 @@ async def _join(
             seat=seat_for(request, identity),
         )
     except PeerError as exc:
-        await _refuse(ws, codec, exc, code=1001)
+        await _refuse(ws, codec, exc, code=CloseCode.GOING_AWAY)
         return None
     except Exception:
         log.exception("room %s could not be opened", room_id)
         failure = PeerError("internal", "the room could not be opened; try again")
-        await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
+        await _refuse(ws, codec, failure, code=CloseCode.INTERNAL_ERROR)
         return None
     structured.bind(room=room_id, participant=member.id)
     return room, member
@@ -172,14 +169,18 @@ def _as_bad_first_frame(error: PeerError) -> PeerError:
 
 
 async def _refuse(
-    ws: web.WebSocketResponse, codec: Codec, error: PeerError, *, code: int = PROTOCOL_ERROR
+    ws: web.WebSocketResponse,
+    codec: Codec,
+    error: PeerError,
+    *,
+    code: CloseCode = CloseCode.PROTOCOL_ERROR,
 ) -> None:
     with suppress(ConnectionError):
         await _send(ws, codec, codec.render(error.to_frame(), None))
         await ws.close(code=code, message=close_reason(error.message))
 
 
-async def _act(room: Room, member: Member, codec: Codec, data: str | bytes) -> None:
+async def _act(room: Turns, member: Member, codec: Codec, data: str | bytes) -> None:
     try:
         frame = codec.decode(data)
     except PeerError as exc:
