@@ -14,36 +14,41 @@ still there when its slice goes.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Final
 
 from rtserver.protocol.codec import Outgoing
 from rtserver.room.member import Member
+from rtserver.room.scheduler import Scheduler, Timer
 
 #: Writes per loop turn: about 2 to 5 ms of the loop on the reference machine.
 SLICE: Final = 256
 
 
 class Spreader:
-    """Sends frames to lists of members, ``per_turn`` members per event-loop turn."""
+    """Sends frames to lists of members, ``per_turn`` members per event-loop turn.
 
-    __slots__ = ("_handle", "_is_here", "_on_slow", "_per_turn", "_queue")
+    The next slice is a timer of no delay on ``scheduler``: on the event loop, the next turn.
+    """
+
+    __slots__ = ("_handle", "_is_here", "_on_slow", "_per_turn", "_queue", "_scheduler")
 
     def __init__(
         self,
         *,
         is_here: Callable[[Member], bool],
         on_slow: Callable[[Member], None],
+        scheduler: Scheduler,
         per_turn: int = SLICE,
     ) -> None:
         self._is_here = is_here
         self._on_slow = on_slow
+        self._scheduler = scheduler
         self._per_turn = per_turn
         #: Frames still going out, each with the members it has yet to reach.
         self._queue: deque[tuple[Outgoing, deque[Member]]] = deque()
-        self._handle: asyncio.Handle | None = None
+        self._handle: Timer | None = None
 
     @property
     def busy(self) -> bool:
@@ -66,16 +71,17 @@ class Spreader:
     def _send_slice(self) -> None:
         self._handle = None
         budget = self._per_turn
-        while self._queue and budget > 0:
+        while budget > 0 and self._queue:
             out, members = self._queue[0]
-            while members and budget > 0:
-                member = members.popleft()
-                if not self._is_here(member):
-                    continue
-                budget -= 1
-                if not member.send(out):
-                    self._on_slow(member)
             if not members:
                 self._queue.popleft()
-        if self._queue:
-            self._handle = asyncio.get_running_loop().call_soon(self._send_slice)
+                continue
+            member = members.popleft()
+            if not self._is_here(member):
+                continue
+            budget -= 1
+            # A slow member leaves, which may close the room (and cancel this) from inside.
+            if not member.send(out):
+                self._on_slow(member)
+        if self._queue and self._handle is None:
+            self._handle = self._scheduler.call_later(0.0, self._send_slice)

@@ -13,6 +13,7 @@ from rtserver.protocol.codec import JSON, Outgoing
 from rtserver.protocol.frames import Pong
 from rtserver.room.member import Member
 from rtserver.room.outbox import Outbox
+from rtserver.room.scheduler import LOOP, ManualScheduler
 from rtserver.room.spread import Spreader
 from tests.support import eventually
 
@@ -50,7 +51,7 @@ class Room:
         self.here.discard(m.session)
 
     def spreader(self, per_turn: int) -> Spreader:
-        return Spreader(is_here=self.is_here, on_slow=self.drop, per_turn=per_turn)
+        return Spreader(is_here=self.is_here, on_slow=self.drop, scheduler=LOOP, per_turn=per_turn)
 
 
 async def test_the_first_slice_goes_at_once_and_the_rest_on_later_turns() -> None:
@@ -122,3 +123,33 @@ async def test_cancel_sends_nothing_more_of_what_was_going_out() -> None:
     spreader.send(Outgoing(Pong(id="b")), crowd)
     await eventually(lambda: not spreader.busy)
     assert [received(m) for m in crowd] == [["a", "b"]] * 10 + [["b"]] * 90
+
+
+def test_on_a_manual_clock_the_rest_goes_when_the_clock_is_moved() -> None:
+    crowd = [member(n) for n in range(30)]
+    room = Room(crowd)
+    clock = ManualScheduler()
+    spreader = Spreader(is_here=room.is_here, on_slow=room.drop, scheduler=clock, per_turn=10)
+    spreader.send(Outgoing(Pong(id="a")), crowd)
+    assert sum(1 for m in crowd if m.outbox.backlog) == 10
+    clock.advance(0)
+    assert not spreader.busy
+    assert all(received(m) == ["a"] for m in crowd)
+
+
+def test_a_drop_that_cancels_the_spread_ends_it_there() -> None:
+    crowd = [member(n) for n in range(30)]
+    crowd[3] = member(3, max_bytes=1)
+    room = Room(crowd)
+    clock = ManualScheduler()
+
+    def drop_and_close(m: Member) -> None:
+        room.drop(m)
+        spreader.cancel()  # as a room left idle by the drop is closed
+
+    spreader = Spreader(is_here=room.is_here, on_slow=drop_and_close, scheduler=clock, per_turn=10)
+    spreader.send(Outgoing(Pong(id="a")), crowd)
+    clock.advance(0)
+    assert not spreader.busy
+    assert clock.pending == 0
+    assert [bool(m.outbox.backlog) for m in crowd] == [True] * 3 + [False] * 27
