@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import suppress
-from pathlib import Path
 
 from aiohttp import web
 from opentelemetry.trace import TracerProvider
@@ -40,12 +39,12 @@ from rtserver.store.retention import Retention
 from rtserver.store.selection import open_store
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
+from rtserver.transports.static import STATIC_DIR, static_handler
 from rtserver.turns.directory import RoomDirectory
 from rtserver.turns.slots import Slots
 from rtserver.turns.turns import STREAMS_RETRY_S
 
 log = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(
@@ -110,7 +109,7 @@ def _add_routes(app: web.Application) -> None:
     health.add_routes(app)
     app.router.add_get("/", _index)
     app.router.add_get("/r/{room}", _index)
-    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    app.router.add_get("/static/{path:.+}", static_handler())
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
