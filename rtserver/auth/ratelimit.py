@@ -22,21 +22,11 @@ class TokenBucket:
 
     def take(self) -> float:
         """Spend one action; 0 when allowed, else the seconds until one is allowed."""
-        wait = self.wait()
-        if wait == 0:
-            self._tokens -= 1
-        return wait
-
-    def wait(self) -> float:
-        """Seconds until one action is allowed (0: now), spending nothing.
-
-        For a refusal before costly work: a request the bucket would refuse is refused
-        before it reaches the store, and one it allows is spent when it is acted on.
-        """
         now = self._clock()
         self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
         self._at = now
         if self._tokens >= 1:
+            self._tokens -= 1
             return 0.0
         return (1 - self._tokens) / self._rate
 

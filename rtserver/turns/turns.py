@@ -210,7 +210,6 @@ class Turns:
     async def _prompt(self, member: Member, frame: Prompt) -> None:
         request = TurnRequest(frame.id, frame.text, frame.models, frame.params)
         models = self._check_prompt(request)
-        self._check_rate(member)
         async with self._turn_lock:
             if await self._seen_prompt(frame.id):
                 return
@@ -222,7 +221,6 @@ class Turns:
         if frame.text is not None:
             request = TurnRequest(frame.id or new_id("i"), frame.text, frame.models, frame.params)
             models = self._check_prompt(request)
-            self._check_rate(member)
         async with self._turn_lock:
             if request is not None:
                 # A repeated interrupt does nothing at all: it must not stop the turn
@@ -277,17 +275,6 @@ class Turns:
                 f"prompt is {len(text)} characters; the limit is {self._limits.max_prompt_chars}",
             )
         return self._resolve_models(request.models)
-
-    def _check_rate(self, member: Member) -> None:
-        """Refuse, spending nothing, a prompt that the sender's rate or budget would refuse.
-
-        Before the store is asked whether the id was seen: a flood of fresh ids would cost
-        one query each, in the queue every room's store work waits in.
-        """
-        if member.budget is not None:
-            member.budget.check()
-        per_minute = self._limits.prompts_per_minute
-        refuse_if_waiting(member.prompts.wait(), f"{per_minute} prompts a minute")
 
     def _spend_prompt(self, member: Member) -> None:
         """Count an accepted prompt against the sender's rate, or refuse it."""

@@ -23,20 +23,6 @@ def test_burst_then_refill() -> None:
     assert bucket.take() > 0
 
 
-def test_wait_tells_without_spending() -> None:
-    clock = Clock()
-    bucket = TokenBucket(capacity=2, per_seconds=60, clock=clock)
-    assert [bucket.wait() for _ in range(5)] == [0.0] * 5
-    assert [bucket.take() for _ in range(2)] == [0.0, 0.0]
-    assert bucket.wait() == 30.0
-    assert bucket.wait() == 30.0, "asking again spends nothing"
-    clock.now += 10
-    assert round(bucket.wait(), 9) == 20.0
-    clock.now += 20
-    assert bucket.wait() == 0.0
-    assert bucket.take() == 0.0
-
-
 def test_keyed_buckets_are_separate_and_bounded() -> None:
     clock = Clock()
     buckets = KeyedBuckets(capacity=1, per_seconds=60, clock=clock, max_keys=2)
