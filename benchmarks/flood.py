@@ -9,9 +9,9 @@ own room, its own process) measures ping round trips alone: the baseline. Then, 
 sending a prompt, two typing changes and a history page request (``--mode frames``: each keeps one
 connection and sends typing changes, prompts and pings on it as fast as the socket takes them),
 while the calm client measures again; five windows of each, in turns (one of each for
-``--mode frames``). It prints what the flood
-got through and what was refused, and the calm client's p50 and p99 in both phases. The calm
-client pings 200 times a second in both. Everything is bounded in time and stays on 127.0.0.1.
+``--mode frames``). It prints what the flood got through and what was refused, and the calm
+client's p50 and p99 in both phases. The calm client pings 200 times a second in both.
+Everything is bounded in time and stays on 127.0.0.1.
 """
 
 from __future__ import annotations
