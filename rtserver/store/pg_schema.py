@@ -49,6 +49,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_by_ts ON messages (ts);
     CREATE INDEX messages_streaming ON messages (owner) WHERE status = 'streaming';
     """,
+    # Issue 16: an assistant message's thinking text, kept apart from its answer.
+    """
+    ALTER TABLE messages ADD COLUMN reasoning TEXT;
+    """,
 )
 
 #: First key of the advisory lock that serialises migrations ("rt" in ASCII); the second is

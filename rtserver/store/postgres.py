@@ -68,7 +68,7 @@ _TRANSIENT: Final = (
 
 _COLUMNS: Final = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts,"
-    " usage, tool_calls, error, prompt_id"
+    " usage, tool_calls, error, prompt_id, reasoning"
 )
 _usage_decoder = msgspec.json.Decoder(Usage)
 _calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
@@ -211,10 +211,18 @@ class PostgresStore:
         )
         return found is not None
 
-    async def checkpoint(self, message_id: str, text: str) -> None:
+    async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
+        """Save a streaming reply's text so far, and its reasoning when one is given."""
+        if reasoning is None:
+            await self._write(
+                "UPDATE messages SET text = $1 WHERE id = $2 AND status = 'streaming'",
+                (escape(text), escape(message_id)),
+                what="checkpoint a reply",
+            )
+            return
         await self._write(
-            "UPDATE messages SET text = $1 WHERE id = $2 AND status = 'streaming'",
-            (escape(text), escape(message_id)),
+            "UPDATE messages SET text = $1, reasoning = $2 WHERE id = $3 AND status = 'streaming'",
+            (escape(text), escape(reasoning) if reasoning else None, escape(message_id)),
             what="checkpoint a reply",
         )
 
@@ -227,10 +235,11 @@ class PostgresStore:
         usage: Usage | None,
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
+        reasoning: str = "",
     ) -> None:
         sql = (
-            "UPDATE messages SET text = $1, status = $2, usage = $3, tool_calls = $4, error = $5"
-            " WHERE id = $6"
+            "UPDATE messages SET text = $1, status = $2, usage = $3, tool_calls = $4, error = $5,"
+            " reasoning = $6 WHERE id = $7"
         )
         parameters = (
             escape(text),
@@ -238,6 +247,7 @@ class PostgresStore:
             _json_or_none(usage),
             _json_or_none(list(tool_calls)),
             _json_or_none(error),
+            escape(reasoning) if reasoning else None,
             escape(message_id),
         )
         try:
@@ -412,4 +422,5 @@ def _message(row: asyncpg.Record) -> HistoryMessage:
         tool_calls=_calls_decoder.decode(calls) if calls else None,
         error=_error_decoder.decode(error) if error else None,
         prompt_id=unescape_or_none(row["prompt_id"]),
+        reasoning=unescape_or_none(row["reasoning"]) or None,
     )

@@ -55,6 +55,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_by_room ON messages (room, n);
     CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
     """,
+    # Issue 16: an assistant message's thinking text, kept apart from its answer.
+    """
+    ALTER TABLE messages ADD COLUMN reasoning TEXT;
+    """,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +72,7 @@ FULL_RETRY_S = 60.0
 
 _COLUMNS = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
-    "usage, tool_calls, error, prompt_id"
+    "usage, tool_calls, error, prompt_id, reasoning"
 )
 _usage_decoder = msgspec.json.Decoder(Usage)
 _calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
@@ -84,7 +88,7 @@ def _json_or_none(value: object) -> str | None:
 
 def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
     (mid, role, author_id, author_name, model, stream, reply_to, text, status, ts) = row[:10]
-    usage, calls, error, prompt_id = row[10:14]
+    usage, calls, error, prompt_id, reasoning = row[10:15]
     return HistoryMessage(
         id=mid,
         role=role,
@@ -99,6 +103,7 @@ def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
         tool_calls=_calls_decoder.decode(calls) if calls else None,
         error=_error_decoder.decode(error) if error else None,
         prompt_id=prompt_id,
+        reasoning=reasoning or None,
     )
 
 
@@ -235,9 +240,17 @@ class SqliteStore:
         ) as cursor:
             return await cursor.fetchone() is not None
 
-    async def checkpoint(self, message_id: str, text: str) -> None:
+    async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
+        """Save a streaming reply's text so far, and its reasoning when one is given."""
+        if reasoning is None:
+            await self._write(
+                "UPDATE messages SET text = ? WHERE id = ? AND status = 'streaming'",
+                (text, message_id),
+            )
+            return
         await self._write(
-            "UPDATE messages SET text = ? WHERE id = ? AND status = 'streaming'", (text, message_id)
+            "UPDATE messages SET text = ?, reasoning = ? WHERE id = ? AND status = 'streaming'",
+            (text, reasoning or None, message_id),
         )
 
     async def finish_reply(
@@ -249,10 +262,11 @@ class SqliteStore:
         usage: Usage | None,
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
+        reasoning: str = "",
     ) -> None:
         sql = (
-            "UPDATE messages SET text = ?, status = ?, usage = ?, tool_calls = ?, error = ?"
-            " WHERE id = ?"
+            "UPDATE messages SET text = ?, status = ?, usage = ?, tool_calls = ?, error = ?,"
+            " reasoning = ? WHERE id = ?"
         )
         parameters = (
             text,
@@ -260,6 +274,7 @@ class SqliteStore:
             _json_or_none(usage),
             _json_or_none(list(tool_calls)),
             _json_or_none(error),
+            reasoning or None,
             message_id,
         )
         try:

@@ -37,6 +37,7 @@ function reply(overrides: Partial<Reply>): Reply {
     replyTo: "m",
     stream: "s",
     text: "",
+    reasoning: "",
     status: "complete",
     ts: 0,
     reason: null,

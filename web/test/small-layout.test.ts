@@ -13,6 +13,7 @@ function reply(model: string, status: MessageStatus): Reply {
     replyTo: "m",
     stream: "s",
     text: "",
+    reasoning: "",
     status,
     ts: 0,
     reason: null,

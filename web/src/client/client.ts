@@ -24,6 +24,7 @@ import {
   type PresenceDiffFrame,
   type PresenceFrame,
   type PromptFrame,
+  type ReasoningFrame,
   ROOM_ID,
   type RoomEvent,
   type ServerFrame,
@@ -72,6 +73,7 @@ export interface ClientEventMap {
   token: TokenFrame;
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
+  reasoning: ReasoningFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
@@ -510,6 +512,9 @@ export class RtClient {
         return;
       case "stream_end":
         this.#emitter.emit("stream_end", event);
+        return;
+      case "reasoning":
+        this.#emitter.emit("reasoning", event);
         return;
     }
   }

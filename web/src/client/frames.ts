@@ -32,6 +32,8 @@ export interface Since {
 export interface Params {
   temperature?: number;
   max_tokens?: number;
+  /** Ask the demo models to think first; vendor models think by their configured params. */
+  reasoning?: boolean;
 }
 
 export interface HelloFrame {
@@ -139,6 +141,8 @@ export interface HistoryMessage {
   tool_calls?: ToolCallRecord[];
   /** Extension: what went wrong, for status `error`. */
   error?: ErrorInfo;
+  /** Extension: an assistant message's thinking text, kept apart from `text`. */
+  reasoning?: string;
 }
 
 export interface RunningStream {
@@ -147,6 +151,8 @@ export interface RunningStream {
   message: string;
   reply_to: string;
   text: string;
+  /** Extension: the stream's thinking text so far, when it has some. */
+  reasoning?: string;
 }
 
 // --- server -> client ----------------------------------------------------------------------
@@ -251,8 +257,21 @@ export interface PongFrame {
   id?: string;
 }
 
+/** Thinking text of a stream, to append to its reasoning; never part of the answer. */
+export interface ReasoningFrame {
+  type: "reasoning";
+  seq: number;
+  stream: string;
+  text: string;
+}
+
 export type RoomEvent =
-  MessageFrame | StreamStartFrame | TokenFrame | ToolCallFrame | StreamEndFrame;
+  | MessageFrame
+  | StreamStartFrame
+  | TokenFrame
+  | ToolCallFrame
+  | StreamEndFrame
+  | ReasoningFrame;
 
 export type ServerFrame =
   | WelcomeFrame
@@ -268,6 +287,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "token",
   "tool_call",
   "stream_end",
+  "reasoning",
 ]);
 
 const SERVER_TYPES: ReadonlySet<string> = new Set([

@@ -4,6 +4,7 @@ import type { ModelInfo } from "../client/frames.js";
 import type { Reply, Turn } from "../client/room-state.js";
 import { reasonText, statsLine } from "./format.js";
 import { MarkdownView } from "./markdown.js";
+import { ReasoningView } from "./reasoning-view.js";
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   doc: Document,
@@ -33,6 +34,7 @@ export class ReplyView {
   readonly #label: HTMLElement;
   readonly #state: HTMLElement;
   readonly #markdown: MarkdownView;
+  readonly #reasoning: ReasoningView;
   readonly #tools: HTMLElement;
   readonly #stats: HTMLElement;
   readonly #reason: HTMLElement;
@@ -51,10 +53,19 @@ export class ReplyView {
     head.append(this.#label, this.#state);
     const body = el(doc, "div", "md");
     this.#markdown = new MarkdownView(body);
+    // Thinking comes before the answer, so its disclosure stands above it.
+    this.#reasoning = new ReasoningView(doc);
     this.#tools = el(doc, "div", "tools");
     this.#stats = el(doc, "div", "stats");
     this.#reason = el(doc, "p", "reason");
-    this.element.append(head, body, this.#tools, this.#stats, this.#reason);
+    this.element.append(
+      head,
+      this.#reasoning.element,
+      body,
+      this.#tools,
+      this.#stats,
+      this.#reason,
+    );
   }
 
   update(models: readonly ModelInfo[], column: number, liveRate: number | null): void {
@@ -71,6 +82,7 @@ export class ReplyView {
     this.element.setAttribute("aria-label", `${label} reply${streaming ? ", streaming" : ""}`);
     this.#label.textContent = label;
     this.#state.textContent = streaming ? "streaming…" : "";
+    this.#reasoning.update(reply);
     this.#markdown.update(reply.text, !streaming);
     this.#renderTools();
     this.#stats.textContent = statsLine(reply, liveRate);
