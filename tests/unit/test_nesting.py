@@ -108,7 +108,7 @@ def _keyed(levels: int) -> bytes:
     key: Any = ()
     for _ in range(levels - 3):  # the ping's map, the map under "x", the key's own array
         key = (key,)
-    wide = [[] for _ in range(MAX_NESTING + 1)]
+    wide: list[list[int]] = [[] for _ in range(MAX_NESTING + 1)]
     return msgspec.msgpack.encode({"type": "ping", "x": {key: 1}, "y": wide})
 
 
