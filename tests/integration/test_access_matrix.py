@@ -144,3 +144,35 @@ async def test_a_posted_prompt_for_a_model_outside_the_claim_is_forbidden(
         assert start["model"] == "quick"
     finally:
         sse.close()
+
+
+async def test_a_session_is_posted_to_only_with_a_token_of_its_subject_for_its_room(
+    secured: TestServer, http: aiohttp.ClientSession
+) -> None:
+    mine = token("ada")
+    sse = await SseClient.connect(http, secured.make_url("/"), token=mine)
+    try:
+        ping = {"type": "ping", "id": "x"}
+        status, body, _ = await sse.post(ping, headers=bearer(token("mallory")))
+        assert (status, body["code"]) == (403, "forbidden")
+        assert body["message"] == "this session belongs to another token subject"
+        # The same subject, but a token that does not name this room.
+        status, body, _ = await sse.post(ping, headers=bearer(token("ada", rooms=["kitchen"])))
+        assert (status, body["code"]) == (403, "forbidden")
+        status, _, _ = await sse.post(ping, headers=bearer(mine))
+        assert status == 202
+    finally:
+        sse.close()
+
+
+async def test_a_viewers_chat_is_forbidden_saying_why(
+    secured: TestServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        secured.make_url("/v1/chat"),
+        json={"message": "hi"},
+        headers=bearer(token(role="viewer")),
+    ) as response:
+        body = await response.json()
+    assert (response.status, body["code"]) == (403, "forbidden")
+    assert body["message"] == "a viewer's token does not allow chat"
