@@ -16,7 +16,7 @@ import jwt
 import msgspec
 
 from rtserver.errors import ConfigError, PeerError
-from rtserver.protocol.frames import Cancel, ClientFrame, Interrupt, Prompt
+from rtserver.protocol.frames import Approve, Cancel, ClientFrame, Interrupt, Prompt
 
 ALGORITHM: Final = "HS256"
 #: Shorter HS256 secrets can be guessed offline from any one token.
@@ -25,7 +25,12 @@ TokenRole = Literal["viewer", "member"]
 #: A room id, ``*``, or a prefix ending in ``*``.
 RoomPattern = Annotated[str, msgspec.Meta(min_length=1, max_length=65)]
 #: What a viewer may not send: everything that starts, stops or steers a generation.
-_ACTING_FRAMES: Final = {Prompt: "prompt", Interrupt: "interrupt", Cancel: "cancel"}
+_ACTING_FRAMES: Final = {
+    Prompt: "prompt",
+    Interrupt: "interrupt",
+    Cancel: "cancel",
+    Approve: "approve",
+}
 
 
 class Claims(msgspec.Struct, frozen=True, kw_only=True):

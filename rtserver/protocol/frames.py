@@ -95,8 +95,16 @@ class Ping(Frame, frozen=True, kw_only=True, tag="ping"):
     id: MessageId | None = None
 
 
-ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping
-CLIENT_TYPES = frozenset(("hello", "prompt", "cancel", "interrupt", "typing", "ping"))
+class Approve(Frame, frozen=True, kw_only=True, tag="approve"):
+    """A member's answer to a ``tool_approval``: run the call (``allow``) or deny it."""
+
+    id: MessageId | None = None
+    call: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    allow: bool
+
+
+ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping | Approve
+CLIENT_TYPES = frozenset(("hello", "prompt", "cancel", "interrupt", "typing", "ping", "approve"))
 
 
 # --- shared records -------------------------------------------------------------------------
@@ -136,12 +144,26 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     retry_after: float | None = None
 
 
+ToolErrorCode = Literal["failed", "timeout", "denied", "unknown_tool", "bad_arguments", "cancelled"]
+
+
+class ToolErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a tool call has no result; the model is told the same."""
+
+    code: ToolErrorCode
+    message: str
+
+
 class ToolCallRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A finished tool call as stored with a reply: ``args`` is the whole JSON text."""
 
     call: str
     name: str | None = None
     args: str = ""
+    #: Extension (tools the server runs): the call's result or its error, and how long it ran.
+    result: str | None = None
+    error: ToolErrorInfo | None = None
+    duration_ms: int | None = None
 
 
 class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -175,6 +197,10 @@ class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     text: str
     #: Extension: the stream's thinking text so far, when it has some.
     reasoning: str | None = None
+    #: Extension (tools the server runs): the stream's tool calls so far, with the results of
+    #: those that ended, and the calls waiting for an ``approve`` now.
+    tool_calls: list[ToolCallRecord] | None = None
+    waiting: list[str] | None = None
 
 
 # --- server -> client -----------------------------------------------------------------------
@@ -273,6 +299,38 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
     id: str | None = None
 
 
+class ToolResultEvent(Frame, frozen=True, kw_only=True, tag="tool_result"):
+    """A tool call the server ran has ended: its ``result``, or its ``error``."""
+
+    seq: int
+    stream: str
+    call: str
+    name: str
+    duration_ms: int
+    result: str | None = None
+    error: ToolErrorInfo | None = None
+
+
+class ToolApprovalEvent(Frame, frozen=True, kw_only=True, tag="tool_approval"):
+    """A tool call waits for a member's ``approve``; ``args`` is its whole JSON text."""
+
+    seq: int
+    stream: str
+    call: str
+    name: str
+    args: str
+
+
+class ToolDecisionEvent(Frame, frozen=True, kw_only=True, tag="tool_decision"):
+    """A ``tool_approval`` was answered by ``by``, or timed out (``by`` absent, a denial)."""
+
+    seq: int
+    stream: str
+    call: str
+    allow: bool
+    by: Participant | None = None
+
+
 class ReasoningEvent(Frame, frozen=True, kw_only=True, tag="reasoning"):
     """Thinking text of a stream, to append to its reasoning; never part of the answer."""
 
@@ -281,5 +339,15 @@ class ReasoningEvent(Frame, frozen=True, kw_only=True, tag="reasoning"):
     text: str
 
 
-RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd | ReasoningEvent
+RoomEvent = (
+    MessageEvent
+    | StreamStart
+    | TokenEvent
+    | ToolCallEvent
+    | StreamEnd
+    | ReasoningEvent
+    | ToolResultEvent
+    | ToolApprovalEvent
+    | ToolDecisionEvent
+)
 ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

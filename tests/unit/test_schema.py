@@ -84,6 +84,7 @@ def test_the_unions_map_every_wire_type() -> None:
         "welcome", "message", "stream_start", "token", "tool_call", "stream_end",
         "presence", "presence_diff", "error", "pong",
         "reasoning",
+        "tool_result", "tool_approval", "tool_decision",
     }  # fmt: skip
     for ref in [*client.values(), *server.values()]:
         assert ref.removeprefix("#/$defs/") in defs

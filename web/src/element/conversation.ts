@@ -27,6 +27,8 @@ export class Conversation {
   #turnViews = new Map<string, TurnView>();
   #replyViews = new Map<string, ReplyView>();
   #lanes: string[] = [];
+  /** Whether this page's participant may answer tool approvals (a member, not a viewer). */
+  canApprove = true;
 
   /** `element` holds the turns, and nothing else. */
   constructor(element: HTMLElement) {
@@ -128,7 +130,7 @@ export class Conversation {
     if (existing) return existing;
     const turnView = this.#turnViews.get(reply.replyTo);
     if (!turnView) return null;
-    const view = new ReplyView(this.element.ownerDocument, reply);
+    const view = new ReplyView(this.element.ownerDocument, reply, () => this.canApprove);
     this.#replyViews.set(reply.id, view);
     turnView.replies.append(view.element);
     return view;

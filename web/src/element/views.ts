@@ -5,6 +5,7 @@ import type { Reply, Turn } from "../client/room-state.js";
 import { reasonText, statsLine } from "./format.js";
 import { MarkdownView } from "./markdown.js";
 import { ReasoningView } from "./reasoning-view.js";
+import { ToolCallsView } from "./tool-calls.js";
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   doc: Document,
@@ -35,14 +36,15 @@ export class ReplyView {
   readonly #state: HTMLElement;
   readonly #markdown: MarkdownView;
   readonly #reasoning: ReasoningView;
-  readonly #tools: HTMLElement;
+  readonly #tools: ToolCallsView;
   readonly #stats: HTMLElement;
   readonly #reason: HTMLElement;
-  #toolsShown = "";
 
+  /** `canApprove` says whether this page's participant may answer a tool approval. */
   constructor(
     doc: Document,
     readonly reply: Reply,
+    readonly canApprove: () => boolean = () => true,
   ) {
     this.element = el(doc, "article", "reply");
     this.element.dataset["model"] = reply.model;
@@ -55,17 +57,11 @@ export class ReplyView {
     this.#markdown = new MarkdownView(body);
     // Thinking comes before the answer, so its disclosure stands above it.
     this.#reasoning = new ReasoningView(doc);
-    this.#tools = el(doc, "div", "tools");
+    const tools = el(doc, "div", "tools");
+    this.#tools = new ToolCallsView(tools);
     this.#stats = el(doc, "div", "stats");
     this.#reason = el(doc, "p", "reason");
-    this.element.append(
-      head,
-      this.#reasoning.element,
-      body,
-      this.#tools,
-      this.#stats,
-      this.#reason,
-    );
+    this.element.append(head, this.#reasoning.element, body, tools, this.#stats, this.#reason);
   }
 
   update(models: readonly ModelInfo[], column: number, liveRate: number | null): void {
@@ -84,25 +80,11 @@ export class ReplyView {
     this.#state.textContent = streaming ? "streaming…" : "";
     this.#reasoning.update(reply);
     this.#markdown.update(reply.text, !streaming);
-    this.#renderTools();
+    this.#tools.render(reply.toolCalls, streaming, this.canApprove());
     this.#stats.textContent = statsLine(reply, liveRate);
     this.#reason.textContent = reasonText(reply) ?? "";
   }
 
-  #renderTools(): void {
-    const key = JSON.stringify(this.reply.toolCalls);
-    if (key === this.#toolsShown) return;
-    this.#toolsShown = key;
-    const doc = this.element.ownerDocument;
-    this.#tools.replaceChildren(
-      ...this.reply.toolCalls.map((call) => {
-        const box = el(doc, "div", "tool");
-        box.append(el(doc, "strong", undefined, `Tool call: ${call.name ?? call.call}`));
-        box.append(el(doc, "pre", undefined, call.args ?? ""));
-        return box;
-      }),
-    );
-  }
 }
 
 export class TurnView {
