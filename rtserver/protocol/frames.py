@@ -185,6 +185,8 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     #: Extension: the client's ``prompt.id`` of a user message, so that a client that got a full
     #: snapshot instead of a resume can still tell whether a prompt it sent was stored.
     prompt_id: str | None = None
+    #: Extension (issue 18): the router whose lane this reply is in; ``model`` answered it.
+    routed_from: str | None = None
     #: Extension: an assistant message's thinking text, kept apart from ``text``.
     reasoning: str | None = None
 
@@ -195,6 +197,8 @@ class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     message: str
     reply_to: str
     text: str
+    #: Extension (issue 18): the router whose lane this stream is in; ``model`` answers it.
+    routed_from: str | None = None
     #: Extension: the stream's thinking text so far, when it has some.
     reasoning: str | None = None
     #: Extension (tools the server runs): the stream's tool calls so far, with the results of
@@ -237,6 +241,9 @@ class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
     message: str
     reply_to: str
     ts: int
+    #: Extension (issue 18): the router that chose ``model``, and why, in a few words.
+    routed_from: str | None = None
+    route_reason: str | None = None
 
 
 class TokenEvent(Frame, frozen=True, kw_only=True, tag="token"):
@@ -339,6 +346,18 @@ class ReasoningEvent(Frame, frozen=True, kw_only=True, tag="reasoning"):
     text: str
 
 
+# --- router (issue 18) -----------------------------------------------------------------------
+
+
+class ModelSwitch(Frame, frozen=True, kw_only=True, tag="model_switch"):
+    """A routed stream's model failed before its first token; ``model`` answers from now on."""
+
+    seq: int
+    stream: str
+    model: str
+    reason: str
+
+
 RoomEvent = (
     MessageEvent
     | StreamStart
@@ -346,6 +365,7 @@ RoomEvent = (
     | ToolCallEvent
     | StreamEnd
     | ReasoningEvent
+    | ModelSwitch
     | ToolResultEvent
     | ToolApprovalEvent
     | ToolDecisionEvent

@@ -63,7 +63,15 @@ class Store(ReplyStore, Protocol):
         ...
 
     async def lane(self, room: str, model: str, limit: int) -> list[HistoryMessage]:
-        """What ``model`` sees: the room's user messages and its own finished replies."""
+        """What ``model`` sees: the room's user messages and its own finished replies.
+
+        A router's lane holds the replies routed from it (whichever model answered each);
+        a model's own lane holds none of those.
+        """
+        ...
+
+    async def switch_model(self, message_id: str, model: str) -> None:
+        """Record that ``model`` answers a routed reply still streaming (after a failure)."""
         ...
 
     async def delete_before(self, ts_ms: int) -> int:

@@ -53,6 +53,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE messages ADD COLUMN reasoning TEXT;
     """,
+    # Issue 18: the router whose lane a reply is in (``model`` is the model that answered).
+    """
+    ALTER TABLE messages ADD COLUMN routed_from TEXT;
+    """,
 )
 
 #: First key of the advisory lock that serialises migrations ("rt" in ASCII); the second is

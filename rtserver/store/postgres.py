@@ -68,7 +68,7 @@ _TRANSIENT: Final = (
 
 _COLUMNS: Final = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts,"
-    " usage, tool_calls, error, prompt_id, reasoning"
+    " usage, tool_calls, error, prompt_id, reasoning, routed_from"
 )
 _usage_decoder = msgspec.json.Decoder(Usage)
 _calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
@@ -186,7 +186,8 @@ class PostgresStore:
                 return False
             await conn.executemany(
                 "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts,"
-                " owner) VALUES ($1, $2, 'assistant', $3, $4, $5, '', 'streaming', $6, $7)",
+                " owner, routed_from)"
+                " VALUES ($1, $2, 'assistant', $3, $4, $5, '', 'streaming', $6, $7, $8)",
                 [
                     (
                         escape(r.id),
@@ -196,6 +197,7 @@ class PostgresStore:
                         escape_or_none(r.reply_to),
                         r.ts,
                         escape(self.node),
+                        escape_or_none(r.routed_from),
                     )
                     for r in replies
                 ],
@@ -224,6 +226,13 @@ class PostgresStore:
             "UPDATE messages SET text = $1, reasoning = $2 WHERE id = $3 AND status = 'streaming'",
             (escape(text), escape(reasoning) if reasoning else None, escape(message_id)),
             what="checkpoint a reply",
+        )
+
+    async def switch_model(self, message_id: str, model: str) -> None:
+        await self._write(
+            "UPDATE messages SET model = $1 WHERE id = $2 AND status = 'streaming'",
+            (escape(model), escape(message_id)),
+            what="record a routed reply's model",
         )
 
     async def finish_reply(
@@ -323,7 +332,8 @@ class PostgresStore:
     async def lane(self, room: str, model: str, limit: int) -> list[HistoryMessage]:
         rows = await self._fetch(
             f"SELECT {_COLUMNS} FROM messages WHERE room = $1"
-            " AND (role = 'user' OR (model = $2 AND status <> 'streaming' AND text <> ''))"
+            " AND (role = 'user' OR (coalesce(routed_from, model) = $2"
+            " AND status <> 'streaming' AND text <> ''))"
             " ORDER BY n DESC LIMIT $3",
             escape(room),
             escape(model),
@@ -423,4 +433,5 @@ def _message(row: asyncpg.Record) -> HistoryMessage:
         error=_error_decoder.decode(error) if error else None,
         prompt_id=unescape_or_none(row["prompt_id"]),
         reasoning=unescape_or_none(row["reasoning"]) or None,
+        routed_from=unescape_or_none(row["routed_from"]),
     )

@@ -59,6 +59,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE messages ADD COLUMN reasoning TEXT;
     """,
+    # Issue 18: the router whose lane a reply is in (``model`` is the model that answered).
+    """
+    ALTER TABLE messages ADD COLUMN routed_from TEXT;
+    """,
 )
 
 log = logging.getLogger(__name__)
@@ -72,7 +76,7 @@ FULL_RETRY_S = 60.0
 
 _COLUMNS = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
-    "usage, tool_calls, error, prompt_id, reasoning"
+    "usage, tool_calls, error, prompt_id, reasoning, routed_from"
 )
 _usage_decoder = msgspec.json.Decoder(Usage)
 _calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
@@ -88,7 +92,7 @@ def _json_or_none(value: object) -> str | None:
 
 def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
     (mid, role, author_id, author_name, model, stream, reply_to, text, status, ts) = row[:10]
-    usage, calls, error, prompt_id, reasoning = row[10:15]
+    usage, calls, error, prompt_id, reasoning, routed_from = row[10:16]
     return HistoryMessage(
         id=mid,
         role=role,
@@ -104,6 +108,7 @@ def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
         error=_error_decoder.decode(error) if error else None,
         prompt_id=prompt_id,
         reasoning=reasoning or None,
+        routed_from=routed_from,
     )
 
 
@@ -229,9 +234,9 @@ class SqliteStore:
             ),
         )
         await db.executemany(
-            "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts)"
-            " VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?)",
-            [(r.id, room, r.model, r.stream, r.reply_to, r.ts) for r in replies],
+            "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts,"
+            " routed_from) VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?, ?)",
+            [(r.id, room, r.model, r.stream, r.reply_to, r.ts, r.routed_from) for r in replies],
         )
 
     async def has_prompt(self, room: str, prompt_id: str) -> bool:
@@ -251,6 +256,12 @@ class SqliteStore:
         await self._write(
             "UPDATE messages SET text = ?, reasoning = ? WHERE id = ? AND status = 'streaming'",
             (text, reasoning or None, message_id),
+        )
+
+    async def switch_model(self, message_id: str, model: str) -> None:
+        await self._write(
+            "UPDATE messages SET model = ? WHERE id = ? AND status = 'streaming'",
+            (model, message_id),
         )
 
     async def finish_reply(
@@ -360,7 +371,8 @@ class SqliteStore:
     async def lane(self, room: str, model: str, limit: int) -> list[HistoryMessage]:
         rows = await self._db.execute_fetchall(
             f"SELECT {_COLUMNS} FROM messages WHERE room = ?"
-            " AND (role = 'user' OR (model = ? AND status != 'streaming' AND text != ''))"
+            " AND (role = 'user' OR (coalesce(routed_from, model) = ?"
+            " AND status != 'streaming' AND text != ''))"
             " ORDER BY n DESC LIMIT ?",
             (room, model, limit),
         )

@@ -11,10 +11,13 @@ moves on once the running streams have ended.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import msgspec
 
 from rtserver.auth.limits import DailyBudget
 from rtserver.auth.ratelimit import refuse_if_waiting
@@ -50,6 +53,8 @@ from rtserver.tools.toolbox import Toolbox, ToolSet
 from rtserver.turns.approvals import Approvals
 from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within
 from rtserver.turns.generation import Generation, StopReason
+from rtserver.turns.routed import Retarget, RoutedStream
+from rtserver.turns.routing import Routing
 from rtserver.turns.slots import Slots
 from rtserver.turns.tools import ToolAccess, ToolLimits
 
@@ -133,6 +138,7 @@ class Turns:
             capacity=limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
         )
         self._generations: dict[str, Generation] = {}
+        self._routing = Routing(catalog)
         #: Whose daily budget each running stream spends (the prompt's author's).
         self._spenders: dict[str, DailyBudget] = {}
         self._turn_lock = asyncio.Lock()
@@ -252,7 +258,10 @@ class Turns:
         elif frame.model is not None:
             if frame.model not in self._catalog:
                 raise PeerError("unknown_model", f"unknown model {frame.model!r}")
-            running = [g for g in self._generations.values() if g.model.id == frame.model]
+            # A router's id names its streams, whichever model answers them.
+            running = [
+                g for g in self._generations.values() if frame.model in (g.model.id, g.routed_from)
+            ]
             if not any(not g.stopping for g in running):
                 raise PeerError("not_found", f"model {frame.model!r} has no running stream")
             for generation in running:
@@ -362,19 +371,7 @@ class Turns:
             author=member.identity,
             prompt_id=request.prompt_id,
         )
-        replies = [
-            HistoryMessage(
-                id=new_id("m"),
-                role="assistant",
-                text="",
-                status="streaming",
-                ts=ts,
-                model=m.id,
-                reply_to=user.id,
-                stream=new_id("s"),
-            )
-            for m in models
-        ]
+        replies = [self._placeholder(m, user, request.text) for m in models]
         # The user message is durable before anyone hears of it (rule 5).
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
             return False
@@ -394,11 +391,31 @@ class Turns:
             for model, reply in zip(models, replies, strict=True):
                 if member.budget is not None and reply.stream is not None:
                     self._spenders[reply.stream] = member.budget
-                self._start_generation(model, reply, request.params)
+                self._start_generation(model, reply, request.params, request.text)
         return True
 
-    def _start_generation(self, model: Model, reply: HistoryMessage, params: Params | None) -> None:
+    def _placeholder(self, model: Model, user: HistoryMessage, text: str) -> HistoryMessage:
+        """The reply of ``model`` as stored before it streams; a router's names its first pick."""
+        routed = self._routing.is_router(model.id)
+        return HistoryMessage(
+            id=new_id("m"),
+            role="assistant",
+            text="",
+            status="streaming",
+            ts=user.ts,
+            model=self._routing.first_choice(model.id, text).model if routed else model.id,
+            reply_to=user.id,
+            stream=new_id("s"),
+            routed_from=model.id if routed else None,
+        )
+
+    def _start_generation(
+        self, model: Model, reply: HistoryMessage, params: Params | None, text: str
+    ) -> None:
         stream = reply.stream or new_id("s")
+        if self._routing.is_router(model.id):
+            self._start_routed(model, reply, params, text)
+            return
 
         async def prepare() -> GenerationRequest:
             lane = await self._store.lane(self.id, model.id, self._limits.context_messages)
@@ -429,6 +446,63 @@ class Turns:
                 ts=reply.ts,
             )
         )
+        generation.start()
+
+    def _start_routed(
+        self, router: Model, reply: HistoryMessage, params: Params | None, text: str
+    ) -> None:
+        """A router's stream: its ``stream_start`` waits for the choice (see RoutedStream)."""
+        stream = reply.stream or new_id("s")
+        limits = self._limits
+
+        def announce(routed: RoutedStream, stopped: bool) -> None:
+            chosen = msgspec.structs.replace(reply, model=routed.model.id)
+            self.room.stream_started(generation, chosen)
+            self.room.publish(
+                StreamStart(
+                    seq=0,
+                    stream=stream,
+                    model=routed.model.id,
+                    message=reply.id,
+                    reply_to=reply.reply_to or "",
+                    ts=reply.ts,
+                    routed_from=router.id,
+                    route_reason=routed.reason,
+                )
+            )
+
+        routed = RoutedStream(
+            router_id=router.id,
+            text=text,
+            stream=stream,
+            message_id=reply.id,
+            routing=self._routing,
+            publish=self.room.publish,
+            store=self._store,
+            metrics=self._metrics,
+            retarget=retargeted(params, limits),
+            announce=announce,
+        )
+
+        async def prepare() -> GenerationRequest:
+            # The router's lane, for whichever model answers it.
+            lane = await self._store.lane(self.id, router.id, limits.context_messages)
+            return request_for(routed.model, lane, params, limits)
+
+        generation = Generation(
+            stream=stream,
+            model=router,
+            reply=reply,
+            prepare=prepare,
+            sink=self.room,
+            finished=self._reply_finished,
+            store=self._store,
+            checkpoint_interval=limits.checkpoint_interval,
+            clock=self._clock,
+            meter=self._metrics.stream(router.id, stream=stream, room=self.id),
+            routed=routed,
+        )
+        self._generations[stream] = generation
         generation.start()
 
     def _tool_access(self, model: Model) -> ToolAccess | None:
@@ -490,3 +564,15 @@ def request_for(
         ),
         reasoning=bool(params and params.reasoning),
     )
+
+
+def retargeted(params: Params | None, limits: Limits) -> Retarget:
+    """How a routed stream's request is made over for the next candidate: its own cap."""
+
+    def retarget(model: Model, request: GenerationRequest) -> GenerationRequest:
+        cap = clamp_max_tokens(
+            params.max_tokens if params else None, model.spec.params, server_cap=limits.max_tokens
+        )
+        return dataclasses.replace(request, max_tokens=cap)
+
+    return retarget

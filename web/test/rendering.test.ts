@@ -34,6 +34,10 @@ function reply(overrides: Partial<Reply>): Reply {
   return {
     id: "r",
     model: "a",
+    lane: "a",
+    routedFrom: null,
+    routeReason: null,
+    switches: [],
     replyTo: "m",
     stream: "s",
     text: "",
@@ -122,7 +126,7 @@ describe("lanes", () => {
   test("selected models first, then the server's defaults, and history keeps its columns", () => {
     assert.deepEqual(laneOrder([], models, []), ["b"]);
     const turns = [
-      { id: "m", author: null, text: "", ts: 0, promptId: null, replies: [reply({ model: "z" })] },
+      { id: "m", author: null, text: "", ts: 0, promptId: null, replies: [reply({ model: "z", lane: "z" })] },
     ];
     assert.deepEqual(laneOrder(["a"], models, turns), ["a", "z"]);
   });

@@ -173,6 +173,8 @@ export interface HistoryMessage {
   tool_calls?: ToolCallRecord[];
   /** Extension: what went wrong, for status `error`. */
   error?: ErrorInfo;
+  /** Extension (routers): the router whose lane this reply is in; `model` answered it. */
+  routed_from?: string;
   /** Extension: an assistant message's thinking text, kept apart from `text`. */
   reasoning?: string;
 }
@@ -183,6 +185,8 @@ export interface RunningStream {
   message: string;
   reply_to: string;
   text: string;
+  /** Extension (routers): the router whose lane this stream is in; `model` answers it. */
+  routed_from?: string;
   /** Extension: the stream's thinking text so far, when it has some. */
   reasoning?: string;
   /** Extension (tools): the stream's calls so far, with results of ended ones. */
@@ -227,6 +231,10 @@ export interface StreamStartFrame {
   message: string;
   reply_to: string;
   ts: number;
+  /** Extension (routers): the router that chose `model`. */
+  routed_from?: string;
+  /** Extension (routers): why it chose it, in a few words for people. */
+  route_reason?: string;
 }
 
 export interface TokenFrame {
@@ -293,6 +301,17 @@ export interface PongFrame {
   id?: string;
 }
 
+// --- routers (issue 18) -------------------------------------------------------------------
+
+/** A routed stream's model failed before its first token: `model` answers from now on. */
+export interface ModelSwitchFrame {
+  type: "model_switch";
+  seq: number;
+  stream: string;
+  model: string;
+  reason: string;
+}
+
 /** Thinking text of a stream, to append to its reasoning; never part of the answer. */
 export interface ReasoningFrame {
   type: "reasoning";
@@ -342,7 +361,8 @@ export type RoomEvent =
   | ReasoningFrame
   | ToolResultFrame
   | ToolApprovalFrame
-  | ToolDecisionFrame;
+  | ToolDecisionFrame
+  | ModelSwitchFrame;
 
 export type ServerFrame =
   | WelcomeFrame
@@ -358,6 +378,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "token",
   "tool_call",
   "stream_end",
+  "model_switch",
   "reasoning",
   "tool_result",
   "tool_approval",
