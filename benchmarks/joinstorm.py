@@ -3,9 +3,10 @@
     .venv/bin/python -m benchmarks.joinstorm [--participants 5000] [--concurrency 100]
 
 The server runs in a child process (on a socket bound to port 0 here), so that its event loop
-is not the load generator's. Meanwhile a bystander in another room pings and runs a stream of
-its own: the figures are its ping round trips before and during the storm, how long the storm
-took, and how long the storm room's stream took to reach everyone. Every delivered frame is
+is not the load generator's. Meanwhile a bystander in another room, in a third process so that
+the load generator's own pauses are not counted, pings and runs a stream of its own: the
+figures are its ping round trips before and during the storm, how long the storm took, and
+how long the storm room's stream took to reach everyone. Every delivered frame is
 checked (each participant gets every room event once, in seq order, and the whole reply), so a
 fast wrong result cannot pass. ``tests/integration/test_join_storm.py`` drives the same code.
 """
@@ -20,16 +21,18 @@ import socket
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import msgspec
 from aiohttp import web
 from yarl import URL
 
+from benchmarks.remote import Remote
 from rtserver.app import create_app
 from rtserver.config import Limits, ModelSpec, Settings
 
@@ -123,6 +126,36 @@ class Bystander:
     ws: aiohttp.ClientWebSocketResponse
     round_trips: list[float] = field(default_factory=list)
     stream_ended: bool = False
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _pinging: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def enter(cls, http: aiohttp.ClientSession, base: URL) -> Bystander:
+        bystander = cls(await http.ws_connect(base / "v1/rooms/elsewhere/ws"))
+        await bystander.ws.send_str('{"type":"hello","name":"bystander"}')
+        assert _decode((await bystander.ws.receive(timeout=30)).data)["type"] == "welcome"
+        return bystander
+
+    async def baseline(self, seconds: float) -> list[float]:
+        """Ping alone for ``seconds`` (once at least): the round trips to compare with."""
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await self.ping_until(stop, every_s=0.02)
+        measured, self.round_trips = self.round_trips, []
+        return measured
+
+    async def start(self) -> None:
+        """Start a stream of this room's own, then ping on until :meth:`stop`."""
+        await self.ws.send_str('{"type":"prompt","id":"by-1","text":"meanwhile"}')
+        self._pinging = asyncio.create_task(self.ping_until(self._stop, every_s=0.02))
+
+    async def stop(self) -> list[float]:
+        """Stop pinging, wait for this room's stream to end; the round trips since start."""
+        assert self._pinging is not None, "start() first"
+        self._stop.set()
+        await self._pinging
+        await self.finish_stream(timeout=60)
+        return self.round_trips
 
     async def ping_until(self, stop: asyncio.Event, *, every_s: float) -> None:
         """Ping, once at least, until ``stop``; each ping waits for its pong (or fails)."""
@@ -146,6 +179,46 @@ class Bystander:
             while not self.stream_ended:
                 frame = _decode((await self.ws.receive()).data)
                 self.stream_ended = frame["type"] == "stream_end"
+
+
+class Pinger(Protocol):
+    """What run_storm needs of the bystander, wherever it runs."""
+
+    async def baseline(self, seconds: float) -> list[float]: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> list[float]: ...
+
+
+@asynccontextmanager
+async def bystander_at(base: str) -> AsyncIterator[Bystander]:
+    """A bystander with a session of its own (for a :class:`Remote`)."""
+    async with aiohttp.ClientSession() as http:
+        bystander = await Bystander.enter(http, URL(base))
+        try:
+            yield bystander
+        finally:
+            await bystander.ws.close()
+
+
+class RemoteBystander:
+    """A :class:`Bystander` in a process of its own.
+
+    The load generator's event loop holds thousands of client sockets, and its own pauses
+    (a full garbage collection over them takes hundreds of milliseconds) would be counted as
+    the server's if the bystander shared that loop.
+    """
+
+    def __init__(self, remote: Remote) -> None:
+        self._remote = remote
+
+    async def baseline(self, seconds: float) -> list[float]:
+        return list(await self._remote.call("baseline", seconds))
+
+    async def start(self) -> None:
+        await self._remote.call("start")
+
+    async def stop(self) -> list[float]:
+        return list(await self._remote.call("stop"))
 
 
 def check_delivery(participants: Sequence[Participant], reply: str) -> None:
@@ -173,36 +246,32 @@ class StormReport:
 
 
 async def run_storm(
-    base: URL, participants: int, *, concurrency: int, baseline_s: float = 1.0
+    base: URL,
+    participants: int,
+    *,
+    concurrency: int,
+    baseline_s: float = 1.0,
+    bystander: Pinger | None = None,
 ) -> StormReport:
     """The whole scenario against a server at ``base``; raises if anything was lost.
 
-    ``baseline_s`` is how long the bystander pings before the storm, for comparison.
+    ``baseline_s`` is how long the bystander pings before the storm, for comparison; it runs
+    in this process unless ``bystander`` is given.
     """
     raise_open_files(participants * 2 + 256)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        bystander = Bystander(await http.ws_connect(base / "v1/rooms/elsewhere/ws"))
-        await bystander.ws.send_str('{"type":"hello","name":"bystander"}')
-        assert _decode((await bystander.ws.receive(timeout=30)).data)["type"] == "welcome"
-        idle_stop = asyncio.Event()
-        idle = asyncio.create_task(bystander.ping_until(idle_stop, every_s=0.02))
-        await asyncio.sleep(baseline_s)  # a window of round trips to compare with
-        idle_stop.set()
-        await idle
-        idle_round_trips, bystander.round_trips = bystander.round_trips, []
-
-        stop = asyncio.Event()
-        await bystander.ws.send_str('{"type":"prompt","id":"by-1","text":"meanwhile"}')
-        pinging = asyncio.create_task(bystander.ping_until(stop, every_s=0.02))
+        local = None
+        if bystander is None:
+            bystander = local = await Bystander.enter(http, base)
+        idle_round_trips = await bystander.baseline(baseline_s)
+        await bystander.start()
         started = time.perf_counter()
         crowd, readers = await storm(
             http, base / "v1/rooms/storm/ws", participants, concurrency=concurrency
         )
         join_s = time.perf_counter() - started
-        stop.set()
-        await pinging
-        await bystander.finish_stream(timeout=60)
+        storm_round_trips = await bystander.stop()
         try:
             # Everyone hears of everyone: the last presence count is the whole crowd.
             for p in crowd:
@@ -225,14 +294,15 @@ async def run_storm(
             await asyncio.gather(*(p.ws.close() for p in crowd), return_exceptions=True)
             for reader in readers:
                 reader.cancel()
-            await bystander.ws.close()
+            if local is not None:
+                await local.ws.close()
     return StormReport(
         participants=participants,
         join_s=join_s,
         stream_s=stream_s,
         token_frames=tokens * participants,
         idle_round_trips=idle_round_trips,
-        storm_round_trips=bystander.round_trips,
+        storm_round_trips=storm_round_trips,
     )
 
 
@@ -251,7 +321,7 @@ def _serve(sock: socket.socket, db_path: str, participants: int) -> None:
     raise_open_files(participants * 2 + 256)
 
     async def main() -> None:
-        runner = web.AppRunner(create_app(storm_settings(db_path)))
+        runner = web.AppRunner(create_app(storm_settings(db_path), govern_gc=True))
         await runner.setup()
         await web.SockSite(runner, sock).start()
         await asyncio.Event().wait()
@@ -282,6 +352,13 @@ def _print(report: StormReport) -> None:
         )
 
 
+async def _measure(base: URL, participants: int, concurrency: int) -> StormReport:
+    async with Remote(bystander_at, str(base)) as remote:
+        return await run_storm(
+            base, participants, concurrency=concurrency, bystander=RemoteBystander(remote)
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=5000)
@@ -299,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         server.start()
         try:
-            report = asyncio.run(run_storm(base, args.participants, concurrency=args.concurrency))
+            report = asyncio.run(_measure(base, args.participants, args.concurrency))
         finally:
             server.terminate()
             server.join(10)

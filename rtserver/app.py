@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import suppress
-from pathlib import Path
 
 from aiohttp import web
 from opentelemetry.trace import TracerProvider
@@ -36,6 +35,7 @@ from rtserver.keys import (
     TOOLBOX,
 )
 from rtserver.ops import health
+from rtserver.ops.collector import govern_collections
 from rtserver.ops.metrics import Metrics
 from rtserver.providers.base import Provider
 from rtserver.providers.catalog import Catalog
@@ -46,13 +46,13 @@ from rtserver.store.selection import open_store
 from rtserver.tools.toolbox import Toolbox
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
+from rtserver.transports.static import STATIC_DIR, static_handler
 from rtserver.turns.directory import RoomDirectory, check_room_id
 from rtserver.turns.shared import Cluster, SharedTurns
 from rtserver.turns.slots import Slots
 from rtserver.turns.turns import STREAMS_RETRY_S, Turns
 
 log = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(
@@ -61,9 +61,14 @@ def create_app(
     providers: Mapping[str, Provider] | None = None,
     env: Mapping[str, str] | None = None,
     tracer_provider: TracerProvider | None = None,
+    govern_gc: bool = False,
 ) -> web.Application:
     """Build the server. ``providers`` replaces the provider of the models it names;
-    spans go to ``tracer_provider``, else to OpenTelemetry's global provider."""
+    spans go to ``tracer_provider``, else to OpenTelemetry's global provider.
+
+    ``govern_gc`` is for a process that is the server: full garbage collections wait until
+    connections stop pouring in (:mod:`rtserver.ops.collector`). It changes the whole process.
+    """
     app = web.Application(
         # json_http_errors runs inside api_errors, so its answers get the API's headers too.
         middlewares=[http.api_errors, json_http_errors],
@@ -90,6 +95,9 @@ def create_app(
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
     app.cleanup_ctx.append(_open_tools)
     app.cleanup_ctx.append(_open_directory)
+    if govern_gc:
+        # Last, so that what every other context opened is frozen as start-up's.
+        app.cleanup_ctx.append(govern_collections)
     # WebSockets must be closed before aiohttp waits for handlers to finish.
     app.on_shutdown.append(_close_rooms)
     _add_routes(app)
@@ -114,7 +122,7 @@ def _add_routes(app: web.Application) -> None:
     health.add_routes(app)
     app.router.add_get("/", _index)
     app.router.add_get("/r/{room}", _index)
-    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    app.router.add_get("/static/{path:.+}", static_handler())
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

@@ -44,6 +44,7 @@ from rtserver.room.outbox import Outbox
 from rtserver.room.presence import PresenceBoard, Roster
 from rtserver.room.recent import RecentMessages
 from rtserver.room.scheduler import LOOP, Scheduler, Timer
+from rtserver.room.spread import Spreader
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,11 @@ class Room:
         )
         self._presence: Roster = PresenceBoard(listed_max=limits.presence_listed)
         self._presence_flush: Timer | None = None
+        # Presence has no seq: in a big room it goes out a slice per loop turn, so that one
+        # flush to thousands does not hold every other room's frames back.
+        self._presence_out = Spreader(
+            is_here=self._is_member, on_slow=self._drop_slow, scheduler=scheduler
+        )
         self._live: dict[str, LiveReply] = {}
         self._tokens: TokenCoalescer | None = None
         if limits.token_flush_ms > 0:
@@ -429,7 +435,10 @@ class Room:
         self._presence_flush = None
         diff = self._presence.flush()
         if diff is not None:
-            self._fan_out(Outgoing(diff))
+            self._presence_out.send(Outgoing(diff), list(self._members.values()))
+
+    def _is_member(self, member: Member) -> bool:
+        return self._members.get(member.session) is member
 
     # --- shutdown ---------------------------------------------------------------------------
 
@@ -440,6 +449,7 @@ class Room:
         if self._presence_flush is not None:
             self._presence_flush.cancel()
             self._presence_flush = None
+        self._presence_out.cancel()
         for member in list(self._members.values()):
             member.outbox.close(CloseCode.GOING_AWAY, "server shutting down", flush=True)
         self._members.clear()

@@ -16,6 +16,7 @@ from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.protocol.frames import Hello
 from rtserver.room.member import Member
+from rtserver.transports.fairness import TurnTaker
 from rtserver.transports.http import room_id_or_400, seat_for
 from rtserver.transports.http_errors import refusal
 from rtserver.transports.upgrade import upgrade_route
@@ -110,6 +111,7 @@ async def _serve(
     room, member = joined
     grace_s = request.app[SETTINGS].limits.hello_timeout
     sink: SocketSink | None = None
+    fair = TurnTaker()
     try:
         sink = SocketSink(request, ws, member.outbox, binary=codec.binary, grace_s=grace_s)
         member.outbox.attach(sink)
@@ -118,6 +120,7 @@ async def _serve(
                 # A participant the room let go (slow consumer) acts no more.
                 break
             await _act(room, member, codec, msg.data)
+            await fair.handled()
     finally:
         room.leave(member)
         if not member.outbox.closed:

@@ -255,6 +255,13 @@ async def test_participants_per_room_refuses_one_more_until_someone_leaves(
         # A plain GET where a WebSocket upgrade belongs: a bad handshake.
         ("GET", "/v1/rooms/lobby/ws", 400, "bad_frame"),
         ("GET", "/v1/" + "x" * 5000, 404, "not_found"),
+        # A file the web app does not have, and names that would leave its directory.
+        ("GET", "/static/no-such-file.js", 404, "not_found"),
+        ("HEAD", "/static/no-such-file.js", 404, None),
+        ("GET", "/static/%2e%2e/app.py", 404, "not_found"),
+        ("GET", "/static/..%2f..%2fpyproject.toml", 404, "not_found"),
+        ("GET", "/static/%2fetc%2fpasswd", 404, "not_found"),
+        ("GET", "/static/", 404, "not_found"),
     ],
 )
 async def test_aiohttp_level_errors_are_json_error_frames(
@@ -263,11 +270,14 @@ async def test_aiohttp_level_errors_are_json_error_frames(
     method: str,
     path: str,
     status: int,
-    code: str,
+    code: str | None,
 ) -> None:
-    async with http.request(method, server.make_url(path)) as response:
+    url = server.make_url("/").with_path(path, encoded=True)
+    async with http.request(method, url) as response:
         assert response.status == status
         assert response.content_type == "application/json"
+        if code is None:  # HEAD: the same answer without its body
+            return
         body = await response.json()
     assert body["type"] == "error"
     assert body["code"] == code
@@ -290,3 +300,13 @@ async def test_a_websocket_handshake_with_a_bad_version_gets_a_json_error(
         body = await response.json()
     assert (body["type"], body["code"]) == ("error", "bad_frame")
     assert "WebSocket" in body["message"]
+
+
+async def test_the_web_apps_files_are_served_with_cors_for_any_origin(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    # The one file there whether or not the web app is built (its bundle is not committed).
+    async with http.get(server.make_url("/static/.gitkeep")) as response:
+        assert response.status == 200
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert await response.read() == b""

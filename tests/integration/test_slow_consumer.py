@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from rtserver.config import Limits, ModelSpec
+from rtserver.keys import DIRECTORY
 from tests.conftest import ServerFactory, ws_url
 from tests.integration.room_view import RoomView
 from tests.integration.scripted_providers import Firehose
@@ -20,6 +21,7 @@ from tests.integration.sse_client import SseClient
 from tests.support import (
     Frame,
     RoomClient,
+    eventually,
     fast_settings,
     is_type,
     names_are,
@@ -213,3 +215,34 @@ async def test_an_event_stream_that_never_reads_again_is_cut_after_a_grace(
     hose.stop.set()
     await steady.wait_for(is_type("stream_end"))
     stalled.close()
+
+
+async def test_a_reader_that_falls_behind_within_its_outbox_loses_nothing(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    """The socket fills, the outbox queues behind it, and once the reader reads again the
+    drainer writes the backlog out as the socket drains: every chunk, in order, no close."""
+    hose = Firehose()
+    settings = fast_settings(
+        db_path,
+        models=(ModelSpec(id="hose", provider="demo", default=True),),
+        limits=Limits(outbox_bytes=256 << 20),
+    )
+    server = await start_server(settings, providers={"hose": hose})
+    lagging = await RoomClient.connect(http, ws_url(server), name="lagging", hello=False)
+    await lagging.send({"type": "hello", "name": "lagging"})
+    lagging.welcome = await lagging.receive()
+    await lagging.send({"type": "prompt", "id": "p", "text": "everything at once"})
+    # Read nothing until the server's socket to it is full and its outbox holds the rest.
+    room = await server.app[DIRECTORY].get("lobby")
+    [member] = room.members
+    await eventually(lambda: member.outbox.backlog, timeout=60)
+    hose.stop.set()
+    lagging.start_reading()
+    end = await lagging.wait_for(is_type("stream_end"), timeout=60)
+    assert end["reason"] == "complete"
+    assert lagging.closed_with is None
+    text = "".join(f["text"] for f in lagging.frames if f["type"] == "token")
+    chunks = [c for c in text.split(".") if c]
+    assert chunks == [f"<{n}>" for n in range(len(chunks))], "every chunk, in order"
+    assert len(text) > 2 * (1 << 20), "more than a socket's buffers held"

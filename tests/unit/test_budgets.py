@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import msgspec
 import pytest
 
@@ -168,3 +171,14 @@ def test_the_budget_frees_something_whole_first_and_counts_histories_too() -> No
     busy.append(_message(4, 3_000))  # over again, nothing idle left: busy sheds its oldest
     assert budget.total == busy.bytes <= 12_000
     assert [m.id for m in busy][-1] == "m4"
+
+
+def test_a_forgotten_log_is_no_longer_held_by_the_budget() -> None:
+    budget = MemoryBudget(max_bytes=5_000)
+    log = EventLog(max_events=1000, max_age_s=60, clock=Clock(), budget=budget)
+    log.append(_event(1, 1_000))
+    gone = weakref.ref(log)
+    budget.forget(log)
+    del log
+    gc.collect()
+    assert gone() is None, "a closed room's log would otherwise live as long as the server"

@@ -154,3 +154,13 @@ async def test_a_closed_outbox_keeps_its_first_reason_and_takes_nothing() -> Non
         "slow consumer",
         "slow consumer",
     )
+
+
+async def test_wait_closed_waits_for_a_close_that_comes_later() -> None:
+    box = Outbox(max_bytes=100)
+    waiter = asyncio.create_task(box.wait_closed())
+    done, _ = await asyncio.wait([waiter], timeout=0)  # one loop turn: it is waiting now
+    assert not done
+    box.close(1000, "")
+    await asyncio.wait_for(waiter, 5)
+    assert waiter.exception() is None

@@ -100,3 +100,20 @@ def test_check_nesting_passes_small_frames_without_decoding() -> None:
     # Not valid JSON at all: with fewer openers than the limit it cannot be too deep.
     check_nesting(b"[[[ not json", msgpack=False)
     check_nesting(b"\x91\x91\x91", msgpack=True)
+
+
+def _keyed(levels: int) -> bytes:
+    """A MessagePack ping nesting ``levels`` deep through arrays used as map keys (which JSON
+    cannot hold), beside more shallow arrays than the limit, so that its depth is measured."""
+    key: Any = ()
+    for _ in range(levels - 3):  # the ping's map, the map under "x", the key's own array
+        key = (key,)
+    wide: list[list[int]] = [[] for _ in range(MAX_NESTING + 1)]
+    return msgspec.msgpack.encode({"type": "ping", "x": {key: 1}, "y": wide})
+
+
+def test_keys_of_arrays_count_exactly_up_to_the_limit() -> None:
+    assert MSGPACK.decode(_keyed(MAX_NESTING)) == Ping()
+    with pytest.raises(PeerError, match="levels deep"):
+        MSGPACK.decode(_keyed(MAX_NESTING + 1))
+    assert MSGPACK.decode(_keyed(3)) == Ping(), "a shallow key passes the walk too"

@@ -314,3 +314,26 @@ def test_close_sends_what_is_gathered_then_closes_everyone_1001() -> None:
     assert reason.code == CloseCode.GOING_AWAY
     assert clock.pending == 0, "no timer is left behind"
     assert room.members == []
+
+
+def test_a_coalesced_frame_carries_the_stamp_and_count_of_its_tokens() -> None:
+    room, clock = make(RoomLimits(token_flush_ms=10))
+    ann = join(room)
+    frames(ann)
+    for n, text in enumerate(["a", "b", "c"]):
+        room.publish(TokenEvent(seq=0, stream="s1", text=text, emitted_us=1_000 + n))
+    clock.advance(0.05)
+    sent = [(f["seq"], f["text"], f.get("emitted_us"), f.get("tokens")) for f in frames(ann)]
+    # The first goes at once; the two that followed within the window go as one frame,
+    # stamped with the first of them (a latency probe reads its emission time).
+    assert sent == [(1, "a", 1_000, None), (2, "bc", 1_001, 2)]
+
+
+def test_a_stream_that_ends_before_its_first_token_ends_cleanly_while_coalescing() -> None:
+    room, _ = make(RoomLimits(token_flush_ms=10))
+    ann = join(room)
+    room.stream_started(Live(), reply())
+    room.publish(StreamStart(seq=0, stream="s1", model="m", message="r1", reply_to="u1", ts=1))
+    room.stream_ended("s1", reply("error"))
+    assert not room.streaming
+    assert [f["type"] for f in frames(ann)] == ["welcome", "stream_start"]

@@ -109,3 +109,44 @@ def test_vectors_fit_the_schema(file: str) -> None:
         definition = defs[mapping[frame["type"]].removeprefix("#/$defs/")]
         assert set(frame) <= set(definition["properties"]), vector["name"]
         assert set(definition["required"]) <= set(frame), vector["name"]
+
+
+FIX = "Run `python -m rtserver.protocol.schema` and commit the result."
+
+
+def test_check_names_the_file_and_what_is_wrong_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Exact lines: a temporary path holds the test's own name, and so words like "missing".
+    absent = tmp_path / "a" / "b.json"
+    assert schema.main(["--check", "--output", str(absent)]) == 1
+    assert capsys.readouterr().err == f"{absent} is missing. {FIX}\n"
+    stale = tmp_path / "c.json"
+    stale.write_text("{}\n", encoding="utf-8")
+    assert schema.main(["--check", "--output", str(stale)]) == 1
+    state = "stale: it differs from what rtserver/protocol/frames.py generates"
+    assert capsys.readouterr().err == f"{stale} is {state}. {FIX}\n"
+    empty = tmp_path / "d.json"
+    empty.write_text("", encoding="utf-8")
+    assert schema.main(["--check", "--output", str(empty)]) == 1
+    assert capsys.readouterr().err == f"{empty} is {state}. {FIX}\n", "empty is not missing"
+
+
+def test_without_output_the_committed_file_is_checked_and_folders_are_made(
+    tmp_path: Path,
+) -> None:
+    assert schema.main(["--check"]) == 0
+    target = tmp_path / "new" / "deeper" / "frames.schema.json"
+    assert schema.main(["--output", str(target)]) == 0, "missing folders are made"
+    assert target.read_bytes() == schema.render().encode("utf-8")
+
+
+def test_the_usage_names_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        schema.main(["--help"])
+    out = capsys.readouterr().out
+    lines = [line.strip() for line in out.splitlines()]
+    assert out.startswith("usage: python -m rtserver.protocol.schema")
+    assert "Generate protocol/frames.schema.json." in lines
+    assert any(line.endswith(" exit 1 if the file is missing or stale") for line in lines)
+    assert any(line.endswith(" schema file path") for line in lines)
