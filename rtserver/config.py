@@ -102,6 +102,11 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     presence_frames_per_s: Annotated[int, msgspec.Meta(ge=1)] = 5_000
     #: Milliseconds a stream's tokens are gathered into one ``token`` frame; 0: one per token.
     token_flush_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 10.0
+    # --- the room's queue (issue 16) ---
+    #: Prompts (and regenerates) one room holds waiting for its running streams to end.
+    queue_max: Annotated[int, msgspec.Meta(ge=1)] = 20
+    #: Streams one room runs at once; a turn that would run more is refused.
+    streams_per_room: Annotated[int, msgspec.Meta(ge=1)] = 16
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -44,6 +44,7 @@ from rtserver.protocol.frames import (
     Params,
     Ping,
     Prompt,
+    Regenerate,
     ServerFrame,
     Since,
     StreamEnd,
@@ -51,7 +52,9 @@ from rtserver.protocol.frames import (
     TokenEvent,
     ToolCallEvent,
     Typing,
+    Unqueued,
     Welcome,
+    Withdraw,
 )
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,7 @@ _FINAL_CLOSES: Final = frozenset((1002, 1008))
 #: Error codes that, before a welcome, refuse the client for good.
 _FINAL_ERRORS: Final = frozenset(("unauthorized", "forbidden"))
 _SLOW_CONSUMER: Final = 4000
-_ROOM_EVENTS: Final = (MessageEvent, StreamStart, TokenEvent, ToolCallEvent, StreamEnd)
+_ROOM_EVENTS: Final = (MessageEvent, StreamStart, TokenEvent, ToolCallEvent, StreamEnd, Unqueued)
 _END: Final = object()
 
 Codec = Literal["json", "msgpack"]
@@ -245,6 +248,25 @@ class RoomClient:
         else:
             self._pending[frame.id or ""] = frame
             await self._send_now(frame)
+        return frame.id or ""
+
+    async def regenerate(self, model: str, reply_to: str) -> str:
+        """Run ``model``'s reply to user message ``reply_to`` again; returns the frame's id.
+
+        While streams run it waits in the room's queue like a prompt; its ``stream_start``
+        names the reply it replaces. An ``error`` refusing it carries the id as ``ref``.
+        """
+        frame = Regenerate(id=new_id(), model=model, reply_to=reply_to)
+        await self._send_or_queue(frame)
+        return frame.id or ""
+
+    async def withdraw(self, message: str) -> str:
+        """Take one's own queued prompt (its user message id) out of the room's queue.
+
+        The room hears of it as ``unqueued`` with reason ``withdrawn``. Returns the frame's id.
+        """
+        frame = Withdraw(id=new_id(), message=message)
+        await self._send_or_queue(frame)
         return frame.id or ""
 
     async def typing(self, active: bool) -> None:

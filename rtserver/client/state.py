@@ -27,6 +27,7 @@ from rtserver.protocol.frames import (
     TokenEvent,
     ToolCallEvent,
     ToolCallRecord,
+    Unqueued,
     Usage,
     Welcome,
 )
@@ -57,6 +58,8 @@ class Reply:
     first_token_at: float | None = None
     #: The state's clock at a live ``stream_start``; None for a stream joined midway.
     started_at: float | None = None
+    #: The reply of the same model this one regenerated; None for a first answer.
+    replaces: str | None = None
 
 
 @dataclass(eq=False)
@@ -69,6 +72,10 @@ class Turn:
     ts: int
     prompt_id: str | None
     replies: list[Reply] = field(default_factory=list)
+    #: Waiting in the room's queue (see :attr:`RoomState.queue`), not yet in ``turns``.
+    queued: bool = False
+    #: Never ran: withdrawn by its author, cleared by a cancel, or dropped at a restart.
+    withdrawn: bool = False
 
 
 class RoomState:
@@ -82,6 +89,9 @@ class RoomState:
         self.participant_count = 0
         self.me: Participant | None = None
         self.turns: list[Turn] = []
+        #: The room's queue: prompts stored while streams ran, in the order they will run.
+        #: Each leaves it for ``turns`` when it starts, or when withdrawn or cleared.
+        self.queue: list[Turn] = []
         self._turns: dict[str, Turn] = {}
         self._replies: dict[str, Reply] = {}
         self._by_stream: dict[str, Reply] = {}
@@ -102,7 +112,7 @@ class RoomState:
         return self._by_stream.get(stream)
 
     def lanes(self) -> dict[str, Reply]:
-        """Each model's latest reply, by model id."""
+        """Each model's latest reply, by model id (a regenerated reply is the latest)."""
         return {reply.model: reply for turn in self.turns for reply in turn.replies}
 
     def live_rate(self, reply: Reply) -> float | None:
@@ -133,13 +143,23 @@ class RoomState:
             case MessageEvent():
                 if event.id not in self._turns:
                     self._add_turn(
-                        Turn(event.id, event.author, event.text, event.ts, event.prompt_id)
+                        Turn(
+                            event.id,
+                            event.author,
+                            event.text,
+                            event.ts,
+                            event.prompt_id,
+                            queued=event.queued,
+                        )
                     )
+            case Unqueued():
+                self._unqueued(event)
             case StreamStart():
                 reply = self._reply(event.message, event.model, event.reply_to, event.ts)
                 if reply is not None:
                     self._stream_started(reply, event.stream)
                     reply.started_at = self._clock()
+                    reply.replaces = event.replaces
             case TokenEvent():
                 self._token(event)
             case ToolCallEvent():
@@ -163,6 +183,7 @@ class RoomState:
             return
         self.snapshots += 1
         self.turns = []
+        self.queue = []
         self._turns.clear()
         self._replies.clear()
         self._by_stream.clear()
@@ -179,7 +200,15 @@ class RoomState:
     def _history(self, message: HistoryMessage) -> None:
         if message.role == "user":
             self._add_turn(
-                Turn(message.id, message.author, message.text, message.ts, message.prompt_id)
+                Turn(
+                    message.id,
+                    message.author,
+                    message.text,
+                    message.ts,
+                    message.prompt_id,
+                    queued=message.queued,
+                    withdrawn=message.withdrawn,
+                )
             )
             return
         if message.model is None or message.reply_to is None:
@@ -189,6 +218,7 @@ class RoomState:
             return
         reply.text = message.text
         reply.status = message.status
+        reply.replaces = message.replaces
         reply.usage = message.usage
         reply.error = message.error
         reply.tool_calls = {c.call: c for c in message.tool_calls or ()}
@@ -200,7 +230,18 @@ class RoomState:
 
     def _add_turn(self, turn: Turn) -> None:
         self._turns[turn.id] = turn
-        self.turns.append(turn)
+        (self.queue if turn.queued else self.turns).append(turn)
+
+    def _unqueued(self, event: Unqueued) -> None:
+        """Queued prompts started (they join ``turns``) or never will (withdrawn)."""
+        for message_id in event.messages:
+            turn = next((t for t in self.queue if t.id == message_id), None)
+            if turn is None:
+                continue
+            self.queue.remove(turn)
+            turn.queued = False
+            turn.withdrawn = event.reason != "started"
+            self.turns.append(turn)
 
     def _reply(self, reply_id: str, model: str, reply_to: str, ts: int) -> Reply | None:
         """The reply with this id, made if new; None when its user message is unknown."""

@@ -93,8 +93,29 @@ class Ping(Frame, frozen=True, kw_only=True, tag="ping"):
     id: MessageId | None = None
 
 
-ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping
-CLIENT_TYPES = frozenset(("hello", "prompt", "cancel", "interrupt", "typing", "ping"))
+# --- client -> server: the room's queue and regenerate (issue 16) ----------------------------
+
+
+class Withdraw(Frame, frozen=True, kw_only=True, tag="withdraw"):
+    """Take one's own queued prompt out of the room's queue before it runs."""
+
+    id: MessageId | None = None
+    #: The user message id of the queued prompt (``message.id``, not its ``prompt_id``).
+    message: MessageId
+
+
+class Regenerate(Frame, frozen=True, kw_only=True, tag="regenerate"):
+    """Run ``model``'s reply to user message ``reply_to`` again; queued like a prompt."""
+
+    id: MessageId | None = None
+    model: ModelId
+    reply_to: MessageId
+
+
+ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping | Withdraw | Regenerate
+CLIENT_TYPES = frozenset(
+    ("hello", "prompt", "cancel", "interrupt", "typing", "ping", "withdraw", "regenerate")
+)
 
 
 # --- shared records -------------------------------------------------------------------------
@@ -161,6 +182,12 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     #: Extension: the client's ``prompt.id`` of a user message, so that a client that got a full
     #: snapshot instead of a resume can still tell whether a prompt it sent was stored.
     prompt_id: str | None = None
+    #: Extension: a user message waiting in the room's queue for the running streams to end.
+    queued: bool = False
+    #: Extension: a user message that never ran (withdrawn, cleared by a cancel, or dropped).
+    withdrawn: bool = False
+    #: Extension: the assistant message id an assistant message (a regenerated reply) supersedes.
+    replaces: str | None = None
 
 
 class RunningStream(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,6 +223,8 @@ class MessageEvent(Frame, frozen=True, kw_only=True, tag="message"):
     text: str
     prompt_id: str
     ts: int
+    #: Extension: stored but waiting in the room's queue; an ``unqueued`` event follows.
+    queued: bool = False
 
 
 class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
@@ -205,6 +234,8 @@ class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
     message: str
     reply_to: str
     ts: int
+    #: Extension: the assistant message this stream supersedes (it regenerates that reply).
+    replaces: str | None = None
 
 
 class TokenEvent(Frame, frozen=True, kw_only=True, tag="token"):
@@ -267,5 +298,19 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
     id: str | None = None
 
 
-RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd
+# --- server -> client: the room's queue (issue 16) -------------------------------------------
+
+UnqueuedReason = Literal["started", "withdrawn", "cleared"]
+
+
+class Unqueued(Frame, frozen=True, kw_only=True, tag="unqueued"):
+    """Queued prompts left the room's queue: they started, or were withdrawn or cleared."""
+
+    seq: int
+    #: User message ids, in queue order.
+    messages: list[str]
+    reason: UnqueuedReason
+
+
+RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd | Unqueued
 ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

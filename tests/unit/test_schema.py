@@ -82,7 +82,7 @@ def test_the_unions_map_every_wire_type() -> None:
     assert set(client) == CLIENT_TYPES
     assert set(server) == {
         "welcome", "message", "stream_start", "token", "tool_call", "stream_end",
-        "presence", "presence_diff", "error", "pong",
+        "presence", "presence_diff", "error", "pong", "unqueued",
     }  # fmt: skip
     for ref in [*client.values(), *server.values()]:
         assert ref.removeprefix("#/$defs/") in defs

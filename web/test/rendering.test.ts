@@ -35,6 +35,7 @@ function reply(overrides: Partial<Reply>): Reply {
     id: "r",
     model: "a",
     replyTo: "m",
+    replaces: null,
     stream: "s",
     text: "",
     status: "complete",
@@ -121,7 +122,16 @@ describe("lanes", () => {
   test("selected models first, then the server's defaults, and history keeps its columns", () => {
     assert.deepEqual(laneOrder([], models, []), ["b"]);
     const turns = [
-      { id: "m", author: null, text: "", ts: 0, promptId: null, replies: [reply({ model: "z" })] },
+      {
+        id: "m",
+        author: null,
+        text: "",
+        ts: 0,
+        promptId: null,
+        replies: [reply({ model: "z" })],
+        queued: false,
+        withdrawn: false,
+      },
     ];
     assert.deepEqual(laneOrder(["a"], models, turns), ["a", "z"]);
   });

@@ -11,6 +11,7 @@ function reply(model: string, status: MessageStatus): Reply {
     id: `${model}-${status}`,
     model,
     replyTo: "m",
+    replaces: null,
     stream: "s",
     text: "",
     status,
@@ -29,7 +30,7 @@ function reply(model: string, status: MessageStatus): Reply {
 }
 
 function turn(id: string, replies: Reply[]): Turn {
-  return { id, author: null, text: "", ts: 0, promptId: null, replies };
+  return { id, author: null, text: "", ts: 0, promptId: null, replies, queued: false, withdrawn: false };
 }
 
 describe("laneStatus", () => {

@@ -31,6 +31,7 @@ import {
   type StreamStartFrame,
   type TokenFrame,
   type ToolCallFrame,
+  type UnqueuedFrame,
   type WelcomeFrame,
   type ClientFrame,
 } from "./frames.js";
@@ -71,6 +72,7 @@ export interface ClientEventMap {
   token: TokenFrame;
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
+  unqueued: UnqueuedFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
@@ -276,6 +278,27 @@ export class RtClient {
     // With text it is a prompt, and its id makes a resend a no-op just the same.
     this.#pending.set(id, { frame, sentAt: this.#clock.now() });
     if (this.#state === "open") this.#transport?.send(frame);
+    return id;
+  }
+
+  /**
+   * Runs `model`'s reply to the user message `replyTo` again (queued like a prompt while
+   * streams run); its `stream_start` names the reply it replaces. Returns the frame id, the
+   * `ref` of an error refusing it.
+   */
+  regenerate(model: string, replyTo: string): string {
+    const id = newId();
+    this.#sendOrQueue({ type: "regenerate", id, model, reply_to: replyTo });
+    return id;
+  }
+
+  /**
+   * Takes this participant's own queued prompt (its user message id) out of the room's queue;
+   * the room hears of it as `unqueued` with reason `withdrawn`. Returns the frame id.
+   */
+  withdraw(message: string): string {
+    const id = newId();
+    this.#sendOrQueue({ type: "withdraw", id, message });
     return id;
   }
 
@@ -513,6 +536,9 @@ export class RtClient {
         return;
       case "stream_end":
         this.#emitter.emit("stream_end", event);
+        return;
+      case "unqueued":
+        this.#emitter.emit("unqueued", event);
         return;
     }
   }

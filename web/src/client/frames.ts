@@ -76,8 +76,32 @@ export interface PingFrame {
   id?: string;
 }
 
+// --- client -> server: the room's queue and regenerate (issue 16) ---------------------------
+
+/** Takes one's own queued prompt (by its user message id) out of the room's queue. */
+export interface WithdrawFrame {
+  type: "withdraw";
+  id?: string;
+  message: string;
+}
+
+/** Runs `model`'s reply to user message `reply_to` again; queued like a prompt. */
+export interface RegenerateFrame {
+  type: "regenerate";
+  id?: string;
+  model: string;
+  reply_to: string;
+}
+
 export type ClientFrame =
-  HelloFrame | PromptFrame | CancelFrame | InterruptFrame | TypingFrame | PingFrame;
+  | HelloFrame
+  | PromptFrame
+  | CancelFrame
+  | InterruptFrame
+  | TypingFrame
+  | PingFrame
+  | WithdrawFrame
+  | RegenerateFrame;
 
 // --- shared records ------------------------------------------------------------------------
 
@@ -139,6 +163,12 @@ export interface HistoryMessage {
   tool_calls?: ToolCallRecord[];
   /** Extension: what went wrong, for status `error`. */
   error?: ErrorInfo;
+  /** Extension: a user message waiting in the room's queue. */
+  queued?: boolean;
+  /** Extension: a user message that never ran (withdrawn, cleared by a cancel, or dropped). */
+  withdrawn?: boolean;
+  /** Extension: the assistant message a regenerated reply supersedes. */
+  replaces?: string;
 }
 
 export interface RunningStream {
@@ -175,6 +205,8 @@ export interface MessageFrame {
   text: string;
   prompt_id: string;
   ts: number;
+  /** Extension: stored, waiting in the room's queue; an `unqueued` event follows. */
+  queued?: boolean;
 }
 
 export interface StreamStartFrame {
@@ -185,6 +217,8 @@ export interface StreamStartFrame {
   message: string;
   reply_to: string;
   ts: number;
+  /** Extension: the assistant message this stream supersedes (a regenerate). */
+  replaces?: string;
 }
 
 export interface TokenFrame {
@@ -251,8 +285,25 @@ export interface PongFrame {
   id?: string;
 }
 
+// --- server -> client: the room's queue (issue 16) --------------------------------------------
+
+export type UnqueuedReason = "started" | "withdrawn" | "cleared";
+
+/** Queued prompts (user message ids, in queue order) left the room's queue. */
+export interface UnqueuedFrame {
+  type: "unqueued";
+  seq: number;
+  messages: string[];
+  reason: UnqueuedReason;
+}
+
 export type RoomEvent =
-  MessageFrame | StreamStartFrame | TokenFrame | ToolCallFrame | StreamEndFrame;
+  | MessageFrame
+  | StreamStartFrame
+  | TokenFrame
+  | ToolCallFrame
+  | StreamEndFrame
+  | UnqueuedFrame;
 
 export type ServerFrame =
   | WelcomeFrame
@@ -268,6 +319,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "token",
   "tool_call",
   "stream_end",
+  "unqueued",
 ]);
 
 const SERVER_TYPES: ReadonlySet<string> = new Set([

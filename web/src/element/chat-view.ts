@@ -149,6 +149,7 @@ export class ChatView {
     ui.lanes.showStatus((model) => laneStatus(model, state.turns), this.#tabs.selected);
     ui.empty.hidden = state.turns.length > 0;
     this.#drawEarlier(snapshot);
+    ui.queue.render(state.queue, state.me?.id ?? null);
     ui.composer.render({
       busy: snapshot.busy,
       open: connection.state === "open",

@@ -16,7 +16,7 @@ export interface ClientListeners {
   presence(participants: PresenceEntry[]): void;
   presenceDiff(diff: PresenceDiffFrame): void;
   error(frame: ErrorFrame): void;
-  /** Every event of the conversation: messages, stream starts, tokens, tool calls, ends. */
+  /** Every event of the conversation: messages, stream starts, tokens, tool calls, ends, unqueued. */
   roomEvent(event: RoomEvent): void;
 }
 
@@ -33,6 +33,7 @@ export function listenTo(client: RtClient, listeners: ClientListeners): () => vo
     client.on("token", (event) => listeners.roomEvent(event)),
     client.on("tool_call", (event) => listeners.roomEvent(event)),
     client.on("stream_end", (event) => listeners.roomEvent(event)),
+    client.on("unqueued", (event) => listeners.roomEvent(event)),
   ];
   return () => {
     for (const off of offs) off();

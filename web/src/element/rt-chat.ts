@@ -135,6 +135,19 @@ export class RtChatElement extends HTMLElement {
     return this.#sent(this.#client.interrupt({ text: prompt, ...this.#modelsOption() }), prompt);
   }
 
+  /**
+   * Runs `model`'s reply to the user message `replyTo` again; the new reply shows in place of
+   * the old one, which stays reachable. Waits in the room's queue while replies stream.
+   */
+  regenerate(model: string, replyTo: string): string | null {
+    return this.#client?.regenerate(model, replyTo) ?? null;
+  }
+
+  /** Takes this participant's own queued prompt (its user message id) out of the room's queue. */
+  withdraw(message: string): string | null {
+    return this.#client?.withdraw(message) ?? null;
+  }
+
   /** Cancels one model's running stream. */
   cancel(model: string): void {
     const running = this.#state.running().filter((reply) => reply.model === model);
@@ -311,6 +324,8 @@ export class RtChatElement extends HTMLElement {
       case "stream_end":
         this.#onStreamEnd(event);
         break;
+      case "unqueued":
+        break;
       default:
         // Tokens change a reply, not the chrome around it.
         return;
@@ -428,6 +443,11 @@ export class RtChatElement extends HTMLElement {
       streaming: () => this.#state.busy,
     });
     ui.earlier.button.addEventListener("click", () => void this.loadEarlier(), { signal });
+    ui.queue.wire(signal, { withdraw: (message) => this.withdraw(message) });
+    ui.conversation.wire(signal, {
+      regenerate: (model, replyTo) => this.regenerate(model, replyTo),
+      changed: () => this.#view?.invalidate(),
+    });
     ui.lanes.wire(signal, {
       cancel: (model) => this.cancel(model),
       select: (model) => this.selectLane(model),
