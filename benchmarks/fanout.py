@@ -23,18 +23,16 @@ from rtserver.app import create_app
 from rtserver.config import Limits, ModelSpec, Settings
 from rtserver.protocol.codec import JSON, MSGPACK
 from rtserver.protocol.frames import TokenEvent
-from rtserver.providers.catalog import Catalog
 from rtserver.providers.demo import DemoProvider
 from rtserver.room.room import Room
-from rtserver.store.sqlite import SqliteStore
+from rtserver.turns.turns import room_limits
 
 EVENTS = 20_000
 
 
-async def publish_cost(participants: int, store: SqliteStore) -> tuple[float, float]:
+async def publish_cost(participants: int) -> tuple[float, float]:
     """Microseconds per published event, and per delivered frame."""
-    catalog = Catalog([], defaults=())
-    room = Room("bench", store=store, catalog=catalog, limits=Limits(outbox_bytes=1 << 30))
+    room = Room("bench", limits=room_limits(Limits(outbox_bytes=1 << 30)))
     members = [
         room.join(name=f"p{n}", since=None, codec=JSON if n % 2 else MSGPACK)
         for n in range(participants)
@@ -44,7 +42,7 @@ async def publish_cost(participants: int, store: SqliteStore) -> tuple[float, fl
             await member.outbox.get()
     started = time.perf_counter()
     for _ in range(EVENTS):
-        room.publish(TokenEvent(seq=room.next_seq(), stream="s_bench", text=" token"))
+        room.publish(TokenEvent(seq=0, stream="s_bench", text=" token"))
     elapsed = time.perf_counter() - started
     return elapsed / EVENTS * 1e6, elapsed / (EVENTS * participants) * 1e6
 
@@ -87,13 +85,11 @@ async def _until_end(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, float]:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = await SqliteStore.open(Path(tmp) / "publish.db")
         print(f"in-process publish, {EVENTS} token events")
         print(f"{'participants':>12} {'us/event':>10} {'us/frame':>10}")
         for participants in (1, 10, 100, 1000):
-            per_event, per_frame = await publish_cost(participants, store)
+            per_event, per_frame = await publish_cost(participants)
             print(f"{participants:>12} {per_event:>10.2f} {per_frame:>10.3f}")
-        await store.close()
         print("\nloopback WebSockets, one reply of about 150 tokens at 2000 tokens/s")
         print(f"{'clients':>12} {'frames/s':>10} {'p50 s':>8} {'max s':>8}")
         for clients in (1, 10, 50, 200):

@@ -17,6 +17,8 @@ import struct
 import time
 from collections.abc import Callable
 
+from rtserver.protocol.closecodes import CloseCode
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -86,7 +88,7 @@ class WireClient(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_client_frame(_CLOSE, struct.pack("!H", 1000)))
+            self.transport.write(_client_frame(_CLOSE, struct.pack("!H", CloseCode.NORMAL)))
             self.transport.close()
 
     def _read_upgrade(self) -> bool:

@@ -35,13 +35,13 @@ from rtserver.providers.base import Provider
 from rtserver.providers.catalog import Catalog
 from rtserver.providers.registry import build_provider
 from rtserver.room.memory import MemoryBudget
-from rtserver.room.room import STREAMS_RETRY_S
 from rtserver.store.retention import Retention
 from rtserver.store.selection import open_store
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
 from rtserver.turns.directory import RoomDirectory
 from rtserver.turns.slots import Slots
+from rtserver.turns.turns import STREAMS_RETRY_S
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

@@ -21,6 +21,7 @@ from typing import Final
 
 import msgspec
 
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import JSON, MSGPACK
 from rtserver.protocol.frames import (
     Cancel,
@@ -857,6 +858,11 @@ def _document(vectors: Sequence[dict[str, object]]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+def close_codes() -> list[dict[str, object]]:
+    """Every close code of :class:`CloseCode`, by the name both clients give it."""
+    return [{"name": code.name, "code": int(code)} for code in CloseCode]
+
+
 def build() -> dict[str, str]:
     """Every vector file's name and exact text."""
     return {
@@ -868,6 +874,7 @@ def build() -> dict[str, str]:
         ),
         "invalid.json": _document(invalid_inputs()),
         "tolerant.json": _document(tolerant_inputs()),
+        "closecodes.json": _document(close_codes()),
     }
 
 

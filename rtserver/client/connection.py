@@ -33,6 +33,7 @@ from rtserver.client.events import (
     Refused,
     StatusChange,
 )
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import PeerCodec, Unrecognised, peer_codec_for
 from rtserver.protocol.frames import (
     Cancel,
@@ -61,10 +62,9 @@ log = logging.getLogger(__name__)
 
 _ROOM_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Close codes after which retrying cannot help: policy (auth) and protocol error.
-_FINAL_CLOSES: Final = frozenset((1002, 1008))
+_FINAL_CLOSES: Final = frozenset((CloseCode.PROTOCOL_ERROR, CloseCode.POLICY_VIOLATION))
 #: Error codes that, before a welcome, refuse the client for good.
 _FINAL_ERRORS: Final = frozenset(("unauthorized", "forbidden"))
-_SLOW_CONSUMER: Final = 4000
 _ROOM_EVENTS: Final = (MessageEvent, StreamStart, TokenEvent, ToolCallEvent, StreamEnd, Unqueued)
 _END: Final = object()
 
@@ -356,7 +356,7 @@ class RoomClient:
     def _retry_delay(self, code: int | None) -> float:
         # A slow consumer was cut off on purpose and the server is fine: come back at once,
         # with a little jitter so that a burst of them does not return together.
-        if code == _SLOW_CONSUMER:
+        if code == CloseCode.SLOW_CONSUMER:
             return self._backoff.jitter(0.25)
         return self._backoff.next()
 

@@ -14,6 +14,10 @@ from rtserver.errors import PeerError
 from rtserver.protocol.frames import CLIENT_TYPES, ClientFrame, MessageId, ServerFrame
 from rtserver.protocol.nesting import check_nesting, too_deep_error
 
+#: Where a frame stands in its room's order: the log's epoch and the seq a client holds once it
+#: has the frame. Codecs that name events (SSE's ``id:``) format it; the others ignore it.
+EventAt = tuple[str, int]
+
 JSON_SUBPROTOCOL: Final = "rt.v1.json"
 MSGPACK_SUBPROTOCOL: Final = "rt.v1.msgpack"
 SUBPROTOCOLS: Final = (JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL)
@@ -37,8 +41,8 @@ class Codec(Protocol):
         """True when frames travel as binary WebSocket messages."""
         ...
 
-    def render(self, frame: ServerFrame, event_id: str | None) -> bytes:
-        """Encode a server frame; ``event_id`` is ``epoch:seq`` for room events."""
+    def render(self, frame: ServerFrame, at: EventAt | None) -> bytes:
+        """Encode a server frame; ``at`` is where it stands in the room's order, if anywhere."""
         ...
 
     def decode(self, data: str | bytes) -> ClientFrame:
@@ -62,7 +66,7 @@ class _MsgspecCodec:
         self._decoder = decoder
         self._envelope = envelope
 
-    def render(self, frame: ServerFrame, event_id: str | None) -> bytes:
+    def render(self, frame: ServerFrame, at: EventAt | None) -> bytes:
         return self._encode(frame)
 
     def encode(self, frame: ServerFrame) -> bytes:
@@ -147,11 +151,11 @@ def codec_for(subprotocol: str | None) -> _MsgspecCodec:
 class Outgoing:
     """A server frame on its way to many participants, encoded at most once per codec."""
 
-    __slots__ = ("_cache", "event_id", "frame")
+    __slots__ = ("_cache", "at", "frame")
 
-    def __init__(self, frame: ServerFrame, event_id: str | None = None) -> None:
+    def __init__(self, frame: ServerFrame, at: EventAt | None = None) -> None:
         self.frame = frame
-        self.event_id = event_id
+        self.at = at
         self._cache: dict[str, bytes] = {}
 
     def data(self, codec: Codec) -> bytes:
@@ -159,7 +163,7 @@ class Outgoing:
         try:
             return self._cache[codec.name]
         except KeyError:
-            encoded = self._cache[codec.name] = codec.render(self.frame, self.event_id)
+            encoded = self._cache[codec.name] = codec.render(self.frame, self.at)
             return encoded
 
 

@@ -4,16 +4,16 @@ Each delivered frame costs a socket write per participant, whatever it holds: ga
 tokens a stream sends within ``[limits] token_flush_ms`` into one frame divides that cost by the
 tokens per window, for at most the window in added latency, and none for a stream slower than
 one token a window. One frame never holds two streams.
-Pure apart from the loop's timer; the room decides when else to flush (before any other event,
-before a snapshot).
+Pure: its timer comes from the room's scheduler. The room decides when else to flush (before any
+other event, before a snapshot).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from rtserver.protocol.frames import TokenEvent
+from rtserver.room.scheduler import LOOP, Scheduler, Timer
 
 
 class _Gathered:
@@ -37,40 +37,45 @@ class TokenCoalescer:
     event.
     """
 
-    __slots__ = ("_emit", "_gathered", "_sent_at", "_timer", "_window_s")
+    __slots__ = ("_emit", "_gathered", "_scheduler", "_sent_at", "_timer", "_window_s")
 
     def __init__(
-        self, *, window_s: float, emit: Callable[[str, list[str], int | None], None]
+        self,
+        *,
+        window_s: float,
+        emit: Callable[[str, list[str], int | None], None],
+        scheduler: Scheduler = LOOP,
     ) -> None:
         self._window_s = window_s
+        self._scheduler = scheduler
         self._emit = emit
         self._gathered: dict[str, _Gathered] = {}
-        #: When each stream last sent a frame, by the loop's clock.
+        #: When each stream last sent a frame, by the scheduler's clock.
         self._sent_at: dict[str, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     @property
     def pending(self) -> bool:
         """True while some stream has tokens not yet emitted."""
         return bool(self._gathered)
 
-    def add(self, token: TokenEvent) -> None:
-        """Send ``token`` now if its stream is quiet, else gather it until the window ends."""
+    def add(self, token: TokenEvent) -> bool:
+        """Send ``token`` now if its stream is quiet (True), else gather it for the window."""
         stream = token.stream
         gathered = self._gathered.get(stream)
         if gathered is not None:
             gathered.parts.append(token.text)
-            return
+            return False
         now = self._now()
         sent_at = self._sent_at.get(stream)
         if sent_at is None or now - sent_at >= self._window_s:
             self._sent_at[stream] = now
             self._emit(stream, [token.text], token.emitted_us)
-            return
+            return True
         self._gathered[stream] = _Gathered(token)
         if self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(sent_at + self._window_s, self.flush)
+            self._timer = self._scheduler.call_later(sent_at + self._window_s - now, self.flush)
+        return False
 
     def flush(self) -> None:
         """Emit every stream's gathered tokens now, streams in the order their tokens began."""
@@ -92,7 +97,6 @@ class TokenCoalescer:
         self.flush()
         self._sent_at.clear()
 
-    @staticmethod
-    def _now() -> float:
-        # The loop's clock, which its timers run on.
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        # The clock the timers run on.
+        return self._scheduler.now()

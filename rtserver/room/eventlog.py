@@ -1,8 +1,9 @@
 """A room's bounded log of recent events, for exact resume.
 
-Pure: the clock is passed in. The log numbers events with ``seq`` (1, 2, 3...) inside an
-``epoch``, a random string that is new whenever a log starts, so a client holding a seq of an
-earlier log can tell it no longer applies.
+Pure: the clock is passed in. The log is what numbers events: each appended event gets the next
+``seq`` (1, 2, 3...), which nobody else computes, inside an ``epoch``, a random string that is
+new whenever a log starts, so a client holding a seq of an earlier log can tell it no longer
+applies.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from collections import deque
 from collections.abc import Callable
 from itertools import islice
 
+import msgspec
+
 from rtserver.protocol.codec import JSON, Outgoing
+from rtserver.protocol.frames import RoomEvent
 from rtserver.room.memory import MemoryBudget
 
 
@@ -53,21 +57,21 @@ class EventLog:
         """The encoded size of the events kept."""
         return self._bytes
 
-    def next_seq(self) -> int:
-        """The seq the next appended event must carry."""
-        return self._head + 1
+    def append(self, event: RoomEvent) -> Outgoing:
+        """Number ``event`` with the next seq and keep it, dropping what is too old.
 
-    def event_id(self, seq: int) -> str:
-        """The ``epoch:seq`` name of an event, as SSE ids carry it."""
-        return f"{self.epoch}:{seq}"
-
-    def append(self, event: Outgoing) -> None:
-        """Keep ``event``, which carries seq :meth:`next_seq`, dropping what is too old."""
+        ``event`` may carry any seq (0, say): the one it is kept with is the log's. The
+        result, encoded once per codec, is what every participant is sent.
+        """
         now = self._clock()
         self._head += 1
+        seq = self._head
+        if event.seq != seq:
+            event = msgspec.structs.replace(event, seq=seq)
+        out = Outgoing(event, (self.epoch, seq))
         # The frame and its JSON take about the same memory: count both.
-        size = 2 * len(event.data(JSON))
-        self._events.append((now, event, size))
+        size = 2 * len(out.data(JSON))
+        self._events.append((now, out, size))
         self._grow(size)
         events = self._events
         if len(events) > self._max_events:
@@ -80,6 +84,7 @@ class EventLog:
                 self.drop_oldest()
         if self._budget is not None:
             self._budget.wrote(self)
+        return out
 
     def drop_oldest(self) -> None:
         """Forget the oldest event kept; a resume from before it gets a snapshot."""

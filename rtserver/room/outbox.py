@@ -17,9 +17,6 @@ import asyncio
 from collections import deque
 from typing import Protocol
 
-SLOW_CONSUMER = 4000
-GOING_AWAY = 1001
-
 
 class OutboxClosed(Exception):
     """The outbox was closed; the connection should close with ``code``."""

@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from rtserver.protocol.frames import HistoryMessage
+from rtserver.room.cuts import newest_within
 from rtserver.room.memory import MemoryBudget
-from rtserver.turns.budgets import newest_within
 
 
 def _size(message: HistoryMessage) -> int:

@@ -12,8 +12,8 @@ from aiohttp import web
 from rtserver.auth.access import Identity
 from rtserver.errors import HTTP_STATUS, PeerError
 from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, ORIGINS, SETTINGS, STORE
+from rtserver.room.cuts import newest_within
 from rtserver.room.member import Seat
-from rtserver.turns.budgets import newest_within
 from rtserver.turns.directory import check_room_id
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,9 @@
 ``GET /v1/rooms/{room}/events`` joins the room exactly as a WebSocket ``hello`` does and streams
 the participant's outbox as SSE events; ``POST /v1/rooms/{room}/frames`` carries that
 participant's client frames, one JSON frame per request, and answers an error about a frame in
-the HTTP response. Both hand frames to the same :class:`~rtserver.room.room.Room` as the WebSocket
-transport, so an SSE participant and a WebSocket participant see identical events.
+the HTTP response. Both hand frames to the same :class:`~rtserver.turns.turns.Turns` as the
+WebSocket transport, so an SSE participant and a WebSocket participant see identical events.
+Event ids (``id: <epoch>:<seq>``) are made here, from where the room says each event stands.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from rtserver.auth.access import Identity
 from rtserver.errors import PeerError
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
-from rtserver.protocol.codec import JSON
+from rtserver.protocol.closecodes import CloseCode
+from rtserver.protocol.codec import JSON, EventAt
 from rtserver.protocol.frames import ClientFrame, Hello, ServerFrame, Since
 from rtserver.room.member import Member
 from rtserver.room.outbox import Outbox, OutboxClosed
@@ -41,11 +43,11 @@ HEARTBEAT: Final = b": keep-alive\n\n"
 #: Seconds between checks that the peer still holds the connection open. aiohttp tells a
 #: handler nothing when its client goes, and a participant's presence should not outlive it.
 PEER_CHECK_S: Final = 1.0
-NORMAL_CLOSE: Final = 1000
 
 
 class SseCodec:
-    """Server frames as SSE events: ``id: <event id>`` when the frame has one, ``data: <JSON>``.
+    """Server frames as SSE events: ``id: <epoch>:<seq>`` when the frame has a place in the
+    room's order, then ``data: <JSON>``.
 
     Pure, like every codec. Events carry no ``event:`` name, so ``EventSource.onmessage`` sees
     every frame. JSON never holds a raw line break, so each frame fits on one ``data:`` line.
@@ -55,14 +57,20 @@ class SseCodec:
     name: Final = "sse"
     binary: Final = False
 
-    def render(self, frame: ServerFrame, event_id: str | None) -> bytes:
+    def render(self, frame: ServerFrame, at: EventAt | None) -> bytes:
         data = b"data: " + JSON.encode(frame) + b"\n\n"
-        if event_id is None:
+        if at is None:
             return data
-        return b"id: " + event_id.encode() + b"\n" + data
+        return event_id(at) + data
 
     def decode(self, data: str | bytes) -> ClientFrame:
         return JSON.decode(data)
+
+
+def event_id(at: EventAt) -> bytes:
+    """The ``id:`` line naming an event: ``<epoch>:<seq>``, what ``Last-Event-ID`` resumes from."""
+    epoch, seq = at
+    return b"id: %s:%d\n" % (epoch.encode(), seq)
 
 
 SSE: Final = SseCodec()
@@ -98,11 +106,11 @@ async def stream_outbox(
             await outbox.wait()
             await response.write(b"".join(outbox.take_ready()))
     except OutboxClosed as closed:
-        if closed.code != NORMAL_CLOSE:
+        if closed.code != CloseCode.NORMAL:
             with suppress(ConnectionError):
                 await response.write(f": closed {closed.code} {closed.reason}\n\n".encode())
     except ConnectionError:
-        outbox.close(1006, "connection lost")
+        outbox.close(CloseCode.CONNECTION_LOST, "connection lost")
     finally:
         keeper.cancel()
 
@@ -118,7 +126,7 @@ async def _keep_alive(request: web.Request, outbox: Outbox, heartbeat: float) ->
     while not outbox.closed:
         await asyncio.sleep(max(0.0, min(PEER_CHECK_S, beat_at - loop.time())))
         if request.transport is None:
-            outbox.close(1006, "connection lost")
+            outbox.close(CloseCode.CONNECTION_LOST, "connection lost")
         elif loop.time() >= beat_at:
             outbox.put(HEARTBEAT, force=True)
             beat_at = loop.time() + heartbeat
@@ -157,7 +165,7 @@ async def _stream_room(
         await stream_outbox(request, response, member.outbox, heartbeat=heartbeat)
     finally:
         room.leave(member)
-        member.outbox.close(NORMAL_CLOSE, "")
+        member.outbox.close(CloseCode.NORMAL, "")
     return response
 
 

@@ -12,25 +12,22 @@ from rtserver.auth.access import Identity
 from rtserver.errors import PeerError
 from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.protocol.frames import Hello
 from rtserver.room.member import Member
-from rtserver.room.room import Room
 from rtserver.transports.http import room_id_or_400, seat_for
 from rtserver.transports.ws_sink import SocketSink, close_reason
+from rtserver.turns.turns import Turns
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_ERROR = 1002
-POLICY_VIOLATION = 1008
-INTERNAL_ERROR = 1011
-TRY_AGAIN_LATER = 1013
 #: How a connection refused before it joins is closed: retrying cannot help a bad token.
 REFUSAL_CLOSE = {
-    "unauthorized": POLICY_VIOLATION,
-    "forbidden": POLICY_VIOLATION,
-    "rate_limited": TRY_AGAIN_LATER,
-    "busy": TRY_AGAIN_LATER,
+    "unauthorized": CloseCode.POLICY_VIOLATION,
+    "forbidden": CloseCode.POLICY_VIOLATION,
+    "rate_limited": CloseCode.TRY_AGAIN_LATER,
+    "busy": CloseCode.TRY_AGAIN_LATER,
 }
 
 
@@ -67,7 +64,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         with request.app[CLIENT_LIMITS].connection(identity.key):
             await _serve(request, ws, codec, hello, identity)
     except PeerError as exc:
-        await _refuse(ws, codec, exc, code=REFUSAL_CLOSE.get(exc.code, PROTOCOL_ERROR))
+        await _refuse(ws, codec, exc, code=REFUSAL_CLOSE.get(exc.code, CloseCode.PROTOCOL_ERROR))
     return ws
 
 
@@ -100,7 +97,7 @@ async def _serve(
     finally:
         room.leave(member)
         if not member.outbox.closed:
-            member.outbox.close(1000, "")
+            member.outbox.close(CloseCode.NORMAL, "")
         if sink is not None:
             await sink.finished()
         log.info("connection closed", extra={"code": ws.close_code})
@@ -112,7 +109,7 @@ async def _join(
     codec: Codec,
     hello: Hello,
     identity: Identity,
-) -> tuple[Room, Member] | None:
+) -> tuple[Turns, Member] | None:
     """Join the room, or refuse the connection (and return None)."""
     room_id = request.match_info["room"]
     try:
@@ -124,12 +121,12 @@ async def _join(
             seat=seat_for(request, identity),
         )
     except PeerError as exc:
-        await _refuse(ws, codec, exc, code=1001)
+        await _refuse(ws, codec, exc, code=CloseCode.GOING_AWAY)
         return None
     except Exception:
         log.exception("room %s could not be opened", room_id)
         failure = PeerError("internal", "the room could not be opened; try again")
-        await _refuse(ws, codec, failure, code=INTERNAL_ERROR)
+        await _refuse(ws, codec, failure, code=CloseCode.INTERNAL_ERROR)
         return None
     structured.bind(room=room_id, participant=member.id)
     return room, member
@@ -169,14 +166,18 @@ def _as_bad_first_frame(error: PeerError) -> PeerError:
 
 
 async def _refuse(
-    ws: web.WebSocketResponse, codec: Codec, error: PeerError, *, code: int = PROTOCOL_ERROR
+    ws: web.WebSocketResponse,
+    codec: Codec,
+    error: PeerError,
+    *,
+    code: CloseCode = CloseCode.PROTOCOL_ERROR,
 ) -> None:
     with suppress(ConnectionError):
         await _send(ws, codec, codec.render(error.to_frame(), None))
         await ws.close(code=code, message=close_reason(error.message))
 
 
-async def _act(room: Room, member: Member, codec: Codec, data: str | bytes) -> None:
+async def _act(room: Turns, member: Member, codec: Codec, data: str | bytes) -> None:
     try:
         frame = codec.decode(data)
     except PeerError as exc:

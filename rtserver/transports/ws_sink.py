@@ -18,13 +18,12 @@ from contextlib import suppress
 
 from aiohttp import WSMsgType, web
 
+from rtserver.protocol.closecodes import CloseCode
 from rtserver.room.outbox import Outbox
 
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
-#: The connection is gone: what the outbox is closed with when a write finds that out.
-CONNECTION_LOST = 1006
 
 
 def frame_header(opcode: int, length: int) -> bytes:
@@ -106,7 +105,7 @@ class SocketSink:
         try:
             await self._write_backlog()
         except ConnectionError:
-            self._outbox.close(CONNECTION_LOST, "connection lost")
+            self._outbox.close(CloseCode.CONNECTION_LOST, "connection lost")
             # The outbox wakes this sink once more: the close below is then a no-op.
         finally:
             self._drainer = None

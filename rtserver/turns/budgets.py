@@ -1,8 +1,7 @@
-"""Cuts to a budget: what a model is sent, what a welcome or a history page carries.
+"""Cuts to a budget of what a model is sent, and the clamp of a prompt's ``max_tokens``.
 
-Pure functions. Budgets are counted in characters (code points) of message text, like
-``max_prompt_chars``: encoded as UTF-8 a character takes one to four bytes, so a budget of N
-characters bounds the bytes at 4N plus each message's few fields.
+Pure functions, counted in characters like :mod:`rtserver.room.cuts` (which cuts what a
+welcome or a history page carries).
 """
 
 from __future__ import annotations
@@ -11,10 +10,7 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Protocol, TypeVar
 
-
-class _Texted(Protocol):
-    @property
-    def text(self) -> str: ...
+from rtserver.room.cuts import first_within
 
 
 class _Turn(Protocol):
@@ -22,36 +18,13 @@ class _Turn(Protocol):
     def content(self) -> str: ...
 
 
-T = TypeVar("T", bound=_Texted)
 U = TypeVar("U", bound=_Turn)
-
-
-def newest_within(messages: Sequence[T], max_chars: int, *, keep_newest: bool) -> list[T]:
-    """The newest messages whose text fits in ``max_chars``, oldest first.
-
-    Older messages go first. With ``keep_newest`` the newest message is kept even when it
-    alone is over the budget (a page must not be empty while there is more to read).
-    """
-    start = _first_within([len(m.text) for m in messages], max_chars, keep_newest)
-    return list(islice(messages, start, None))
 
 
 def newest_turns_within(turns: Sequence[U], max_chars: int) -> list[U]:
     """The newest turns whose content fits in ``max_chars``; the newest (the prompt) always."""
-    start = _first_within([len(t.content) for t in turns], max_chars, True)
+    start = first_within([len(t.content) for t in turns], max_chars, keep_newest=True)
     return list(islice(turns, start, None))
-
-
-def _first_within(sizes: Sequence[int], max_chars: int, keep_newest: bool) -> int:
-    """The index of the oldest item kept when the newest ones fill ``max_chars``."""
-    used = 0
-    start = len(sizes)
-    for index in range(len(sizes) - 1, -1, -1):
-        used += sizes[index]
-        if used > max_chars and not (keep_newest and index == len(sizes) - 1):
-            break
-        start = index
-    return start
 
 
 def clamp_max_tokens(

@@ -13,9 +13,9 @@ from rtserver.ops.metrics import Metrics
 from rtserver.providers.catalog import Catalog
 from rtserver.room.member import Member
 from rtserver.room.memory import MemoryBudget
-from rtserver.room.room import Room
 from rtserver.store.base import Store
 from rtserver.turns.slots import Slots
+from rtserver.turns.turns import Turns
 
 log = logging.getLogger(__name__)
 _ROOM_ID = re.compile(ROOM_ID_PATTERN)
@@ -53,17 +53,17 @@ class RoomDirectory:
         if memory is not None:
             # Under memory pressure, rooms nobody is in go first, whole.
             memory.free_first = self._let_go_longest_idle
-        self._rooms: dict[str, Room] = {}
-        self._opening: dict[str, asyncio.Task[Room]] = {}
+        self._rooms: dict[str, Turns] = {}
+        self._opening: dict[str, asyncio.Task[Turns]] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._closing = False
 
     @property
-    def rooms(self) -> dict[str, Room]:
+    def rooms(self) -> dict[str, Turns]:
         return self._rooms
 
-    async def get(self, room_id: str) -> Room:
-        """The open room ``room_id``, loading it from the store the first time."""
+    async def get(self, room_id: str) -> Turns:
+        """The open room ``room_id`` (its turns), loading it from the store the first time."""
         if self._closing:
             raise PeerError("busy", "the server is shutting down")
         room = self._rooms.get(room_id)
@@ -77,7 +77,7 @@ class RoomDirectory:
         self._keep(room)
         return room
 
-    def member_by_session(self, room_id: str, session: str) -> tuple[Room, Member] | None:
+    def member_by_session(self, room_id: str, session: str) -> tuple[Turns, Member] | None:
         """The open room ``room_id`` and its participant holding ``session``, if both exist.
 
         For transports whose client frames arrive apart from the connection (SSE + POST).
@@ -105,8 +105,8 @@ class RoomDirectory:
                 retry_after=ROOMS_RETRY_S,
             )
 
-    async def _open(self, room_id: str) -> Room:
-        room = Room(
+    async def _open(self, room_id: str) -> Turns:
+        room = Turns(
             room_id,
             store=self._store,
             catalog=self._catalog,
@@ -116,22 +116,22 @@ class RoomDirectory:
             metrics=self._metrics,
         )
         await room.load()
-        room.on_idle = self._idle
+        room.room.on_idle = lambda: self._idle(room)
         self._rooms[room_id] = room
         return room
 
-    def _keep(self, room: Room) -> None:
+    def _keep(self, room: Turns) -> None:
         handle = self._expiry.pop(room.id, None)
         if handle is not None:
             handle.cancel()
 
-    def _idle(self, room: Room) -> None:
+    def _idle(self, room: Turns) -> None:
         if self._closing or room.id in self._expiry:
             return
         loop = asyncio.get_running_loop()
         self._expiry[room.id] = loop.call_later(self._limits.idle_room_seconds, self._expire, room)
 
-    def _expire(self, room: Room) -> None:
+    def _expire(self, room: Turns) -> None:
         self._expiry.pop(room.id, None)
         if room.idle and self._rooms.get(room.id) is room:
             self._let_go(room.id)

@@ -1,8 +1,9 @@
 """One model's stream of one turn: provider deltas in, room events out.
 
-A :class:`Generation` runs as one asyncio task. Stopping it (cancel or interrupt) records the
-reason and cancels the task, which closes the provider's iterator and so its upstream request.
-Whatever way it ends, the reply is finalised in the store and then ``stream_end`` is published.
+A :class:`Generation` runs as one asyncio task through the phases of :class:`Phase`, each move
+checked against one table. Stopping it (cancel or interrupt) records the reason and cancels the
+task, which closes the provider's iterator and so its upstream request. Whatever way it ends, the
+reply is finalised in the store and then exactly one ``stream_end`` is published.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing, suppress
-from typing import Literal, Protocol
+from enum import Enum
+from typing import Final, Literal, Protocol
 
 from rtserver.errors import ProviderError
 from rtserver.ops import logging as structured
@@ -53,14 +55,41 @@ _STATUS_OF_REASON: dict[StreamReason, MessageStatus] = {
 }
 
 
+class Phase(Enum):
+    """Where a generation is in its life."""
+
+    #: Made and started, its task not yet begun.
+    PENDING = "pending"
+    #: Gathering what the model is asked (its lane, from the store).
+    PREPARING = "preparing"
+    #: Reading the provider's deltas and publishing them.
+    STREAMING = "streaming"
+    #: Finalising the reply in the store, then publishing ``stream_end``: a stop waits.
+    ENDING = "ending"
+    #: ``stream_end`` is published and the reply handed over.
+    ENDED = "ended"
+
+
+#: Every move a generation may make; any other is a bug, raised at once.
+TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
+    Phase.PENDING: frozenset({Phase.PREPARING, Phase.ENDING}),
+    Phase.PREPARING: frozenset({Phase.STREAMING, Phase.ENDING}),
+    Phase.STREAMING: frozenset({Phase.ENDING}),
+    Phase.ENDING: frozenset({Phase.ENDED}),
+    Phase.ENDED: frozenset(),
+}
+#: The phases in which a stop cancels the task; before them it is recorded, after them ignored.
+_CANCELLABLE: Final = frozenset({Phase.PREPARING, Phase.STREAMING})
+
+
 class EventSink(Protocol):
-    """Where a generation's events go: its room."""
+    """Where a generation's events go: its room, which numbers each (the seq is returned)."""
 
-    def next_seq(self) -> int: ...
+    def publish(self, event: RoomEvent) -> int | None: ...
 
-    def publish(self, event: RoomEvent) -> None: ...
 
-    def reply_finished(self, generation: Generation, message: HistoryMessage) -> None: ...
+#: Told the final reply once its ``stream_end`` is published.
+Finished = Callable[["Generation", HistoryMessage], None]
 
 
 class Generation:
@@ -74,6 +103,7 @@ class Generation:
         reply: HistoryMessage,
         prepare: Callable[[], Awaitable[GenerationRequest]],
         sink: EventSink,
+        finished: Finished,
         store: ReplyStore,
         checkpoint_interval: float,
         clock: Callable[[], float] = time.monotonic,
@@ -85,6 +115,7 @@ class Generation:
         self._prepare = prepare
         self._request = GenerationRequest(messages=())
         self._sink = sink
+        self._finished = finished
         self._store = store
         self._checkpoint_interval = checkpoint_interval
         self._clock = clock
@@ -97,8 +128,7 @@ class Generation:
         self._started = clock()
         self._first_token: float | None = None
         self._task: asyncio.Task[None] | None = None
-        self._begun = False
-        self._ending = False
+        self._phase = Phase.PENDING
         self._meter = meter
         #: Token deltas streamed, and how many of them the meter has been told of.
         self._token_count = 0
@@ -112,23 +142,46 @@ class Generation:
         return self._parts[0] if self._parts else ""
 
     @property
+    def model_id(self) -> str:
+        return self.model.id
+
+    @property
+    def message_id(self) -> str:
+        return self.reply.id
+
+    @property
+    def reply_to(self) -> str:
+        return self.reply.reply_to or ""
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
     def stopping(self) -> bool:
         """True once cancel or interrupt was asked for."""
         return self._stop_reason is not None
+
+    def _enter(self, phase: Phase) -> None:
+        if phase not in TRANSITIONS[self._phase]:
+            raise RuntimeError(f"generation {self.stream}: {self._phase.name} -> {phase.name}")
+        self._phase = phase
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"generation {self.stream}")
 
     def stop(self, reason: StopReason) -> None:
         """End the stream with ``reason``; the provider's request is closed at once."""
-        if self._stop_reason is not None or self._task is None or self._ending:
-            # Once the reply is being finalised it has its reason; cancelling the task then
-            # would cut _end short, and stream_end would never be published.
+        if self._stop_reason is not None or self._task is None:
+            return
+        if self._phase in (Phase.ENDING, Phase.ENDED):
+            # The reply is being finalised with its own reason; cancelling the task now
+            # would cut that short, and stream_end would never be published.
             return
         self._stop_reason = reason
         # A task cancelled before its first step never runs its body, and so would never
-        # publish stream_end: one that has not begun sees the reason when it does.
-        if self._begun:
+        # publish stream_end: a PENDING one sees the reason when it begins.
+        if self._phase in _CANCELLABLE:
             self._task.cancel()
 
     async def wait(self) -> None:
@@ -137,18 +190,19 @@ class Generation:
             await asyncio.shield(self._task)
 
     async def _run(self) -> None:
-        self._begun = True
         structured.bind(stream=self.stream)
         if self._meter is not None:
             self._meter.enter()
         if self._stop_reason is not None:
             await self._end(self._stop_reason, None)
             return
+        self._enter(Phase.PREPARING)
         checkpoints = asyncio.create_task(self._checkpoint_loop())
         reason: StreamReason
         error: ErrorInfo | None = None
         try:
             self._request = await self._prepare()
+            self._enter(Phase.STREAMING)
             await self._consume()
             reason = "length" if self._finish == "length" else "complete"
         except asyncio.CancelledError:
@@ -177,7 +231,7 @@ class Generation:
                     self._streamed.add(delta.text, delta.tokens)
                     sink.publish(
                         TokenEvent(
-                            seq=sink.next_seq(),
+                            seq=0,
                             stream=self.stream,
                             text=delta.text,
                             emitted_us=delta.emitted_us,
@@ -213,7 +267,7 @@ class Generation:
         sink = self._sink
         sink.publish(
             ToolCallEvent(
-                seq=sink.next_seq(),
+                seq=0,
                 stream=self.stream,
                 call=delta.call,
                 name=delta.name,
@@ -238,7 +292,7 @@ class Generation:
             saved = len(text)
 
     async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
-        self._ending = True
+        self._enter(Phase.ENDING)
         ended = self._clock()
         text = self.text
         usage = self._final_usage(text)
@@ -263,7 +317,7 @@ class Generation:
         sink = self._sink
         sink.publish(
             StreamEnd(
-                seq=sink.next_seq(),
+                seq=0,
                 stream=self.stream,
                 reason=reason,
                 usage=usage,
@@ -286,7 +340,8 @@ class Generation:
                 "duration_ms": self._ms(ended),
             },
         )
-        sink.reply_finished(self, final)
+        self._enter(Phase.ENDED)
+        self._finished(self, final)
 
     async def _save(self, final: HistoryMessage) -> None:
         try:

@@ -135,7 +135,7 @@ async def test_welcome_messages_are_the_newest_within_welcome_chars(
         assert page["messages"][-1]["id"] == ids[-3]
         # The room's own memory is held to the same budget.
         room = server.app[DIRECTORY].rooms[ROOM]
-        assert sum(len(m.text) for m in room._history) <= 10_000
+        assert sum(len(m.text) for m in room.room._history) <= 10_000
     finally:
         sse.close()
         await client.close()
@@ -180,7 +180,7 @@ async def test_rooms_memory_stays_within_its_total_idle_rooms_going_first(
         assert 0 < sum(held.bytes for held in rooms["busy"].budgeted()) <= total
         # The room nobody was in went first, whole; the watched one is open, its log emptied.
         assert "left" not in rooms
-        assert rooms["watched"].log.bytes == 0
+        assert rooms["watched"].room.log.bytes == 0
     finally:
         await busy.close()
     try:

@@ -1,7 +1,7 @@
-"""A Room on a real SQLite file with scripted models, and seats that read what it sends.
+"""A room's turns on a real SQLite file with scripted models, and seats that read what it sends.
 
 Fast enough for the rules of rooms to be checked one by one (and for mutation testing):
-no sockets, but the real Room, Generation, EventLog, Outbox, codecs and store.
+no sockets, but the real Turns, Room, Generation, EventLog, Outbox, codecs and store.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rtserver.providers.base import Delta, FinishDelta, GenerationRequest, TextD
 from rtserver.providers.catalog import Catalog, Model
 from rtserver.room.member import Member
 from rtserver.room.outbox import OutboxClosed
-from rtserver.room.room import Room
+from rtserver.turns.turns import Turns
 
 Frame = dict[str, Any]
 
@@ -77,7 +77,7 @@ def catalog(providers: dict[str, Scripted], *, defaults: tuple[str, ...] = ()) -
 class Seat:
     """A member of a room with a task that decodes everything its outbox delivers."""
 
-    def __init__(self, room: Room, member: Member) -> None:
+    def __init__(self, room: Turns, member: Member) -> None:
         self.room = room
         self.member = member
         self.frames: list[Frame] = []
@@ -134,7 +134,7 @@ class Seat:
 
 
 def join(
-    room: Room, *, name: str = "tester", since: Frame | None = None, codec: Codec = JSON
+    room: Turns, *, name: str = "tester", since: Frame | None = None, codec: Codec = JSON
 ) -> Seat:
     member = room.join(
         name=name,

@@ -10,10 +10,11 @@ from rtserver.ops.accesslog import redact_query
 from rtserver.protocol.codec import JSON, Outgoing
 from rtserver.protocol.frames import HistoryMessage, TokenEvent
 from rtserver.providers.base import ChatTurn
+from rtserver.room.cuts import newest_within
 from rtserver.room.eventlog import EventLog
 from rtserver.room.memory import MemoryBudget
 from rtserver.room.recent import RecentMessages
-from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within, newest_within
+from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within
 from rtserver.turns.slots import Slots
 
 
@@ -68,8 +69,8 @@ class Clock:
         return 0.0
 
 
-def _event(seq: int, size: int) -> Outgoing:
-    return Outgoing(TokenEvent(seq=seq, stream="s", text="t" * size), f"e:{seq}")
+def _event(seq: int, size: int) -> TokenEvent:
+    return TokenEvent(seq=seq, stream="s", text="t" * size)
 
 
 def test_an_event_log_keeps_its_bytes_under_max_bytes_dropping_the_oldest() -> None:
@@ -78,7 +79,7 @@ def test_an_event_log_keeps_its_bytes_under_max_bytes_dropping_the_oldest() -> N
         log.append(_event(seq, 300))
     assert log.bytes <= 2_000
     # Only what had to go went: one more event would not have fitted.
-    assert log.bytes > 2_000 - 2 * len(_event(1, 300).data(JSON))
+    assert log.bytes > 2_000 - 2 * len(Outgoing(_event(1, 300)).data(JSON))
     assert log.since(log.epoch, 19) is not None
     assert log.since(log.epoch, 10) is None  # dropped: a snapshot, never a partial replay
     assert log.head == 20
@@ -95,7 +96,7 @@ def test_the_budget_empties_the_least_recently_written_log_first() -> None:
     assert (a.bytes, b.bytes > 0, c.bytes > 0) == (0, True, True)
     assert budget.total == b.bytes + c.bytes <= 5_000
     assert a.since(a.epoch, 1) is None
-    assert a.next_seq() == 3
+    assert a.head == 2
     for seq in range(2, 12):
         c.append(_event(seq, 1_000))  # b goes, then c sheds its own oldest
     assert b.bytes == 0

@@ -9,7 +9,6 @@ from typing import Any
 import msgspec
 
 from rtserver.client import RoomState
-from rtserver.config import Limits, ModelSpec
 from rtserver.protocol.codec import JSON
 from rtserver.protocol.frames import (
     MessageEvent,
@@ -19,11 +18,8 @@ from rtserver.protocol.frames import (
     TokenEvent,
     ToolCallEvent,
 )
-from rtserver.providers.catalog import Catalog
-from rtserver.providers.registry import build_provider
 from rtserver.room.coalesce import TokenCoalescer
-from rtserver.room.room import Room
-from rtserver.store.sqlite import SqliteStore
+from rtserver.room.room import Room, RoomLimits
 
 Emitted = tuple[str, str, int | None]
 
@@ -100,31 +96,25 @@ class _Reader:
         return [msgspec.json.decode(d) for d in member.outbox.take_ready()]
 
 
-async def _room(tmp_path: Path, flush_ms: float) -> tuple[Room, SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "rooms.db")
-    spec = ModelSpec(id="demo", provider="demo", tokens_per_s=1000, first_token_s=0)
-    catalog = Catalog.build(
-        [spec], defaults=["demo"], make_provider=lambda s: build_provider(s, {}), overrides={}
-    )
-    room = Room("r", store=store, catalog=catalog, limits=Limits(token_flush_ms=flush_ms))
-    return room, store
+def _room(flush_ms: float) -> Room:
+    return Room("r", limits=RoomLimits(token_flush_ms=flush_ms))
 
 
 async def test_a_room_gathers_tokens_and_numbers_frames_contiguously(tmp_path: Path) -> None:
-    room, store = await _room(tmp_path, flush_ms=1000)
+    room = _room(flush_ms=1000)
     try:
         room.join(name="reader", since=None, codec=JSON)
         welcome = _Reader.frames(room)[0]
         for text in ("a", "b", "c"):
-            room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text=text))
-        room.publish(TokenEvent(seq=room.next_seq(), stream="s2", text="z"))
+            room.publish(TokenEvent(seq=0, stream="s1", text=text))
+        room.publish(TokenEvent(seq=0, stream="s2", text="z"))
         sent = [(f["stream"], f["text"]) for f in _Reader.frames(room)]
         assert sent == [("s1", "a"), ("s2", "z")], "each quiet stream's first token at once"
         # Any other event sends what is gathered first, then takes the next seq.
-        room.publish(ToolCallEvent(seq=room.next_seq(), stream="s1", call="c", args="{}"))
-        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="d"))
+        room.publish(ToolCallEvent(seq=0, stream="s1", call="c", args="{}"))
+        room.publish(TokenEvent(seq=0, stream="s1", text="d"))
         end = StreamEnd(
-            seq=room.next_seq(),
+            seq=0,
             stream="s1",
             reason="complete",
             usage=None,
@@ -145,36 +135,33 @@ async def test_a_room_gathers_tokens_and_numbers_frames_contiguously(tmp_path: P
         assert [f["seq"] for f in frames] == list(range(first + 2, first + 6))
         assert room.log.head == first + 5
     finally:
-        await room.close()
-        await store.close()
+        room.close()
 
 
 async def test_a_join_sends_what_is_gathered_before_its_welcome(tmp_path: Path) -> None:
-    room, store = await _room(tmp_path, flush_ms=1000)
+    room = _room(flush_ms=1000)
     try:
-        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="a"))
-        room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text="bc"))
+        room.publish(TokenEvent(seq=0, stream="s1", text="a"))
+        room.publish(TokenEvent(seq=0, stream="s1", text="bc"))
         head = room.log.head
         room.join(name="late", since=None, codec=JSON)
         assert room.log.head == head + 1, "the gathered tokens were logged before the welcome"
         [welcome] = _Reader.frames(room)
         assert welcome["seq"] == room.log.head
     finally:
-        await room.close()
-        await store.close()
+        room.close()
 
 
 async def test_with_no_window_every_token_is_its_own_frame(tmp_path: Path) -> None:
-    room, store = await _room(tmp_path, flush_ms=0)
+    room = _room(flush_ms=0)
     try:
         room.join(name="reader", since=None, codec=JSON)
         _Reader.frames(room)
         for text in ("a", "b"):
-            room.publish(TokenEvent(seq=room.next_seq(), stream="s1", text=text))
+            room.publish(TokenEvent(seq=0, stream="s1", text=text))
         assert [f["text"] for f in _Reader.frames(room)] == ["a", "b"]
     finally:
-        await room.close()
-        await store.close()
+        room.close()
 
 
 def test_the_python_client_counts_the_tokens_of_a_coalesced_frame() -> None:

@@ -13,6 +13,7 @@ from rtserver.protocol.codec import (
     MSGPACK_SUBPROTOCOL,
     SUBPROTOCOLS,
     Codec,
+    EventAt,
     Outgoing,
     _json_codec,
     _msgpack_codec,
@@ -60,7 +61,7 @@ def test_subprotocols_are_the_two_of_v1() -> None:
     for built, module_codec in ((_fresh("json"), JSON), (_fresh("msgpack"), MSGPACK)):
         assert (built.name, built.binary) == (module_codec.name, module_codec.binary)
         frame = TokenEvent(seq=1, stream="s", text="t")
-        assert built.render(frame, "e:1") == module_codec.render(frame, None)
+        assert built.render(frame, ("e", 1)) == module_codec.render(frame, None)
         assert built.decode(module_codec.render(Ping(id="a"), None)) == Ping(id="a")  # type: ignore[arg-type]
 
 
@@ -227,11 +228,11 @@ def test_type_is_the_first_key() -> None:
 
 
 @pytest.mark.parametrize("codec_name", ["json", "msgpack"])
-def test_render_ignores_the_event_id(codec_name: str) -> None:
+def test_render_ignores_where_the_event_stands(codec_name: str) -> None:
     # The event id is for transports that name events (SSE); these codecs carry the seq inside.
     codec = JSON if codec_name == "json" else MSGPACK
     frame = TokenEvent(seq=3, stream="s", text="x")
-    assert codec.render(frame, "ep:3") == codec.render(frame, None) == codec.encode(frame)
+    assert codec.render(frame, ("ep", 3)) == codec.render(frame, None) == codec.encode(frame)
 
 
 # --- encode once per codec ------------------------------------------------------------------
@@ -243,10 +244,10 @@ class CountingCodec:
     def __init__(self, name: str) -> None:
         self.name = name
         self.binary = False
-        self.calls: list[tuple[ServerFrame, str | None]] = []
+        self.calls: list[tuple[ServerFrame, EventAt | None]] = []
 
-    def render(self, frame: ServerFrame, event_id: str | None) -> bytes:
-        self.calls.append((frame, event_id))
+    def render(self, frame: ServerFrame, at: EventAt | None) -> bytes:
+        self.calls.append((frame, at))
         return f"{self.name}:{len(self.calls)}".encode()
 
     def decode(self, data: str | bytes) -> ClientFrame:
@@ -255,11 +256,11 @@ class CountingCodec:
 
 def test_outgoing_encodes_once_per_codec() -> None:
     frame = TokenEvent(seq=9, stream="s", text="tok")
-    out = Outgoing(frame, "ep:9")
+    out = Outgoing(frame, ("ep", 9))
     first, second = CountingCodec("a"), CountingCodec("b")
     results = [out.data(first) for _ in range(100)] + [out.data(second) for _ in range(100)]
-    assert first.calls == [(frame, "ep:9")]
-    assert second.calls == [(frame, "ep:9")]
+    assert first.calls == [(frame, ("ep", 9))]
+    assert second.calls == [(frame, ("ep", 9))]
     assert set(results) == {b"a:1", b"b:1"}
 
 

@@ -49,13 +49,13 @@ async def test_an_idle_room_closes_after_idle_room_seconds_and_reopens_in_a_new_
 ) -> None:
     directory = make_directory(idle_room_seconds=0.05)
     room = await directory.get("r")
-    epoch = room.log.epoch
+    epoch = room.room.log.epoch
     member = room.join(name="x", since=None, codec=JSON)
     room.leave(member)
     await _gone(directory, "r")
     again = await directory.get("r")
     assert again is not room
-    assert again.log.epoch != epoch
+    assert again.room.log.epoch != epoch
 
 
 async def test_a_room_rejoined_before_idle_room_seconds_keeps_its_epoch(

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from rtserver.config import ModelSpec
@@ -23,7 +24,7 @@ from rtserver.protocol.frames import (
 from rtserver.providers.base import Delta, GenerationRequest, TextDelta, ToolCallDelta
 from rtserver.providers.catalog import Model
 from rtserver.store.sqlite import SqliteStore
-from rtserver.turns.generation import Generation
+from rtserver.turns.generation import TRANSITIONS, Generation, Phase
 
 
 class Sink:
@@ -39,12 +40,11 @@ class Sink:
                 self._changed.clear()
                 await self._changed.wait()
 
-    def next_seq(self) -> int:
-        return len(self.events) + 1
-
-    def publish(self, event: RoomEvent) -> None:
-        self.events.append(event)
+    def publish(self, event: RoomEvent) -> int:
+        """Number the event, as a room's log does."""
+        self.events.append(msgspec.structs.replace(event, seq=len(self.events) + 1))
         self._changed.set()
+        return len(self.events)
 
     def reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         self.finished.append(message)
@@ -128,6 +128,7 @@ async def _generation(store: SqliteStore, provider: Scripted) -> tuple[Generatio
         reply=reply,
         prepare=prepare,
         sink=sink,
+        finished=sink.reply_finished,
         store=store,
         checkpoint_interval=0.01,
     )
@@ -318,3 +319,68 @@ async def test_an_ended_generation_leaves_no_task_behind(make: Make, store: Sqli
     async with asyncio.timeout(5):
         while left():  # noqa: ASYNC110 - tasks have no "all ended" event to wait on
             await asyncio.sleep(0)
+
+
+def test_the_phase_table_leads_from_pending_to_ended_and_no_further() -> None:
+    reachable = {Phase.PENDING}
+    frontier = [Phase.PENDING]
+    while frontier:
+        for following in TRANSITIONS[frontier.pop()]:
+            if following not in reachable:
+                reachable.add(following)
+                frontier.append(following)
+    assert reachable == set(Phase)
+    assert TRANSITIONS[Phase.ENDED] == frozenset()
+    assert all(Phase.ENDING in TRANSITIONS[p] for p in (Phase.PENDING, Phase.PREPARING))
+
+
+@pytest.mark.parametrize(
+    ("stop", "texts", "phases", "reason"),
+    [
+        pytest.param(
+            None,
+            ("a", "b"),
+            [Phase.PREPARING, Phase.STREAMING, Phase.ENDING, Phase.ENDED],
+            "complete",
+            id="complete",
+        ),
+        pytest.param("before", ("a",), [Phase.ENDING, Phase.ENDED], "cancelled", id="stop-pending"),
+        pytest.param(
+            "streaming",
+            ("a",),
+            [Phase.PREPARING, Phase.STREAMING, Phase.ENDING, Phase.ENDED],
+            "cancelled",
+            id="stop-streaming",
+        ),
+    ],
+)
+async def test_every_path_moves_by_the_table_and_ends_once(
+    make: Make,
+    monkeypatch: pytest.MonkeyPatch,
+    stop: str | None,
+    texts: tuple[str, ...],
+    phases: list[Phase],
+    reason: str,
+) -> None:
+    generation, sink = await make(Scripted(*texts, hang=stop == "streaming"))
+    assert generation.phase is Phase.PENDING
+    seen: list[Phase] = []
+    enter = generation._enter
+
+    def record(phase: Phase) -> None:
+        seen.append(phase)
+        enter(phase)
+
+    monkeypatch.setattr(generation, "_enter", record)
+    generation.start()
+    if stop == "before":
+        generation.stop("cancelled")
+    elif stop == "streaming":
+        await sink.wait_events(1)
+        generation.stop("cancelled")
+    await asyncio.wait_for(generation.wait(), 10)
+    assert seen == phases
+    assert generation.phase.value == Phase.ENDED.value
+    assert _end(sink).reason == reason
+    with pytest.raises(RuntimeError):
+        generation._enter(Phase.STREAMING)

@@ -101,6 +101,7 @@ async def _run(
         reply=reply,
         prepare=prepare,
         sink=sink,
+        finished=sink.reply_finished,
         store=store,
         checkpoint_interval=0.001,
         **({"clock": clock} if clock else {}),

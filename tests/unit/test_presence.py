@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtserver.config import Limits, ModelSpec
 from rtserver.protocol.codec import JSON
 from rtserver.protocol.frames import PresenceDiff, PresenceEntry, TokenEvent
-from rtserver.providers.catalog import Catalog
-from rtserver.providers.registry import build_provider
 from rtserver.room.member import Member
 from rtserver.room.presence import PresenceBoard
-from rtserver.room.room import Room
-from rtserver.store.sqlite import SqliteStore
+from rtserver.room.room import Room, RoomLimits
 
 
 def _entry(n: int, *, typing: bool = False) -> PresenceEntry:
@@ -135,19 +128,8 @@ def test_every_client_that_applies_the_diffs_holds_the_listed_participants(
 # --- a room of thousands, no sockets --------------------------------------------------------
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "rooms.db")
-    yield store
-    await store.close()
-
-
-def _room(store: SqliteStore, limits: Limits) -> Room:
-    spec = ModelSpec(id="demo", provider="demo", tokens_per_s=1000, first_token_s=0)
-    catalog = Catalog.build(
-        [spec], defaults=["demo"], make_provider=lambda s: build_provider(s, {}), overrides={}
-    )
-    return Room("big", store=store, catalog=catalog, limits=limits)
+def _room(limits: RoomLimits) -> Room:
+    return Room("big", limits=limits)
 
 
 def _drain(member: Member) -> list[dict[str, Any]]:
@@ -172,10 +154,8 @@ def _counts(frames: list[dict[str, Any]]) -> list[int]:
     return [f["count"] for f in frames if f["type"] == "presence_diff"]
 
 
-async def test_three_thousand_joins_cost_each_participant_a_few_small_frames(
-    store: SqliteStore,
-) -> None:
-    room = _room(store, Limits(presence_listed=50, presence_interval=0.05))
+async def test_three_thousand_joins_cost_each_participant_a_few_small_frames() -> None:
+    room = _room(RoomLimits(presence_listed=50, presence_interval=0.05))
     members = [room.join(name=f"n{n}", since=None, codec=JSON) for n in range(3_000)]
     first, last = members[0], members[-1]
     welcome = _drain(last)[0]
@@ -200,17 +180,19 @@ async def test_three_thousand_joins_cost_each_participant_a_few_small_frames(
     [diff] = _drain(members[2])
     assert diff["left"] == [members[7].id]
     assert [e["id"] for e in diff["changed"]] == [members[50].id]
-    await room.close()
+    room.close()
 
 
-async def test_slow_participants_are_dropped_without_a_cascade(store: SqliteStore) -> None:
+async def test_slow_participants_are_dropped_without_a_cascade() -> None:
     """Half of 2,000 participants overflow at once; each drop is recorded, none fans out.
 
     Before drops were deferred, each drop broadcast presence from inside the fan-out that
     found the drop, which found the next slow participant: a recursion 1,000 drops deep.
     """
-    limits = Limits(outbox_bytes=1024, presence_listed=5, presence_interval=0.05, token_flush_ms=0)
-    room = _room(store, limits)
+    limits = RoomLimits(
+        outbox_bytes=1024, presence_listed=5, presence_interval=0.05, token_flush_ms=0
+    )
+    room = _room(limits)
     members = [room.join(name=f"n{n}", since=None, codec=JSON) for n in range(2_000)]
     readers, stalled = members[::2], members[1::2]
     assert await _presence_count(members[0]) == 2_000
@@ -218,7 +200,7 @@ async def test_slow_participants_are_dropped_without_a_cascade(store: SqliteStor
         _drain(member)
     text = "x" * 700
     for seq in (1, 2):
-        room.publish(TokenEvent(seq=room.next_seq(), stream="s", text=text))
+        room.publish(TokenEvent(seq=0, stream="s", text=text))
         for reader in readers:
             assert [f["seq"] for f in _drain(reader)] == [seq]
     assert all(m.outbox.closed for m in stalled)
@@ -227,6 +209,6 @@ async def test_slow_participants_are_dropped_without_a_cascade(store: SqliteStor
     assert await _presence_count(readers[0]) == 1_000
     assert all(_counts(_drain(r)) == [1_000] for r in readers[1:]), "one diff tells every drop"
     # The room goes on: a third event reaches every reader.
-    room.publish(TokenEvent(seq=room.next_seq(), stream="s", text="more"))
+    room.publish(TokenEvent(seq=0, stream="s", text="more"))
     assert all(_drain(r)[-1]["seq"] == 3 for r in readers)
-    await room.close()
+    room.close()

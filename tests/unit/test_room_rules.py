@@ -11,29 +11,29 @@ import pytest
 
 from rtserver.config import Limits
 from rtserver.errors import ProviderError
-from rtserver.protocol.codec import JSON, MSGPACK, Outgoing
+from rtserver.protocol.codec import JSON, MSGPACK, EventAt, Outgoing
 from rtserver.protocol.frames import Pong, ServerFrame
 from rtserver.providers.base import Delta, GenerationRequest, TextDelta
 from rtserver.room.outbox import Outbox, OutboxClosed
-from rtserver.room.room import Room
 from rtserver.store.sqlite import SqliteStore
+from rtserver.turns.turns import Turns
 from tests.support import names_are, presence_states, wait_presence
 from tests.unit.room_harness import Scripted, Seat, catalog, is_type, join
 
-MakeRoom = Callable[..., Awaitable[Room]]
+MakeRoom = Callable[..., Awaitable[Turns]]
 
 
 @pytest.fixture
 async def make_room(tmp_path: Path) -> AsyncIterator[MakeRoom]:
     """Rooms on one SQLite file; every room, seat and store is closed at the end."""
     store = await SqliteStore.open(tmp_path / "rooms.db")
-    rooms: list[Room] = []
+    rooms: list[Turns] = []
 
-    async def make(providers: dict[str, Scripted], **limits: Any) -> Room:
+    async def make(providers: dict[str, Scripted], **limits: Any) -> Turns:
         # One token frame per token, unless a test asks for coalescing: the rules below count
         # token frames (tests/unit/test_coalesce.py holds coalescing's own).
         limits.setdefault("token_flush_ms", 0)
-        room = Room(
+        room = Turns(
             f"room{len(rooms)}", store=store, catalog=catalog(providers), limits=Limits(**limits)
         )
         await room.load()
@@ -56,7 +56,7 @@ async def seats() -> AsyncIterator[list[Seat]]:
         await seat.stop()
 
 
-def _seat(seats: list[Seat], room: Room, **kwargs: Any) -> Seat:
+def _seat(seats: list[Seat], room: Turns, **kwargs: Any) -> Seat:
     seat = join(room, **kwargs)
     seats.append(seat)
     return seat
@@ -454,13 +454,13 @@ async def test_an_unusable_since_gets_a_snapshot(
     room = await make_room({"a": Scripted()})
     seat = _seat(seats, room)
     await _turn(seat, "p1", "one", ["a"])
-    since = {**since, "epoch": since["epoch"] or room.log.epoch}
+    since = {**since, "epoch": since["epoch"] or room.room.log.epoch}
     back = _seat(seats, room, since=since)
     await back.wait_for(is_type("welcome"))
     assert back.welcome["resumed"] is False
     assert [m["text"] for m in back.welcome["messages"]] == ["one", "ok"]
     # A usable one at the same moment resumes, so it is the since that was judged.
-    good = _seat(seats, room, since={"epoch": room.log.epoch, "seq": room.log.head})
+    good = _seat(seats, room, since={"epoch": room.room.log.epoch, "seq": room.room.log.head})
     await good.wait_for(is_type("welcome"))
     assert good.welcome["resumed"] is True
 
@@ -498,9 +498,9 @@ async def test_a_replay_larger_than_half_the_outbox_becomes_a_snapshot(
     assert replayed <= half
 
 
-def _event_bytes(room: Room, seq: int) -> bytes:
+def _event_bytes(room: Turns, seq: int) -> bytes:
     """The JSON bytes the room's log holds for event ``seq``."""
-    events = room.log.since(room.log.epoch, seq - 1)
+    events = room.room.log.since(room.room.log.epoch, seq - 1)
     assert events
     return events[0].data(JSON)
 
@@ -517,9 +517,9 @@ class CountingCodec:
         self.binary = inner.binary
         self.renders: list[str] = []
 
-    def render(self, frame: ServerFrame, event_id: str | None) -> bytes:
+    def render(self, frame: ServerFrame, at: EventAt | None) -> bytes:
         self.renders.append(frame.__class__.__name__)
-        return bytes(self.inner.render(frame, event_id))
+        return bytes(self.inner.render(frame, at))
 
     def decode(self, data: str | bytes) -> Any:
         return self.inner.decode(data)
@@ -615,7 +615,7 @@ async def test_welcome_names_the_participant_the_models_and_who_is_there(
     assert me.name == f"guest-{me.id[-4:]}"
     assert welcome["participant"] == {"id": me.id, "name": me.name}
     assert welcome["session"] == me.session
-    assert (welcome["room"], welcome["epoch"], welcome["seq"]) == (room.id, room.log.epoch, 0)
+    assert (welcome["room"], welcome["epoch"], welcome["seq"]) == (room.id, room.room.log.epoch, 0)
     assert [m["id"] for m in welcome["models"]] == ["a", "b"]
     assert [p["name"] for p in welcome["participants"]] == ["ada", me.name]
     index = await wait_presence(first, lambda listed: len(listed) == 2)
@@ -627,8 +627,8 @@ async def test_leaving_tells_the_others_and_an_empty_room_reports_idle(
     make_room: MakeRoom, seats: list[Seat]
 ) -> None:
     room = await make_room({"a": Scripted()})
-    idle: list[Room] = []
-    room.on_idle = idle.append
+    idle: list[Turns] = []
+    room.room.on_idle = lambda: idle.append(room)
     stays, goes = _seat(seats, room, name="stays"), _seat(seats, room, name="goes")
     joined = await wait_presence(stays, names_are({"stays", "goes"}))
     room.leave(goes.member)

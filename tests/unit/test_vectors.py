@@ -129,7 +129,7 @@ def test_server_vector_encodes_to_the_stored_bytes(vector: Vector) -> None:
     assert JSON.encode(frame) == vector["json"].encode("utf-8")
     assert MSGPACK.encode(frame).hex() == vector["msgpack_hex"]
     # The path the rooms use: one Outgoing, rendered per codec.
-    out = Outgoing(frame, "ep:1")
+    out = Outgoing(frame, ("ep", 1))
     assert out.data(JSON) == vector["json"].encode("utf-8")
     assert out.data(MSGPACK).hex() == vector["msgpack_hex"]
 

@@ -7,6 +7,7 @@
  */
 
 import { Backoff, type BackoffOptions } from "./backoff.js";
+import { CloseCode } from "./closecodes.js";
 import type { CodecName } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import {
@@ -115,10 +116,6 @@ export interface ClientOptions {
   clock?: Clock;
 }
 
-/** Close code the server uses for an auth failure: retrying cannot help. */
-const POLICY_VIOLATION = 1008;
-/** Close code of a slow consumer: reconnect at once and resume. */
-const SLOW_CONSUMER = 4000;
 /** How long an unanswered prompt is resent on reconnect before it is given up. */
 const PENDING_PROMPT_MS = 5 * 60_000;
 /**
@@ -382,7 +379,7 @@ export class RtClient {
     this.#clearTimers();
     this.#reason =
       info.reason || (info.code !== null ? `closed with code ${info.code}` : "connection lost");
-    if (info.code === POLICY_VIOLATION) {
+    if (info.code === CloseCode.POLICY_VIOLATION) {
       // Retrying with the same token would be refused the same way, again and again.
       if (this.#denied) this.#reason = this.#denied.message;
       this.#setState("closed");
@@ -401,7 +398,7 @@ export class RtClient {
     }
     // A slow consumer was cut off on purpose and the server is fine: come back at once, with
     // a little jitter so that a burst of them does not return together.
-    const delay = info.code === SLOW_CONSUMER ? this.#backoff.jitter(250) : this.#backoff.next();
+    const delay = info.code === CloseCode.SLOW_CONSUMER ? this.#backoff.jitter(250) : this.#backoff.next();
     this.#setState("reconnecting", null, delay);
     this.#retryTimer = this.#clock.setTimeout(() => {
       this.#retryTimer = null;

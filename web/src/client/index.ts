@@ -21,6 +21,7 @@ export {
   msgpackCodec,
   type WireFrame,
 } from "./codec.js";
+export { CloseCode } from "./closecodes.js";
 export { EarlierMessages, type PageSource } from "./earlier.js";
 export type * from "./frames.js";
 export { asServerFrame, isRoomEvent, ROOM_ID } from "./frames.js";

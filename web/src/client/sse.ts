@@ -6,6 +6,7 @@
  * backoff or fallback decisions, so on the first error it is closed and the client decides.
  */
 
+import { CloseCode } from "./closecodes.js";
 import { FrameError, jsonCodec } from "./codec.js";
 import type { ClientFrame } from "./frames.js";
 import {
@@ -18,8 +19,6 @@ import {
 
 const UNAUTHORIZED = 401;
 const FORBIDDEN = 403;
-/** What a refused token closes with on a WebSocket; SSE reports its refusals the same way. */
-const POLICY_VIOLATION = 1008;
 
 export interface SseTransportOptions {
   EventSource?: typeof EventSource;
@@ -181,7 +180,7 @@ export class SseTransport implements Transport {
     this.#done = true;
     this.#source.close();
     this.#events.onClose({
-      code: POLICY_VIOLATION,
+      code: CloseCode.POLICY_VIOLATION,
       reason: `refused with HTTP ${response.status}`,
       opened: this.#opened,
     });

@@ -1,5 +1,6 @@
 /** The primary transport: one WebSocket, one frame per message, hello sent on open. */
 
+import { CloseCode } from "./closecodes.js";
 import {
   CODECS,
   type Codec,
@@ -23,8 +24,6 @@ export interface WebSocketTransportOptions {
   WebSocket?: typeof WebSocket;
 }
 
-/** Close code the client uses when the server sent something that is not a frame. */
-const PROTOCOL_ERROR = 1002;
 
 export function webSocketUrl(server: string, room: string): string {
   const url = apiUrl(server, roomPath(room, "ws"));
@@ -71,7 +70,7 @@ export class WebSocketTransport implements Transport {
 
   close(): void {
     this.#done = true;
-    this.#socket.close(1000);
+    this.#socket.close(CloseCode.NORMAL);
   }
 
   #receive(data: unknown): void {
@@ -83,7 +82,7 @@ export class WebSocketTransport implements Transport {
       this.#events.onFrame(this.#codec.decode(wire));
     } catch (error) {
       if (!(error instanceof FrameError)) throw error;
-      this.#socket.close(PROTOCOL_ERROR);
+      this.#socket.close(CloseCode.PROTOCOL_ERROR);
       this.#finish(null, `bad frame from server: ${error.message}`);
     }
   }
