@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from rtserver.auth.limits import DailyBudget
 from rtserver.errors import PeerError
 from rtserver.protocol.frames import Params
 
@@ -22,16 +23,22 @@ class WaitingPrompt:
     author: str
     models: tuple[str, ...]
     params: Params | None = None
+    prompt_id: str = ""
+    #: Whose daily budget its replies spend; None after a restart (budgets live in memory).
+    budget: DailyBudget | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class WaitingRegenerate:
-    """A regenerate of ``model``'s reply ``replaces`` to user message ``reply_to``."""
+    """A regenerate of ``model``'s reply to user message ``reply_to``.
+
+    The reply it replaces is looked up when it starts: an earlier regenerate may have run.
+    """
 
     reply_to: str
     model: str
-    replaces: str
     author: str
+    budget: DailyBudget | None = None
 
 
 Waiting = WaitingPrompt | WaitingRegenerate
@@ -77,18 +84,21 @@ class TurnQueue:
         """The entry that runs next, taken out; None when nothing waits."""
         return self._entries.pop(0) if self._entries else None
 
-    def withdraw(self, message: str, author: str) -> WaitingPrompt:
-        """Take out the queued prompt with user message id ``message``, if ``author`` wrote it.
+    def own(self, message: str, author: str) -> WaitingPrompt:
+        """The queued prompt with user message id ``message``, if ``author`` wrote it.
 
         Raises ``not_found`` when no such prompt waits, ``forbidden`` when another wrote it.
         """
-        for index, entry in enumerate(self._entries):
+        for entry in self._entries:
             if isinstance(entry, WaitingPrompt) and entry.message == message:
                 if entry.author != author:
                     raise PeerError("forbidden", "only its author may withdraw a queued prompt")
-                del self._entries[index]
                 return entry
         raise PeerError("not_found", f"no queued prompt {message[:128]!r}")
+
+    def remove(self, entry: Waiting) -> None:
+        """Take ``entry`` out, wherever it stands (a withdrawn prompt)."""
+        self._entries = [e for e in self._entries if e is not entry]
 
     def clear(self) -> list[Waiting]:
         """Take every entry out (a cancel of everything), in queue order."""

@@ -61,4 +61,5 @@ async def test_queue_withdraw_and_regenerate_through_posted_frames(
     starts = bob.of_type("stream_start")
     assert [s["reply_to"] for s in starts] == [running["id"], bobs["id"], running["id"]]
     assert starts[2]["replaces"] == starts[0]["message"]
+    await sse.wait_until(lambda: len(sse.of_type("stream_end")) == 3)
     assert sse.room_events() == bob.room_events()

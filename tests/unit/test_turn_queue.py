@@ -19,7 +19,7 @@ def _queue(capacity: int = 3) -> TurnQueue:
 
 def test_entries_run_in_arrival_order() -> None:
     queue = _queue()
-    again = WaitingRegenerate(reply_to="m-0", model="a", replaces="r-0", author="bob")
+    again = WaitingRegenerate(reply_to="m-0", model="a", author="bob")
     for entry in (_prompt("m-1"), again, _prompt("m-2", "bob")):
         queue.push(entry)
     assert len(queue) == 3
@@ -53,15 +53,17 @@ def test_restored_entries_go_first_whatever_the_cap() -> None:
 def test_only_the_author_withdraws_a_queued_prompt_and_only_once() -> None:
     queue = _queue()
     queue.push(_prompt("m-1"))
-    queue.push(WaitingRegenerate(reply_to="m-1", model="a", replaces="r", author="ann"))
+    queue.push(WaitingRegenerate(reply_to="m-1", model="a", author="ann"))
     queue.push(_prompt("m-2", "bob"))
     with pytest.raises(PeerError) as forbidden:
-        queue.withdraw("m-2", "ann")
+        queue.own("m-2", "ann")
     assert forbidden.value.code == "forbidden"
-    assert queue.withdraw("m-2", "bob") == _prompt("m-2", "bob")
-    for message in ("m-2", "r", "x" * 10_000):
+    own = queue.own("m-2", "bob")
+    assert own == _prompt("m-2", "bob")
+    queue.remove(own)
+    for message in ("m-2", "m-1x", "x" * 10_000):
         with pytest.raises(PeerError) as missing:
-            queue.withdraw(message, "bob")
+            queue.own(message, "bob")
         assert missing.value.code == "not_found"
         assert len(missing.value.message) < 200
     assert TurnQueue.prompt_ids(queue) == ["m-1"]
@@ -71,7 +73,7 @@ def test_clear_takes_everything_out_in_order() -> None:
     queue = _queue()
     entries: list[Waiting] = [
         WaitingPrompt(message="m-1", author="ann", models=("a", "b"), params=Params(max_tokens=5)),
-        WaitingRegenerate(reply_to="m-0", model="a", replaces="r", author="ann"),
+        WaitingRegenerate(reply_to="m-0", model="a", author="ann"),
         _prompt("m-2"),
     ]
     for entry in entries:
