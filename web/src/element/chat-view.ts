@@ -18,9 +18,8 @@ export interface ChatSnapshot {
   room: string;
   /** The models prompts go to (the `models` attribute). */
   selectedModels: string[];
-  /** Replies stream or our prompt is on its way: a new one is queued. */
+  /** Replies stream or our prompt is on its way: a new one waits in the room's queue. */
   busy: boolean;
-  queued: string | null;
   earlierLoading: boolean;
   earlierError: string | null;
   /** Whether earlier messages were loaded since the last snapshot. */
@@ -154,7 +153,6 @@ export class ChatView {
       busy: snapshot.busy,
       open: connection.state === "open",
       canStop: running.length > 0,
-      queued: snapshot.queued,
       escapeCloses: snapshot.launcher.enabled,
     });
     const streaming = running.length > 0;

@@ -236,8 +236,6 @@ button.primary {
 button.danger { color: var(--_danger); border-color: currentColor; }
 .lane button { padding: .1rem .55rem; font-size: .8em; }
 .hint { margin: .35rem 0 0; font-size: .78em; color: var(--_muted); }
-.queued { margin: .35rem 0 0; font-size: .85em; display: flex; gap: .5rem; align-items: center; }
-.queued q { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; flex: 1; }
 .room-queue {
   border-top: 1px solid var(--_border); padding: .45rem .85rem; background: var(--_surface);
   font-size: .85em; max-height: 9rem; overflow: auto;
