@@ -283,3 +283,36 @@ async def test_a_welcome_shows_the_queue_to_a_newcomer(
     gate.release(2)
     await carol.wait_for(is_type("unqueued", reason="started"))
     await alice.wait_count("stream_end", 2)
+
+
+async def test_malformed_oversized_and_hostile_withdraws_get_clear_errors(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    server, gate = await _gated(start_server, db_path, max_frame_bytes=2048)
+    alice = await RoomClient.connect(http, ws_url(server), name="alice")
+    await _prompt(alice, "run")
+    waiting = await _prompt(alice, "waiting")
+    cases = [
+        ("no-message", {}, "bad_frame"),
+        ("number", {"message": 7}, "bad_frame"),
+        ("empty", {"message": ""}, "bad_frame"),
+        ("long", {"message": "m" * 129}, "bad_frame"),
+        ("list", {"message": [waiting["id"]]}, "bad_frame"),
+        ("hostile", {"message": "\x00\u202e<script>'; DROP TABLE messages;--"}, "not_found"),
+        ("prompt-id", {"message": "waiting"}, "not_found"),
+    ]
+    for ref, fields, code in cases:
+        await alice.send({"type": "withdraw", "id": ref, **fields})
+        error = await alice.wait_for(is_type("error", ref=ref))
+        assert error["code"] == code, (ref, error)
+        assert len(error["message"]) <= 300
+    # Nothing was withdrawn, and the connection carries on.
+    assert alice.of_type("unqueued") == []
+    gate.release()
+    await _started(alice, waiting["id"])
+    # A frame over the limit closes the socket (1009), as any frame would; the room goes on.
+    await alice.send({"type": "withdraw", "id": "big", "message": "m" * 4000})
+    assert await alice.wait_closed() == 1009
+    bob = await RoomClient.connect(http, ws_url(server), name="bob")
+    gate.release()
+    await bob.wait_for(is_type("stream_end"))
