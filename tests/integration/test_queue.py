@@ -292,7 +292,7 @@ async def test_malformed_oversized_and_hostile_withdraws_get_clear_errors(
     alice = await RoomClient.connect(http, ws_url(server), name="alice")
     await _prompt(alice, "run")
     waiting = await _prompt(alice, "waiting")
-    cases = [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("no-message", {}, "bad_frame"),
         ("number", {"message": 7}, "bad_frame"),
         ("empty", {"message": ""}, "bad_frame"),
