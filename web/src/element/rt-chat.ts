@@ -135,7 +135,13 @@ export class RtChatElement extends HTMLElement {
    * the old one, which stays reachable. Waits in the room's queue while replies stream.
    */
   regenerate(model: string, replyTo: string): string | null {
-    return this.#client?.regenerate(model, replyTo) ?? null;
+    const id = this.#client?.regenerate(model, replyTo) ?? null;
+    // A regenerate has no message of its own in the queue: say that it waits.
+    if (id !== null && (this.#state.busy || this.#state.queue.length > 0)) {
+      const label = modelLabel(model, this.#state.models);
+      this.#view?.announce(`${label} will answer again when the replies before it end.`);
+    }
+    return id;
   }
 
   /** Takes this participant's own queued prompt (its user message id) out of the room's queue. */
