@@ -20,7 +20,7 @@ async def _gated(
     start_server: ServerFactory, db_path: str, **limits: Any
 ) -> tuple[TestServer, Gate]:
     gate = Gate()
-    settings = fast_settings(db_path, limits=Limits(**limits)) if limits else None
+    settings = fast_settings(db_path, limits=Limits(**limits) if limits else None)
     server = await start_server(settings, providers={"slow": gate})
     return server, gate
 
@@ -220,9 +220,10 @@ async def test_the_queue_is_bounded_and_a_turn_by_streams_per_room(
 
 
 async def test_queued_prompts_run_after_a_restart(
-    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+    start_server: ServerFactory, store_db: str, http: aiohttp.ClientSession
 ) -> None:
-    server, _gate = await _gated(start_server, db_path)
+    """In SQLite and in PostgreSQL alike."""
+    server, _gate = await _gated(start_server, store_db)
     alice = await RoomClient.connect(http, ws_url(server), name="alice")
     running = await _prompt(alice, "run")
     await _started(alice, running["id"])
@@ -230,7 +231,7 @@ async def test_queued_prompts_run_after_a_restart(
     await alice.close()
     await server.close()
 
-    again, gate = await _gated(start_server, db_path)
+    again, gate = await _gated(start_server, store_db)
     bob = await RoomClient.connect(http, ws_url(again), name="bob")
     gate.release(2)
     # The second cannot start before the first ends, which waits for the release after bob's
