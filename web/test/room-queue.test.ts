@@ -24,14 +24,23 @@ function welcome(messages: HistoryMessage[] = []): WelcomeFrame {
 }
 
 function queued(seq: number, id: string, author = bob): RoomEvent {
-  return { type: "message", seq, id, author, text: id, prompt_id: `p-${id}`, ts: seq, queued: true };
+  const prompt_id = `p-${id}`;
+  return { type: "message", seq, id, author, text: id, prompt_id, ts: seq, queued: true };
 }
 
 describe("RoomState: the room's queue", () => {
   test("a queued prompt waits in the queue and joins the turns when it starts", () => {
     const state = new RoomState(() => 0);
     state.applyWelcome(welcome());
-    state.apply({ type: "message", seq: 1, id: "m-1", author: ada, text: "hi", prompt_id: "p", ts: 1 });
+    state.apply({
+      type: "message",
+      seq: 1,
+      id: "m-1",
+      author: ada,
+      text: "hi",
+      prompt_id: "p",
+      ts: 1,
+    });
     assert.deepEqual(state.apply(queued(2, "m-2")), [{ kind: "queue" }]);
     state.apply(queued(3, "m-3", ada));
     assert.deepEqual(

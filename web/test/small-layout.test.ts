@@ -30,7 +30,16 @@ function reply(model: string, status: MessageStatus): Reply {
 }
 
 function turn(id: string, replies: Reply[]): Turn {
-  return { id, author: null, text: "", ts: 0, promptId: null, replies, queued: false, withdrawn: false };
+  return {
+    id,
+    author: null,
+    text: "",
+    ts: 0,
+    promptId: null,
+    replies,
+    queued: false,
+    withdrawn: false,
+  };
 }
 
 describe("laneStatus", () => {

@@ -16,7 +16,8 @@ export interface ClientListeners {
   presence(participants: PresenceEntry[]): void;
   presenceDiff(diff: PresenceDiffFrame): void;
   error(frame: ErrorFrame): void;
-  /** Every event of the conversation: messages, stream starts, tokens, tool calls, ends, unqueued. */
+  /** Every event of the conversation: messages, stream starts, tokens, tool calls, ends, and
+   * prompts leaving the room's queue (`unqueued`). */
   roomEvent(event: RoomEvent): void;
 }
 

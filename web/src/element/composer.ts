@@ -185,7 +185,7 @@ function hintText(busy: boolean, open: boolean, escapeCloses: boolean): string {
   if (busy) {
     return (
       "Replies are streaming. Enter queues your prompt in the room, Ctrl+Enter interrupts and " +
-      `sends it now, ${escapeCloses ? "Stop all stops them" : "Esc stops all"} and clears the queue.`
+      `sends it now, ${escapeCloses ? "Stop all" : "Esc"} stops them all and clears the queue.`
     );
   }
   return open

@@ -64,7 +64,8 @@ function entry(doc: Document, turn: Turn, me: string | null): HTMLLIElement {
   const mine = turn.author !== null && turn.author.id === me;
   const author = turn.author?.name ?? "Someone";
   item.dataset["mine"] = String(mine);
-  item.append(el(doc, "span", "who", mine ? `${author} (you)` : author), el(doc, "q", undefined, turn.text));
+  const who = el(doc, "span", "who", mine ? `${author} (you)` : author);
+  item.append(who, el(doc, "q", undefined, turn.text));
   if (mine) {
     const withdraw = el(doc, "button", "withdraw", "Withdraw");
     withdraw.type = "button";

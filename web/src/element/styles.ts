@@ -249,6 +249,7 @@ button.danger { color: var(--_danger); border-color: currentColor; }
 }
 .room-queue-entry button, .reply-actions button { padding: .1rem .55rem; font-size: .8em; }
 .reply-actions { display: flex; gap: .4rem; flex-wrap: wrap; }
+/* No space for the row when none of its buttons shows. */
 .reply-actions:not(:has(button:not([hidden]))) { display: none; }
 .reply[data-version="older"] { opacity: .75; border-style: dashed; }
 .turn[data-withdrawn] .prompt { opacity: .65; }
