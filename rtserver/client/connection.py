@@ -479,8 +479,8 @@ class RoomClient:
         return True
 
     async def _flush(self, ws: ClientConnection) -> None:
-        # Cancels go before prompts: a prompt sent first could be refused as busy by the very
-        # streams the cancel was meant to end.
+        # Cancels go before prompts: a prompt sent first would wait in the room's queue behind
+        # the very streams the cancel was meant to end, and a cancel of everything clears it.
         queued, self._queued = self._queued, []
         for frame in [*queued, *self._pending.values()]:
             data = self._codec.encode(frame)

@@ -548,8 +548,8 @@ export class RtClient {
   #flush(): void {
     const transport = this.#transport;
     if (!transport) return;
-    // Cancels go before prompts: a prompt sent first would be refused as busy by the very
-    // streams the cancel was meant to end.
+    // Cancels go before prompts: a prompt sent first would wait in the room's queue behind
+    // the very streams the cancel was meant to end, and a cancel of everything would clear it.
     const queued = this.#queued;
     this.#queued = [];
     for (const frame of queued) transport.send(frame);
