@@ -42,6 +42,7 @@ from rtserver.protocol.frames import (
     PresenceDiff,
     PresenceEntry,
     Prompt,
+    ReasoningEvent,
     Regenerate,
     RunningStream,
     ServerFrame,
@@ -129,6 +130,11 @@ def client_frames() -> list[tuple[str, ClientFrame]]:
         ("typing-off-with-id", Typing(id="t-1", active=False)),
         ("ping-bare", Ping()),
         ("ping-with-id", Ping(id="ping-42")),
+        # Reasoning (issue 16): ask the demo models to think first.
+        (
+            "prompt-reasoning",
+            Prompt(id="p-20", text="Think first", params=Params(reasoning=True, max_tokens=64)),
+        ),
     ]
 
 
@@ -466,7 +472,43 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ),
         ("pong-bare", Pong()),
         ("pong-with-id", Pong(id="ping-42")),
+        # Reasoning (issue 16): thinking text of a stream, and where a snapshot keeps it.
+        ("reasoning", ReasoningEvent(seq=11, stream="s-1", text="Let me think: 2 + 2")),
+        ("reasoning-unicode", ReasoningEvent(seq=12, stream="s-1", text=f"{CJK} {RTL} {ESCAPES}")),
+        ("welcome-reasoning", _reasoning_welcome(empty_room)),
     ]
+
+
+def _reasoning_welcome(room: Welcome) -> Welcome:
+    """A snapshot with a finished reply's reasoning and a running stream's reasoning so far."""
+    asked = _prompt_message(id="m-1", text="2 + 2?", ts=TS, author=ALICE, prompt_id="p-20")
+    thought = msgspec.structs.replace(
+        _reply_message(
+            id="m-2",
+            text="4.",
+            status="complete",
+            ts=TS + 10,
+            model="claude",
+            reply_to="m-1",
+            stream="s-1",
+        ),
+        reasoning=f"Two and two {EMOJI}",
+    )
+    thinking = _reply_message(
+        id="m-3",
+        text="",
+        status="streaming",
+        ts=TS + 11,
+        model="demo",
+        reply_to="m-1",
+        stream="s-2",
+    )
+    running = RunningStream(
+        stream="s-2", model="demo", message="m-3", reply_to="m-1", text="", reasoning="The ques"
+    )
+    return msgspec.structs.replace(
+        room, session="sess-5", seq=30, messages=[asked, thought, thinking], streams=[running]
+    )
 
 
 # --- the room's queue and regenerate (issue 16) ------------------------------------------------
@@ -527,7 +569,7 @@ def queue_server_frames() -> list[tuple[str, ServerFrame]]:
         (
             "welcome-queue",
             Welcome(
-                session="sess-5",
+                session="sess-6",
                 participant=ALICE,
                 room="lobby",
                 epoch="ep-9",
@@ -745,6 +787,12 @@ def invalid_inputs() -> list[dict[str, object]]:
             "i-1",
         ),
         ("ping-id-empty", _both({"type": "ping", "id": ""}), "bad_frame", None),
+        (
+            "prompt-reasoning-string",
+            _both({"type": "prompt", "id": "p-21", "text": "hi", "params": {"reasoning": "yes"}}),
+            "bad_frame",
+            "p-21",
+        ),
         *queue_invalid_inputs(),
     ]
     return [
@@ -808,12 +856,18 @@ def tolerant_inputs() -> list[dict[str, object]]:
         (
             "server-unknown-room-event",
             "server",
-            {"type": "reasoning", "seq": 42, "stream": "s-1", "text": "thinking"},
+            {"type": "annotation", "seq": 42, "stream": "s-1", "text": "a note"},
             None,
         ),
         ("server-unknown-frame", "server", {"type": "notice", "text": "hello"}, None),
         # The deepest a client frame may nest: an unknown field fills all 32 levels.
         ("client-nesting-at-limit", "client", _ping_nested(MAX_NESTING), {"type": "ping"}),
+        (
+            "client-null-reasoning",
+            "client",
+            {"type": "prompt", "id": "p-22", "text": "hi", "params": {"reasoning": None}},
+            {"type": "prompt", "id": "p-22", "text": "hi", "params": {}},
+        ),
     ]
     return [
         {"name": name, "direction": direction, **_both(value), "frame": frame}

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import msgspec
@@ -46,14 +46,10 @@ from rtserver.protocol.frames import (
     Ping,
     Prompt,
     Regenerate,
+    RoomEvent,
     ServerFrame,
     Since,
-    StreamEnd,
-    StreamStart,
-    TokenEvent,
-    ToolCallEvent,
     Typing,
-    Unqueued,
     Welcome,
     Withdraw,
 )
@@ -65,7 +61,8 @@ _ROOM_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FINAL_CLOSES: Final = frozenset((CloseCode.PROTOCOL_ERROR, CloseCode.POLICY_VIOLATION))
 #: Error codes that, before a welcome, refuse the client for good.
 _FINAL_ERRORS: Final = frozenset(("unauthorized", "forbidden"))
-_ROOM_EVENTS: Final = (MessageEvent, StreamStart, TokenEvent, ToolCallEvent, StreamEnd, Unqueued)
+#: Every room event type this client knows: the members of the protocol's RoomEvent union.
+_ROOM_EVENTS: Final = get_args(RoomEvent)
 _END: Final = object()
 
 Codec = Literal["json", "msgpack"]

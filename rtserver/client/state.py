@@ -21,6 +21,7 @@ from rtserver.protocol.frames import (
     Presence,
     PresenceDiff,
     PresenceEntry,
+    ReasoningEvent,
     StreamEnd,
     StreamReason,
     StreamStart,
@@ -42,6 +43,8 @@ class Reply:
     reply_to: str
     stream: str | None = None
     text: str = ""
+    #: The model's thinking text, apart from the answer in ``text``; empty when it had none.
+    reasoning: str = ""
     status: MessageStatus = "streaming"
     ts: int = 0
     #: Why the stream ended, once it has; history messages only know their status.
@@ -162,6 +165,8 @@ class RoomState:
                     reply.replaces = event.replaces
             case TokenEvent():
                 self._token(event)
+            case ReasoningEvent():
+                self._reasoning(event)
             case ToolCallEvent():
                 self._tool_call(event)
             case StreamEnd():
@@ -195,6 +200,7 @@ class RoomState:
             if reply is not None:
                 # The running stream's text is newer than the message's last checkpoint.
                 reply.text = running.text
+                reply.reasoning = running.reasoning or ""
                 self._stream_started(reply, running.stream)
 
     def _history(self, message: HistoryMessage) -> None:
@@ -217,6 +223,7 @@ class RoomState:
         if reply is None:
             return
         reply.text = message.text
+        reply.reasoning = message.reasoning or ""
         reply.status = message.status
         reply.replaces = message.replaces
         reply.usage = message.usage
@@ -269,6 +276,11 @@ class RoomState:
         reply.live_tokens += event.tokens or 1
         if reply.first_token_at is None:
             reply.first_token_at = self._clock()
+
+    def _reasoning(self, event: ReasoningEvent) -> None:
+        reply = self._by_stream.get(event.stream)
+        if reply is not None:
+            reply.reasoning += event.text
 
     def _tool_call(self, event: ToolCallEvent) -> None:
         reply = self._by_stream.get(event.stream)

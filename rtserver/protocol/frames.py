@@ -55,6 +55,8 @@ class Params(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    #: Ask the demo models to think aloud first; vendor models think by their configured params.
+    reasoning: bool | None = None
 
 
 class Hello(Frame, frozen=True, kw_only=True, tag="hello"):
@@ -188,14 +190,18 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     withdrawn: bool = False
     #: Extension: the assistant message id an assistant message (a regenerated reply) supersedes.
     replaces: str | None = None
+    #: Extension: an assistant message's thinking text, kept apart from ``text``.
+    reasoning: str | None = None
 
 
-class RunningStream(msgspec.Struct, frozen=True, kw_only=True):
+class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     stream: str
     model: str
     message: str
     reply_to: str
     text: str
+    #: Extension: the stream's thinking text so far, when it has some.
+    reasoning: str | None = None
 
 
 # --- server -> client -----------------------------------------------------------------------
@@ -298,6 +304,14 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
     id: str | None = None
 
 
+class ReasoningEvent(Frame, frozen=True, kw_only=True, tag="reasoning"):
+    """Thinking text of a stream, to append to its reasoning; never part of the answer."""
+
+    seq: int
+    stream: str
+    text: str
+
+
 # --- server -> client: the room's queue (issue 16) -------------------------------------------
 
 UnqueuedReason = Literal["started", "withdrawn", "cleared"]
@@ -312,5 +326,7 @@ class Unqueued(Frame, frozen=True, kw_only=True, tag="unqueued"):
     reason: UnqueuedReason
 
 
-RoomEvent = MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd | Unqueued
+RoomEvent = (
+    MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd | ReasoningEvent | Unqueued
+)
 ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

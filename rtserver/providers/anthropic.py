@@ -1,6 +1,8 @@
 """Anthropic's streaming Messages API.
 
-One streaming request per generation: text deltas become :class:`TextDelta`, a ``tool_use`` block
+One streaming request per generation: text deltas become :class:`TextDelta`, ``thinking_delta``
+fragments of a ``thinking`` block (with ``params.thinking`` configured) become
+:class:`ReasoningDelta`, a ``tool_use`` block
 and its ``input_json_delta`` fragments become :class:`ToolCallDelta`, usage comes from
 ``message_start`` (input) and ``message_delta`` (cumulative output), and the stop reason from
 ``message_delta``. The SDK's own retries are off, and closing the iterator closes the HTTP
@@ -30,6 +32,7 @@ from rtserver.providers.base import (
     Delta,
     FinishDelta,
     GenerationRequest,
+    ReasoningDelta,
     TextDelta,
     ToolCallDelta,
     UsageDelta,
@@ -125,15 +128,21 @@ class _EventReader:
                 return [ToolCallDelta(call=block.id, args="", name=block.name)]
             if block.type == "text" and block.text:
                 return [TextDelta(block.text)]
+            if block.type == "thinking" and block.thinking:
+                return [ReasoningDelta(block.thinking)]
         elif isinstance(event, RawContentBlockDeltaEvent):
             delta = event.delta
             if delta.type == "text_delta":
                 return [TextDelta(delta.text)] if delta.text else []
+            if delta.type == "thinking_delta":
+                return [ReasoningDelta(delta.thinking)] if delta.thinking else []
             if delta.type == "input_json_delta":
                 call = self._tool_calls.get(event.index)
                 if call is not None and delta.partial_json:
                     return [ToolCallDelta(call=call, args=delta.partial_json)]
-            # Thinking, signature and citation deltas are not part of the answer's text.
+            # A signature only vouches for the thinking when it is sent back, which rtserver
+            # does not do (a lane holds answers); citations are not part of the answer's text.
+            # A redacted_thinking block has nothing readable, so it yields nothing either.
         elif isinstance(event, RawMessageDeltaEvent):
             if event.delta.stop_reason is not None:
                 self._stop_reason = event.delta.stop_reason

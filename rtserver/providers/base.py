@@ -29,6 +29,19 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Thinking text: tokens of the model's reasoning, kept apart from the answer.
+
+    From Anthropic's ``thinking_delta`` events and the ``reasoning_content`` (or ``reasoning``)
+    deltas of OpenAI-compatible servers. Never sent back to a model as part of its answer.
+    """
+
+    text: str
+    #: As :attr:`TextDelta.tokens`.
+    tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     """A fragment of one tool call's JSON arguments; ``name`` comes with the first fragment."""
 
@@ -54,7 +67,7 @@ class FinishDelta:
     reason: Literal["complete", "length"]
 
 
-Delta = TextDelta | ToolCallDelta | UsageDelta | FinishDelta
+Delta = TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +86,9 @@ class GenerationRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    #: The prompt's ``params.reasoning``: only the demo models act on it; a vendor model thinks
+    #: when its configured ``params`` turn thinking on (docs/howto/configure-providers.md).
+    reasoning: bool = False
 
 
 class Provider(Protocol):

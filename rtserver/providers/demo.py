@@ -1,7 +1,9 @@
 """The built-in demo model: no key, no network; it makes up a reply from the prompt's words.
 
 Its pacing mimics a real model (a first-token delay, then a steady token rate) so that
-concurrency, cancellation and resume can be seen and tested without any vendor.
+concurrency, cancellation and resume can be seen and tested without any vendor. With
+``params.reasoning = true`` (the prompt's, or the model's configured ``params``) it thinks aloud
+first: a short plan streamed as reasoning, at the same pace, before the answer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rtserver.providers.base import (
     Delta,
     FinishDelta,
     GenerationRequest,
+    ReasoningDelta,
     TextDelta,
     UsageDelta,
 )
@@ -45,6 +48,13 @@ _SENTENCES = (
     "So the short answer is that {w} matters, and {v} tells you why.",
 )
 ANSWER_TOKENS = 150
+_PLAN = (
+    "The question is about {topic}.",
+    "I should start with what {w} means in practice,",
+    "then set it against {v} so the difference is clear,",
+    "and finish with a short answer that names the trade-off.",
+    "A list of three points keeps it readable.",
+)
 
 
 def _keywords(request: GenerationRequest) -> list[str]:
@@ -77,6 +87,15 @@ def compose_reply(request: GenerationRequest, *, tokens: int = ANSWER_TOKENS) ->
     return [p if n == 0 else " " + p for n, p in enumerate(pieces)]
 
 
+def compose_reasoning(request: GenerationRequest) -> list[str]:
+    """The thinking before the reply, a plan of it, in tokens as :func:`compose_reply` makes."""
+    words = _keywords(request)
+    topic = " and ".join(words[:2])
+    text = " ".join(_PLAN).format(topic=topic, w=words[0], v=words[1 % len(words)])
+    pieces = text.split(" ")
+    return [p if n == 0 else " " + p for n, p in enumerate(pieces)]
+
+
 def _sentences(words: list[str], turn: int) -> list[str]:
     out: list[str] = []
     for i in range(len(_SENTENCES) * 2):
@@ -106,22 +125,31 @@ class DemoProvider:
         self._stamp = stamp
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        params = call_params(self._params, request)
         tokens = compose_reply(request)
-        limit = call_params(self._params, request).max_tokens
+        limit = params.max_tokens
         cut = limit is not None and limit < len(tokens)
         if limit is not None:
             tokens = tokens[:limit]
+        thinks = request.reasoning or params.extra.get("reasoning") is True
+        thoughts = compose_reasoning(request) if thinks else []
         prompt_tokens = sum(len(t.content.split()) for t in request.messages)
         loop = asyncio.get_running_loop()
         start = loop.time() + self._first_token_s
-        for n, token in enumerate(tokens):
+        paced: list[tuple[bool, str]] = [(True, t) for t in thoughts]
+        paced += [(False, t) for t in tokens]
+        for n, (thought, token) in enumerate(paced):
             # Pace against the clock, not by fixed sleeps, so the rate holds however
             # busy the loop is and a burst of due tokens goes out together.
             delay = start + n * self._interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            yield TextDelta(token, time.time_ns() // 1000 if self._stamp else None)
-        yield UsageDelta(input_tokens=prompt_tokens, output_tokens=len(tokens))
+            if thought:
+                yield ReasoningDelta(token)
+            else:
+                yield TextDelta(token, time.time_ns() // 1000 if self._stamp else None)
+        # Thinking is output too, as vendors count it.
+        yield UsageDelta(input_tokens=prompt_tokens, output_tokens=len(paced))
         yield FinishDelta("length" if cut else "complete")
 
     async def aclose(self) -> None:

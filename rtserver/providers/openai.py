@@ -1,6 +1,9 @@
 """OpenAI chat completions, and every server that speaks the same API through ``base_url``.
 
 One streaming request per generation (``stream_options.include_usage`` asks for the usage chunk).
+Reasoning models of compatible servers stream their thinking apart from ``content``: as
+``delta.reasoning_content`` (DeepSeek, llama.cpp, vLLM before 0.10) or ``delta.reasoning``
+(Ollama, newer vLLM, OpenRouter); either becomes :class:`ReasoningDelta`.
 The SDK's own retries are off: a retry would hide a failure, and a cancel or a timeout must end
 the request there and then. Closing the iterator closes the HTTP response, so the upstream
 server sees its connection closed at once.
@@ -13,7 +16,7 @@ from urllib.parse import urlsplit
 
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 
 from rtserver.errors import ProviderError
 from rtserver.providers import errors
@@ -21,6 +24,7 @@ from rtserver.providers.base import (
     Delta,
     FinishDelta,
     GenerationRequest,
+    ReasoningDelta,
     TextDelta,
     ToolCallDelta,
     UsageDelta,
@@ -109,6 +113,26 @@ def _messages(request: GenerationRequest, params: CallParams) -> list[ChatComple
 TOKENS_PER_CHUNK = 1
 
 
+#: The names compatible servers give a delta's thinking text; the SDK keeps them as extra fields.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def _reasoning(delta: ChoiceDelta) -> str | None:
+    """The delta's thinking text, under whichever name the server uses; None when it has none.
+
+    Only a string counts: OpenRouter may add structured ``reasoning_details`` beside it, and a
+    server that sends something else under these names is not followed.
+    """
+    extra = delta.model_extra
+    if not extra:
+        return None
+    for name in REASONING_FIELDS:
+        value = extra.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 class _ChunkReader:
     """Turns ``chat.completion.chunk`` objects into deltas, keeping tool calls apart by index."""
 
@@ -123,6 +147,9 @@ class _ChunkReader:
             if choice.index != 0:
                 continue
             delta = choice.delta
+            reasoning = _reasoning(delta)
+            if reasoning:
+                deltas.append(ReasoningDelta(reasoning, tokens=TOKENS_PER_CHUNK))
             if delta.content:
                 deltas.append(TextDelta(delta.content, tokens=TOKENS_PER_CHUNK))
             if delta.refusal:

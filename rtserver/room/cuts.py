@@ -1,6 +1,7 @@
 """Cuts of a room's messages to a budget of characters: what a welcome or a history page carries.
 
-Pure functions. Budgets are counted in characters (code points) of message text, like
+Pure functions. Budgets are counted in characters (code points) of message text (the answer
+and its reasoning, which weighs the same), like
 ``max_prompt_chars``: encoded as UTF-8 a character takes one to four bytes, so a budget of N
 characters bounds the bytes at 4N plus each message's few fields.
 """
@@ -16,6 +17,9 @@ class _Texted(Protocol):
     @property
     def text(self) -> str: ...
 
+    @property
+    def reasoning(self) -> str | None: ...
+
 
 T = TypeVar("T", bound=_Texted)
 
@@ -26,8 +30,14 @@ def newest_within(messages: Sequence[T], max_chars: int, *, keep_newest: bool) -
     Older messages go first. With ``keep_newest`` the newest message is kept even when it
     alone is over the budget (a page must not be empty while there is more to read).
     """
-    start = first_within([len(m.text) for m in messages], max_chars, keep_newest=keep_newest)
+    start = first_within([chars_of(m) for m in messages], max_chars, keep_newest=keep_newest)
     return list(islice(messages, start, None))
+
+
+def chars_of(message: _Texted) -> int:
+    """The characters a message holds: its answer and its reasoning."""
+    reasoning = message.reasoning
+    return len(message.text) + (len(reasoning) if reasoning else 0)
 
 
 def first_within(sizes: Sequence[int], max_chars: int, *, keep_newest: bool) -> int:

@@ -17,8 +17,9 @@ from rtserver.room.memory import MemoryBudget
 
 
 def _size(message: HistoryMessage) -> int:
-    # The memory the text takes (one to four bytes a character), fields aside.
-    return sys.getsizeof(message.text)
+    # The memory the texts take (one to four bytes a character), fields aside.
+    reasoning = message.reasoning
+    return sys.getsizeof(message.text) + (sys.getsizeof(reasoning) if reasoning else 0)
 
 
 class RecentMessages:

@@ -26,6 +26,7 @@ from rtserver.protocol.codec import Codec, Outgoing
 from rtserver.protocol.frames import (
     HistoryMessage,
     ModelInfo,
+    ReasoningEvent,
     RoomEvent,
     RunningStream,
     ServerFrame,
@@ -94,6 +95,11 @@ class LiveReply(Protocol):
         """The reply so far."""
         ...
 
+    @property
+    def reasoning(self) -> str:
+        """The reply's thinking so far, apart from its text; empty when it has none."""
+        ...
+
 
 class Room:
     """One shared room."""
@@ -136,6 +142,7 @@ class Room:
             self._tokens = TokenCoalescer(
                 window_s=limits.token_flush_ms / 1000,
                 emit=self._publish_tokens,
+                emit_reasoning=self._publish_reasoning,
                 scheduler=scheduler,
             )
         #: Called when the room becomes idle (nobody in it, nothing streaming).
@@ -275,7 +282,9 @@ class Room:
     def _snapshot_messages(self) -> list[HistoryMessage]:
         live = {reply.message_id: reply for reply in self._live.values()}
         messages = [
-            msgspec.structs.replace(m, text=live[m.id].text) if m.id in live else m
+            msgspec.structs.replace(m, text=live[m.id].text, reasoning=live[m.id].reasoning or None)
+            if m.id in live
+            else m
             for m in self._history
         ]
         return newest_within(messages, self._limits.welcome_chars, keep_newest=False)
@@ -289,6 +298,7 @@ class Room:
                 message=reply.message_id,
                 reply_to=reply.reply_to,
                 text=reply.text,
+                reasoning=reply.reasoning or None,
             )
             for reply in self._live.values()
         ]
@@ -316,13 +326,13 @@ class Room:
         """Log a room event and send it to every participant, encoded once per codec.
 
         Events are made with any ``seq`` (0, say): the log gives each the next one, and this
-        returns it. With ``token_flush_ms``, a token may be gathered instead and numbered when
-        its frame goes out (then this returns None); any other event first sends what is
-        gathered, and so takes the seq after it.
+        returns it. With ``token_flush_ms``, a token (or reasoning) may be gathered instead and
+        numbered when its frame goes out (then this returns None); any other event first sends
+        what is gathered, and so takes the seq after it.
         """
         tokens = self._tokens
         if tokens is not None:
-            if isinstance(event, TokenEvent):
+            if isinstance(event, TokenEvent | ReasoningEvent):
                 # Sent at once (its stream was quiet), it took the next seq; else it waits.
                 return self.log.head if tokens.add(event) else None
             if tokens.pending:
@@ -338,6 +348,9 @@ class Room:
             tokens=len(parts) if len(parts) > 1 else None,
         )
         self._log_and_fan_out(event)
+
+    def _publish_reasoning(self, stream: str, parts: list[str]) -> None:
+        self._log_and_fan_out(ReasoningEvent(seq=0, stream=stream, text="".join(parts)))
 
     def _flush_tokens(self) -> None:
         if self._tokens is not None:

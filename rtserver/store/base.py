@@ -37,8 +37,8 @@ class QueuedPrompt:
 class ReplyStore(Protocol):
     """What a generation needs of persistence: a room's Store, or nothing for one-shot chats."""
 
-    async def checkpoint(self, message_id: str, text: str) -> None:
-        """Save a streaming reply's text so far."""
+    async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
+        """Save a streaming reply's text so far, and its reasoning when one is given."""
         ...
 
     async def finish_reply(
@@ -50,8 +50,9 @@ class ReplyStore(Protocol):
         usage: Usage | None,
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
+        reasoning: str = "",
     ) -> None:
-        """Finalise a reply with its reason, usage and tool calls."""
+        """Finalise a reply with its reason, usage, tool calls and reasoning ("" for none)."""
         ...
 
 

@@ -49,6 +49,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_by_ts ON messages (ts);
     CREATE INDEX messages_streaming ON messages (owner) WHERE status = 'streaming';
     """,
+    # Issue 16: an assistant message's thinking text, kept apart from its answer.
+    """
+    ALTER TABLE messages ADD COLUMN reasoning TEXT;
+    """,
     # The room's queue and regenerate (issue 16): prompts stored while they wait, with what
     # they ask for; prompts that never ran; the reply a regenerated one supersedes.
     """

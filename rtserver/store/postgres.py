@@ -72,7 +72,7 @@ _TRANSIENT: Final = (
 
 _COLUMNS: Final = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts,"
-    " usage, tool_calls, error, prompt_id, queued, withdrawn, replaces"
+    " usage, tool_calls, error, prompt_id, reasoning, queued, withdrawn, replaces"
 )
 _LANE_COLUMNS: Final = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 #: The lane's messages: prompts that ran, and the model's newest finished reply to each.
@@ -328,10 +328,18 @@ class PostgresStore:
         )
         return found is not None
 
-    async def checkpoint(self, message_id: str, text: str) -> None:
+    async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
+        """Save a streaming reply's text so far, and its reasoning when one is given."""
+        if reasoning is None:
+            await self._write(
+                "UPDATE messages SET text = $1 WHERE id = $2 AND status = 'streaming'",
+                (escape(text), escape(message_id)),
+                what="checkpoint a reply",
+            )
+            return
         await self._write(
-            "UPDATE messages SET text = $1 WHERE id = $2 AND status = 'streaming'",
-            (escape(text), escape(message_id)),
+            "UPDATE messages SET text = $1, reasoning = $2 WHERE id = $3 AND status = 'streaming'",
+            (escape(text), escape(reasoning) if reasoning else None, escape(message_id)),
             what="checkpoint a reply",
         )
 
@@ -344,10 +352,11 @@ class PostgresStore:
         usage: Usage | None,
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
+        reasoning: str = "",
     ) -> None:
         sql = (
-            "UPDATE messages SET text = $1, status = $2, usage = $3, tool_calls = $4, error = $5"
-            " WHERE id = $6"
+            "UPDATE messages SET text = $1, status = $2, usage = $3, tool_calls = $4, error = $5,"
+            " reasoning = $6 WHERE id = $7"
         )
         parameters = (
             escape(text),
@@ -355,6 +364,7 @@ class PostgresStore:
             _json_or_none(usage),
             _json_or_none(list(tool_calls)),
             _json_or_none(error),
+            escape(reasoning) if reasoning else None,
             escape(message_id),
         )
         try:
@@ -537,6 +547,7 @@ def _message(row: asyncpg.Record) -> HistoryMessage:
         tool_calls=_calls_decoder.decode(calls) if calls else None,
         error=_error_decoder.decode(error) if error else None,
         prompt_id=unescape_or_none(row["prompt_id"]),
+        reasoning=unescape_or_none(row["reasoning"]) or None,
         queued=row["queued"],
         withdrawn=row["withdrawn"],
         replaces=unescape_or_none(row["replaces"]),

@@ -56,6 +56,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX messages_by_room ON messages (room, n);
     CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
     """,
+    # Issue 16: an assistant message's thinking text, kept apart from its answer.
+    """
+    ALTER TABLE messages ADD COLUMN reasoning TEXT;
+    """,
     # The room's queue and regenerate (issue 16): prompts stored while they wait, with what
     # they ask for; prompts that never ran; the reply a regenerated one supersedes.
     """
@@ -79,7 +83,7 @@ FULL_RETRY_S = 60.0
 
 _COLUMNS = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
-    "usage, tool_calls, error, prompt_id, queued, withdrawn, replaces"
+    "usage, tool_calls, error, prompt_id, reasoning, queued, withdrawn, replaces"
 )
 #: The lane's messages: prompts that ran, and the model's newest finished reply to each.
 _LANE_MEMBER: Final = (
@@ -105,7 +109,7 @@ def _json_or_none(value: object) -> str | None:
 
 def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
     (mid, role, author_id, author_name, model, stream, reply_to, text, status, ts) = row[:10]
-    usage, calls, error, prompt_id, queued, withdrawn, replaces = row[10:17]
+    usage, calls, error, prompt_id, reasoning, queued, withdrawn, replaces = row[10:18]
     return HistoryMessage(
         id=mid,
         role=role,
@@ -120,6 +124,7 @@ def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
         tool_calls=_calls_decoder.decode(calls) if calls else None,
         error=_error_decoder.decode(error) if error else None,
         prompt_id=prompt_id,
+        reasoning=reasoning or None,
         queued=bool(queued),
         withdrawn=bool(withdrawn),
         replaces=replaces,
@@ -356,9 +361,17 @@ class SqliteStore:
         ) as cursor:
             return await cursor.fetchone() is not None
 
-    async def checkpoint(self, message_id: str, text: str) -> None:
+    async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
+        """Save a streaming reply's text so far, and its reasoning when one is given."""
+        if reasoning is None:
+            await self._write(
+                "UPDATE messages SET text = ? WHERE id = ? AND status = 'streaming'",
+                (text, message_id),
+            )
+            return
         await self._write(
-            "UPDATE messages SET text = ? WHERE id = ? AND status = 'streaming'", (text, message_id)
+            "UPDATE messages SET text = ?, reasoning = ? WHERE id = ? AND status = 'streaming'",
+            (text, reasoning or None, message_id),
         )
 
     async def finish_reply(
@@ -370,10 +383,11 @@ class SqliteStore:
         usage: Usage | None,
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
+        reasoning: str = "",
     ) -> None:
         sql = (
-            "UPDATE messages SET text = ?, status = ?, usage = ?, tool_calls = ?, error = ?"
-            " WHERE id = ?"
+            "UPDATE messages SET text = ?, status = ?, usage = ?, tool_calls = ?, error = ?,"
+            " reasoning = ? WHERE id = ?"
         )
         parameters = (
             text,
@@ -381,6 +395,7 @@ class SqliteStore:
             _json_or_none(usage),
             _json_or_none(list(tool_calls)),
             _json_or_none(error),
+            reasoning or None,
             message_id,
         )
         try:

@@ -23,6 +23,7 @@ from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageStatus,
+    ReasoningEvent,
     RoomEvent,
     StreamEnd,
     StreamReason,
@@ -34,6 +35,7 @@ from rtserver.protocol.frames import (
 from rtserver.providers.base import (
     FinishDelta,
     GenerationRequest,
+    ReasoningDelta,
     TextDelta,
     ToolCallDelta,
     UsageDelta,
@@ -120,6 +122,8 @@ class Generation:
         self._checkpoint_interval = checkpoint_interval
         self._clock = clock
         self._parts: list[str] = []
+        #: The thinking, kept apart from the answer: stored and shown, never sent to a model.
+        self._thoughts: list[str] = []
         self._calls: dict[str, ToolCallRecord] = {}
         self._usage: UsageDelta | None = None
         self._streamed = StreamedOutput()
@@ -140,6 +144,13 @@ class Generation:
         if len(self._parts) > 1:
             self._parts[:] = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
+
+    @property
+    def reasoning(self) -> str:
+        """The reply's thinking so far."""
+        if len(self._thoughts) > 1:
+            self._thoughts[:] = ["".join(self._thoughts)]
+        return self._thoughts[0] if self._thoughts else ""
 
     @property
     def model_id(self) -> str:
@@ -237,6 +248,8 @@ class Generation:
                             emitted_us=delta.emitted_us,
                         )
                     )
+                elif isinstance(delta, ReasoningDelta):
+                    self._reasoning(delta)
                 elif isinstance(delta, ToolCallDelta):
                     self._tool_call(delta)
                 elif isinstance(delta, UsageDelta):
@@ -255,6 +268,18 @@ class Generation:
         if fresh and self._meter is not None:
             self._meter.tokens(fresh)
             self._tokens_metered = self._token_count
+
+    def _reasoning(self, delta: ReasoningDelta) -> None:
+        if not delta.text:
+            return
+        # Time to first token is to the first token of either kind: a thinking model is
+        # answering from its first thought on.
+        if self._first_token is None:
+            self._first_token_now()
+        self._token_count += 1
+        self._thoughts.append(delta.text)
+        self._streamed.add(delta.text, delta.tokens)
+        self._sink.publish(ReasoningEvent(seq=0, stream=self.stream, text=delta.text))
 
     def _tool_call(self, delta: ToolCallDelta) -> None:
         if self._first_token is None:
@@ -276,20 +301,20 @@ class Generation:
         )
 
     async def _checkpoint_loop(self) -> None:
-        saved = 0
+        saved = (0, 0)
         while True:
             await asyncio.sleep(self._checkpoint_interval)
             self._meter_tokens()
-            text = self.text
-            if len(text) == saved:
+            text, reasoning = self.text, self.reasoning
+            if (len(text), len(reasoning)) == saved:
                 continue
             try:
-                await self._store.checkpoint(self.reply.id, text)
+                await self._store.checkpoint(self.reply.id, text, reasoning or None)
             except Exception:
                 # A failed checkpoint is retried at the next one; the stream goes on.
                 log.exception("could not checkpoint reply %s", self.reply.id)
                 continue
-            saved = len(text)
+            saved = (len(text), len(reasoning))
 
     async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
         self._enter(Phase.ENDING)
@@ -309,6 +334,7 @@ class Generation:
             stream=self.stream,
             tool_calls=list(self._calls.values()) or None,
             error=error,
+            reasoning=self.reasoning or None,
         )
         # Finalise before announcing the end: a client that saw stream_end can rely on
         # the stored reply. Shielded so that a second cancel cannot lose the write.
@@ -352,6 +378,7 @@ class Generation:
                 usage=final.usage,
                 tool_calls=final.tool_calls or (),
                 error=final.error,
+                reasoning=final.reasoning or "",
             )
         except Exception:
             log.exception("could not finalise reply %s", final.id)
@@ -362,7 +389,7 @@ class Generation:
             return Usage(
                 input_tokens=self._usage.input_tokens, output_tokens=self._usage.output_tokens
             )
-        if not text and not self._calls:
+        if not text and not self._calls and not self._thoughts:
             return None
         return self._streamed.usage(turn.content for turn in self._request.messages)
 

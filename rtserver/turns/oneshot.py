@@ -37,7 +37,7 @@ from rtserver.turns.turns import now_ms
 class _NotKept:
     """The store of a one-shot reply: nothing is kept."""
 
-    async def checkpoint(self, message_id: str, text: str) -> None:
+    async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
         return None
 
     async def finish_reply(
@@ -49,6 +49,7 @@ class _NotKept:
         usage: Usage | None,
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
+        reasoning: str = "",
     ) -> None:
         return None
 

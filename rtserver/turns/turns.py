@@ -702,6 +702,7 @@ def request_for(
     The model's configured ``params`` are its provider's defaults; the provider applies them.
     A prompt's ``max_tokens`` is held to the model's configured one (or ``[limits] max_tokens``).
     """
+    # Answers only: a reply's reasoning is kept for people, never sent back to a model.
     turns = [ChatTurn(role=m.role, content=m.text) for m in lane]
     return GenerationRequest(
         messages=tuple(newest_turns_within(turns, limits.context_chars)),
@@ -709,4 +710,5 @@ def request_for(
         max_tokens=clamp_max_tokens(
             params.max_tokens if params else None, model.spec.params, server_cap=limits.max_tokens
         ),
+        reasoning=bool(params and params.reasoning),
     )

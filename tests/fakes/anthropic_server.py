@@ -2,11 +2,13 @@
 
 ``POST /v1/messages`` with ``stream: true`` answers named server-sent events:
 ``message_start`` (the message with ``usage.input_tokens``), then per content block
-``content_block_start`` / ``content_block_delta`` (``text_delta`` or ``input_json_delta``) /
-``content_block_stop``, ``ping`` now and then, ``message_delta`` with ``stop_reason`` and the
-cumulative ``usage.output_tokens``, and ``message_stop``. An error mid-stream is an
-``event: error`` with ``{"type": "error", "error": {type, message}}``; an error before the stream
-is that body with the vendor's status code (429 with ``retry-after``, 529 overloaded, ...).
+``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``, or
+``thinking_delta`` then one ``signature_delta`` in a ``thinking`` block) / ``content_block_stop``
+(a ``redacted_thinking`` block has no deltas at all), ``ping`` now and then, ``message_delta``
+with ``stop_reason`` and the cumulative ``usage.output_tokens``, and ``message_stop``. An error
+mid-stream is an ``event: error`` with ``{"type": "error", "error": {type, message}}``; an error
+before the stream is that body with the vendor's status code (429 with ``retry-after``, 529
+overloaded, ...).
 
 A test scripts each reply as a list of steps (:class:`StreamReply`) or an :class:`ErrorReply`;
 content block indexes and their start and stop events are kept by the server.
@@ -39,11 +41,13 @@ __all__ = [
     "Pause",
     "Ping",
     "Raw",
+    "RedactedThinking",
     "Step",
     "Stop",
     "StreamError",
     "StreamReply",
     "Text",
+    "Thinking",
     "ToolArgs",
     "ToolUse",
     "WaitFor",
@@ -53,6 +57,7 @@ __all__ = [
     "prompt_too_long",
     "rate_limited",
     "text_reply",
+    "thinking_reply",
     "tool_use_reply",
 ]
 
@@ -62,6 +67,24 @@ class Text:
     """A ``text_delta``; opens a text block first if none is open."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """A ``thinking_delta``; opens a ``thinking`` block first if none is open.
+
+    The block closes, as Anthropic's do, with a ``signature_delta`` just before its
+    ``content_block_stop``.
+    """
+
+    thinking: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedThinking:
+    """A ``redacted_thinking`` block: its encrypted ``data`` at the start, no deltas."""
+
+    data: str = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +123,17 @@ class StreamError:
     message: str = "Overloaded"
 
 
-Step = Text | ToolUse | ToolArgs | Ping | Stop | StreamError | ControlStep
+Step = (
+    Text
+    | Thinking
+    | RedactedThinking
+    | ToolUse
+    | ToolArgs
+    | Ping
+    | Stop
+    | StreamError
+    | ControlStep
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +163,16 @@ def text_reply(
         if n == 0:
             steps.append(Ping())
     steps.append(Stop(stop, output_tokens))
+    return StreamReply(steps)
+
+
+def thinking_reply(
+    thoughts: Sequence[str], answer: Sequence[str], *, output_tokens: int = 30
+) -> StreamReply:
+    """A thinking block of ``thoughts`` (as ``thinking`` enabled gets), then the ``answer`` text."""
+    steps: list[Step] = [Thinking(t) for t in thoughts]
+    steps.extend(Text(t) for t in answer)
+    steps.append(Stop("end_turn", output_tokens))
     return StreamReply(steps)
 
 
@@ -238,6 +281,10 @@ class AnthropicServer(ScriptedServer[StreamReply]):
         for step in reply.steps:
             if isinstance(step, Text):
                 await events.text(step.text)
+            elif isinstance(step, Thinking):
+                await events.thinking(step.thinking)
+            elif isinstance(step, RedactedThinking):
+                await events.redacted_thinking(step.data)
             elif isinstance(step, ToolUse):
                 await events.tool_use(step)
             elif isinstance(step, ToolArgs):
@@ -251,6 +298,10 @@ class AnthropicServer(ScriptedServer[StreamReply]):
                 await events.send("error", {"type": "error", "error": error})
             else:
                 await stream.control(step)
+
+
+#: What a thinking block's ``signature_delta`` carries: opaque base64, as the vendor's.
+_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
 
 
 class _EventWriter:
@@ -276,6 +327,8 @@ class _EventWriter:
 
     async def _close_block(self) -> None:
         if self._open is not None:
+            if self._open[1] == "thinking":
+                await self.delta({"type": "signature_delta", "signature": _SIGNATURE})
             index = self._open[0]
             self._open = None
             await self.send("content_block_stop", {"type": "content_block_stop", "index": index})
@@ -284,6 +337,14 @@ class _EventWriter:
         if self._open is None or self._open[1] != "text":
             await self._start({"type": "text", "text": ""})
         await self.delta({"type": "text_delta", "text": text})
+
+    async def thinking(self, thinking: str) -> None:
+        if self._open is None or self._open[1] != "thinking":
+            await self._start({"type": "thinking", "thinking": "", "signature": ""})
+        await self.delta({"type": "thinking_delta", "thinking": thinking})
+
+    async def redacted_thinking(self, data: str) -> None:
+        await self._start({"type": "redacted_thinking", "data": data})
 
     async def tool_use(self, step: ToolUse) -> None:
         await self._start({"type": "tool_use", "id": step.id, "name": step.name, "input": {}})

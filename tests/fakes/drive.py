@@ -15,6 +15,7 @@ from rtserver.providers.base import (
     FinishDelta,
     GenerationRequest,
     Provider,
+    ReasoningDelta,
     TextDelta,
     ToolCallDelta,
     UsageDelta,
@@ -31,6 +32,10 @@ class Outcome:
     @property
     def text(self) -> str:
         return "".join(d.text for d in self.deltas if isinstance(d, TextDelta))
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(d.text for d in self.deltas if isinstance(d, ReasoningDelta))
 
     @property
     def usage(self) -> UsageDelta | None:

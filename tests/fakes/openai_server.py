@@ -2,7 +2,9 @@
 
 ``POST /v1/chat/completions`` with ``stream: true`` answers ``text/event-stream`` lines of
 ``data: {chat.completion.chunk}``: a first chunk with the assistant role, ``delta.content``
-fragments, ``delta.tool_calls`` fragments tagged by ``index`` (``id``, ``type`` and
+fragments, the thinking of reasoning models as ``delta.reasoning_content`` beside
+``"content": null`` (DeepSeek, llama.cpp) or ``delta.reasoning`` beside ``"content": ""``
+(Ollama), ``delta.tool_calls`` fragments tagged by ``index`` (``id``, ``type`` and
 ``function.name`` on a call's first fragment only), a chunk with ``finish_reason``, then, when the
 request asked for ``stream_options.include_usage``, a chunk with ``choices: []`` and ``usage``
 (every earlier chunk then carries ``"usage": null``), and finally ``data: [DONE]``. Errors are
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tests.fakes._loopback import (
     Abort,
@@ -43,6 +45,7 @@ __all__ = [
     "OpenAIServer",
     "Pause",
     "Raw",
+    "Reasoning",
     "Refusal",
     "Step",
     "StreamError",
@@ -56,6 +59,7 @@ __all__ = [
     "error_reply",
     "invalid_api_key",
     "rate_limited",
+    "reasoning_reply",
     "text_reply",
     "tool_call_reply",
 ]
@@ -66,6 +70,18 @@ class Text:
     """A ``delta.content`` fragment."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """A fragment of thinking text, under the field name of the server imitated.
+
+    ``reasoning_content`` (DeepSeek, llama.cpp, vLLM before 0.10) comes with ``"content":
+    null``; ``reasoning`` (Ollama's /v1, newer vLLM) with ``"content": ""``.
+    """
+
+    text: str
+    field: Literal["reasoning_content", "reasoning"] = "reasoning_content"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +138,18 @@ class Done:
     """The ``data: [DONE]`` sentinel."""
 
 
-Step = Text | Refusal | ToolCall | ToolArgs | Finish | Usage | StreamError | Done | ControlStep
+Step = (
+    Text
+    | Reasoning
+    | Refusal
+    | ToolCall
+    | ToolArgs
+    | Finish
+    | Usage
+    | StreamError
+    | Done
+    | ControlStep
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +178,23 @@ def text_reply(
             steps.append(Pause(pace))
         steps.append(Text(chunk))
     steps.append(Finish(finish))
+    if usage is not None:
+        steps.append(Usage(*usage))
+    steps.append(Done())
+    return StreamReply(steps)
+
+
+def reasoning_reply(
+    thoughts: Sequence[str],
+    answer: Sequence[str],
+    *,
+    field: Literal["reasoning_content", "reasoning"] = "reasoning_content",
+    usage: tuple[int, int] | None = (9, 12),
+) -> StreamReply:
+    """Thinking fragments under ``field``, then the ``answer``, the finish and the usage."""
+    steps: list[Step] = [Reasoning(t, field) for t in thoughts]
+    steps.extend(Text(t) for t in answer)
+    steps.append(Finish("stop"))
     if usage is not None:
         steps.append(Usage(*usage))
     steps.append(Done())
@@ -252,6 +296,9 @@ class OpenAIServer(ScriptedServer[StreamReply]):
         for step in reply.steps:
             if isinstance(step, Text):
                 await stream.send(chunks.choice({"content": step.text}))
+            elif isinstance(step, Reasoning):
+                content = None if step.field == "reasoning_content" else ""
+                await stream.send(chunks.choice({"content": content, step.field: step.text}))
             elif isinstance(step, Refusal):
                 await stream.send(chunks.choice({"refusal": step.text}))
             elif isinstance(step, ToolCall):

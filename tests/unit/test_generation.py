@@ -242,12 +242,12 @@ async def test_a_failed_checkpoint_is_retried_and_the_stream_goes_on(
     real = store.checkpoint
     failures = 0
 
-    async def flaky(message_id: str, text: str) -> None:
+    async def flaky(message_id: str, text: str, reasoning: str | None = None) -> None:
         nonlocal failures
         if failures < 2:
             failures += 1
             raise OSError("disk full")
-        await real(message_id, text)
+        await real(message_id, text, reasoning)
 
     store.checkpoint = flaky  # type: ignore[method-assign]
     generation.start()

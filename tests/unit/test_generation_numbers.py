@@ -58,7 +58,7 @@ class Recorded:
         self.checkpointed = asyncio.Event()
         self.finished: list[dict[str, Any]] = []
 
-    async def checkpoint(self, message_id: str, text: str) -> None:
+    async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
         self.checkpoints.append(text)
         self.checkpointed.set()
 
@@ -71,6 +71,7 @@ class Recorded:
         usage: Usage | None,
         tool_calls: Sequence[ToolCallRecord],
         error: ErrorInfo | None,
+        reasoning: str = "",
     ) -> None:
         self.finished.append({"id": message_id, "text": text, "status": status, "usage": usage})
 

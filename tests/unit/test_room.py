@@ -61,6 +61,7 @@ class Live:
     message_id: str = "r1"
     reply_to: str = "u1"
     text: str = ""
+    reasoning: str = ""
 
 
 def reply(status: str = "streaming", text: str = "") -> HistoryMessage:

@@ -82,7 +82,8 @@ def test_the_unions_map_every_wire_type() -> None:
     assert set(client) == CLIENT_TYPES
     assert set(server) == {
         "welcome", "message", "stream_start", "token", "tool_call", "stream_end",
-        "presence", "presence_diff", "error", "pong", "unqueued",
+        "presence", "presence_diff", "error", "pong",
+        "reasoning", "unqueued",
     }  # fmt: skip
     for ref in [*client.values(), *server.values()]:
         assert ref.removeprefix("#/$defs/") in defs

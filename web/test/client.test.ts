@@ -345,7 +345,7 @@ describe("RtClient protocol details", () => {
   test("an unknown room event is ignored but its seq still counts", () => {
     const { network, events } = setup();
     network.last.deliver(welcome("e1", 0), token(1));
-    network.last.deliver({ type: "reasoning", seq: 2, stream: "s-1", text: "hmm" } as never);
+    network.last.deliver({ type: "annotation", seq: 2, stream: "s-1", text: "hmm" } as never);
     network.last.deliver(token(3));
     assert.deepEqual(seqs(events), [1, 3]);
     assert.equal(network.transports.length, 1);

@@ -38,6 +38,7 @@ function reply(overrides: Partial<Reply>): Reply {
     replaces: null,
     stream: "s",
     text: "",
+    reasoning: "",
     status: "complete",
     ts: 0,
     reason: null,

@@ -14,6 +14,7 @@ function reply(model: string, status: MessageStatus): Reply {
     replaces: null,
     stream: "s",
     text: "",
+    reasoning: "",
     status,
     ts: 0,
     reason: null,

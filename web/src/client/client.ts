@@ -24,6 +24,7 @@ import {
   type PresenceDiffFrame,
   type PresenceFrame,
   type PromptFrame,
+  type ReasoningFrame,
   ROOM_ID,
   type RoomEvent,
   type ServerFrame,
@@ -73,6 +74,7 @@ export interface ClientEventMap {
   token: TokenFrame;
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
+  reasoning: ReasoningFrame;
   unqueued: UnqueuedFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
@@ -533,6 +535,9 @@ export class RtClient {
         return;
       case "stream_end":
         this.#emitter.emit("stream_end", event);
+        return;
+      case "reasoning":
+        this.#emitter.emit("reasoning", event);
         return;
       case "unqueued":
         this.#emitter.emit("unqueued", event);

@@ -32,6 +32,8 @@ export interface Since {
 export interface Params {
   temperature?: number;
   max_tokens?: number;
+  /** Ask the demo models to think first; vendor models think by their configured params. */
+  reasoning?: boolean;
 }
 
 export interface HelloFrame {
@@ -163,6 +165,8 @@ export interface HistoryMessage {
   tool_calls?: ToolCallRecord[];
   /** Extension: what went wrong, for status `error`. */
   error?: ErrorInfo;
+  /** Extension: an assistant message's thinking text, kept apart from `text`. */
+  reasoning?: string;
   /** Extension: a user message waiting in the room's queue. */
   queued?: boolean;
   /** Extension: a user message that never ran (withdrawn, cleared by a cancel, or dropped). */
@@ -177,6 +181,8 @@ export interface RunningStream {
   message: string;
   reply_to: string;
   text: string;
+  /** Extension: the stream's thinking text so far, when it has some. */
+  reasoning?: string;
 }
 
 // --- server -> client ----------------------------------------------------------------------
@@ -285,6 +291,14 @@ export interface PongFrame {
   id?: string;
 }
 
+/** Thinking text of a stream, to append to its reasoning; never part of the answer. */
+export interface ReasoningFrame {
+  type: "reasoning";
+  seq: number;
+  stream: string;
+  text: string;
+}
+
 // --- server -> client: the room's queue (issue 16) --------------------------------------------
 
 export type UnqueuedReason = "started" | "withdrawn" | "cleared";
@@ -303,6 +317,7 @@ export type RoomEvent =
   | TokenFrame
   | ToolCallFrame
   | StreamEndFrame
+  | ReasoningFrame
   | UnqueuedFrame;
 
 export type ServerFrame =
@@ -319,6 +334,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "token",
   "tool_call",
   "stream_end",
+  "reasoning",
   "unqueued",
 ]);
 

@@ -32,6 +32,8 @@ export interface Reply {
   replaces: string | null;
   stream: string | null;
   text: string;
+  /** The model's thinking text, apart from the answer in `text`; empty when it had none. */
+  reasoning: string;
   status: MessageStatus;
   ts: number;
   /** Why the stream ended, once it has; history messages only know their status. */
@@ -228,6 +230,7 @@ export class RoomState {
       if (!reply) continue;
       // The running stream's text is newer than the message's last checkpoint.
       reply.text = running.text;
+      reply.reasoning = running.reasoning ?? "";
       reply.status = "streaming";
       reply.stream = running.stream;
       this.#byStream.set(running.stream, reply);
@@ -279,6 +282,12 @@ export class RoomState {
         reply.text += event.text;
         reply.liveTokens += event.tokens ?? 1;
         reply.firstTokenAt ??= this.#now();
+        return [{ kind: "reply", reply }];
+      }
+      case "reasoning": {
+        const reply = this.#byStream.get(event.stream);
+        if (!reply) return [];
+        reply.reasoning += event.text;
         return [{ kind: "reply", reply }];
       }
       case "tool_call": {
@@ -388,6 +397,7 @@ export class RoomState {
       return null;
     }
     reply.text = message.text;
+    reply.reasoning = message.reasoning ?? "";
     reply.status = message.status;
     reply.replaces = message.replaces ?? null;
     reply.usage = message.usage ?? null;
@@ -419,6 +429,7 @@ export class RoomState {
       replaces: null,
       stream: null,
       text: "",
+      reasoning: "",
       status: "streaming",
       ts,
       reason: null,

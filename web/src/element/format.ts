@@ -52,3 +52,19 @@ export function reasonText(reply: Reply): string | null {
       return null;
   }
 }
+
+/** True while a reply is still thinking: it streams, and neither answer nor tool call came yet. */
+export function stillThinking(reply: Reply): boolean {
+  return reply.status === "streaming" && reply.text === "" && reply.toolCalls.length === 0;
+}
+
+/**
+ * The label of a reply's reasoning disclosure: "Thinking…" while the model thinks, then how long
+ * the thinking was, in characters (code points, as the server counts text); null with none.
+ */
+export function reasoningLabel(reply: Reply): string | null {
+  if (reply.reasoning === "") return null;
+  if (stillThinking(reply)) return "Thinking…";
+  const length = [...reply.reasoning].length;
+  return `Reasoning · ${length.toLocaleString("en-US")} character${length === 1 ? "" : "s"}`;
+}

@@ -149,29 +149,43 @@ button, textarea { font: inherit; color: inherit; }
 }
 .reply-head .model { color: var(--lane-color); font-weight: 700; }
 
-.md { overflow-wrap: anywhere; min-width: 0; }
-.md :first-child { margin-top: 0; }
-.md :last-child { margin-bottom: 0; }
-.md p, .md ul, .md ol, .md pre, .md blockquote, .md table { margin: 0 0 .6em; }
-.md pre {
+/* The answer (.md) and the reasoning beside it are both model markdown, drawn alike. */
+:is(.md, .reasoning-text) { overflow-wrap: anywhere; min-width: 0; }
+:is(.md, .reasoning-text) :first-child { margin-top: 0; }
+:is(.md, .reasoning-text) :last-child { margin-bottom: 0; }
+:is(.md, .reasoning-text) :is(p, ul, ol, pre, blockquote, table) { margin: 0 0 .6em; }
+:is(.md, .reasoning-text) pre {
   background: var(--_code-bg); padding: .6em .75em; border-radius: 6px;
   overflow-x: auto; max-width: 100%; white-space: pre;
 }
-.md code { font-family: var(--rt-mono, ui-monospace, monospace); font-size: .9em; }
-.md :not(pre) > code { background: var(--_code-bg); padding: .05em .3em; border-radius: 4px; }
-.md table { border-collapse: collapse; display: block; overflow-x: auto; max-width: 100%; }
-.md th, .md td { border: 1px solid var(--_border); padding: .2em .5em; }
-.md blockquote {
+:is(.md, .reasoning-text) code {
+  font-family: var(--rt-mono, ui-monospace, monospace); font-size: .9em;
+}
+:is(.md, .reasoning-text) :not(pre) > code {
+  background: var(--_code-bg); padding: .05em .3em; border-radius: 4px;
+}
+:is(.md, .reasoning-text) table {
+  border-collapse: collapse; display: block; overflow-x: auto; max-width: 100%;
+}
+:is(.md, .reasoning-text) :is(th, td) { border: 1px solid var(--_border); padding: .2em .5em; }
+:is(.md, .reasoning-text) blockquote {
   border-left: 3px solid var(--_border);
   margin-left: 0;
   padding-left: .75em;
   color: var(--_muted);
 }
-.md a { color: var(--_accent); }
-.md h1, .md h2, .md h3, .md h4 { font-size: 1.05em; margin: .8em 0 .4em; }
+:is(.md, .reasoning-text) a { color: var(--_accent); }
+:is(.md, .reasoning-text) :is(h1, h2, h3, h4) { font-size: 1.05em; margin: .8em 0 .4em; }
 .reply[data-status="streaming"] .md > div:last-child > :last-child::after {
   content: "▍"; color: var(--lane-color); animation: blink 1s steps(2) infinite;
 }
+.reasoning {
+  font-size: .9em; color: var(--_muted);
+  border-left: 2px solid var(--_border); padding-left: .6em;
+}
+.reasoning[hidden] { display: none; }
+.reasoning > summary { cursor: pointer; font-size: .9em; font-weight: 600; }
+.reasoning-text { margin-top: .35em; }
 .tools { display: grid; gap: .3rem; }
 .tools:empty { display: none; }
 .tool {

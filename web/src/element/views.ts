@@ -4,6 +4,7 @@ import type { ModelInfo } from "../client/frames.js";
 import type { Reply, Turn } from "../client/room-state.js";
 import { reasonText, statsLine } from "./format.js";
 import { MarkdownView } from "./markdown.js";
+import { ReasoningView } from "./reasoning-view.js";
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   doc: Document,
@@ -43,6 +44,7 @@ export class ReplyView {
   readonly #label: HTMLElement;
   readonly #state: HTMLElement;
   readonly #markdown: MarkdownView;
+  readonly #reasoning: ReasoningView;
   readonly #tools: HTMLElement;
   readonly #stats: HTMLElement;
   readonly #reason: HTMLElement;
@@ -63,6 +65,8 @@ export class ReplyView {
     head.append(this.#label, this.#state);
     const body = el(doc, "div", "md");
     this.#markdown = new MarkdownView(body);
+    // Thinking comes before the answer, so its disclosure stands above it.
+    this.#reasoning = new ReasoningView(doc);
     this.#tools = el(doc, "div", "tools");
     this.#stats = el(doc, "div", "stats");
     this.#reason = el(doc, "p", "reason");
@@ -74,7 +78,15 @@ export class ReplyView {
     this.#versions.dataset["replyTo"] = reply.replyTo;
     const actions = el(doc, "div", "reply-actions");
     actions.append(this.#regenerate, this.#versions);
-    this.element.append(head, body, this.#tools, this.#stats, this.#reason, actions);
+    this.element.append(
+      head,
+      this.#reasoning.element,
+      body,
+      this.#tools,
+      this.#stats,
+      this.#reason,
+      actions,
+    );
   }
 
   update(
@@ -96,6 +108,7 @@ export class ReplyView {
     this.element.setAttribute("aria-label", `${label} reply${streaming ? ", streaming" : ""}`);
     this.#label.textContent = label;
     this.#state.textContent = streaming ? "streaming…" : "";
+    this.#reasoning.update(reply);
     this.#markdown.update(reply.text, !streaming);
     this.#renderTools();
     this.#stats.textContent = statsLine(reply, liveRate);
