@@ -28,6 +28,7 @@ from rtserver.keys import (
     SETTINGS,
     STORE,
     STREAM_SLOTS,
+    TOOLBOX,
 )
 from rtserver.ops import health
 from rtserver.ops.metrics import Metrics
@@ -37,6 +38,7 @@ from rtserver.providers.registry import build_provider
 from rtserver.room.memory import MemoryBudget
 from rtserver.store.retention import Retention
 from rtserver.store.selection import open_store
+from rtserver.tools.toolbox import Toolbox
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
 from rtserver.turns.directory import RoomDirectory
@@ -73,9 +75,13 @@ def create_app(
         capacity=settings.limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
     )
     app[ROOM_MEMORY] = MemoryBudget(max_bytes=settings.limits.room_memory_bytes)
+    # Built here, before anything listens, so that a function tool that cannot be imported is a
+    # ConfigError of `serve` itself; its MCP servers start with the app.
+    app[TOOLBOX] = Toolbox.build(settings.tools)
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
+    app.cleanup_ctx.append(_open_tools)
     app.cleanup_ctx.append(_open_directory)
     # WebSockets must be closed before aiohttp waits for handlers to finish.
     app.on_shutdown.append(_close_rooms)
@@ -159,6 +165,14 @@ def _catalog_opener(
     return open_catalog
 
 
+async def _open_tools(app: web.Application) -> AsyncIterator[None]:
+    """Start the MCP servers (in the background); stop them when the app stops."""
+    toolbox = app[TOOLBOX]
+    await toolbox.start()
+    yield
+    await toolbox.aclose()
+
+
 async def _open_directory(app: web.Application) -> AsyncIterator[None]:
     directory = RoomDirectory(
         store=app[STORE],
@@ -167,6 +181,7 @@ async def _open_directory(app: web.Application) -> AsyncIterator[None]:
         streams=app[STREAM_SLOTS],
         memory=app[ROOM_MEMORY],
         metrics=app[METRICS],
+        toolbox=app[TOOLBOX],
     )
     app[DIRECTORY] = directory
     yield

@@ -20,6 +20,10 @@ import msgspec
 from rtserver.errors import ConfigError
 
 ProviderKind = Literal["demo", "openai", "anthropic"]
+ToolId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+#: The id of the built-in tools (a calculator and a clock); no ``[[tools]]`` entry may take it.
+BUILTIN_TOOLS = "builtin"
+_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 #: Pages served from this machine are its own user's; ``:*`` matches any port.
@@ -102,6 +106,15 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     presence_frames_per_s: Annotated[int, msgspec.Meta(ge=1)] = 5_000
     #: Milliseconds a stream's tokens are gathered into one ``token`` frame; 0: one per token.
     token_flush_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 10.0
+    # --- tools (docs/reference/config.md, "[[tools]]") ---
+    #: Rounds of tool calls one reply may make before the model must answer (per-model override).
+    max_tool_steps: Annotated[int, msgspec.Meta(ge=0, le=100)] = 8
+    #: Seconds a ``tool_approval`` waits for a member's ``approve``; then the call is denied.
+    tool_approval_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    #: Characters of one tool result kept (published, stored and sent to the model).
+    tool_result_chars: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+    #: Tool calls one step of a reply may make; more are answered with an error.
+    tool_calls_per_step: Annotated[int, msgspec.Meta(ge=1, le=128)] = 16
     # --- the room's queue (issue 16) ---
     #: Prompts (and regenerates) one room holds waiting for its running streams to end.
     queue_max: Annotated[int, msgspec.Meta(ge=1)] = 20
@@ -127,6 +140,10 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     stamp: bool = False
     #: Seconds to wait for the upstream server to connect or send its next bytes.
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    #: Ids of ``[[tools]]`` entries (or ``builtin``) this model may call.
+    tools: list[ToolId] = msgspec.field(default_factory=list)
+    #: Overrides ``[limits] max_tool_steps`` for this model.
+    max_tool_steps: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
 
     def __post_init__(self) -> None:
         # Raised as ValueError so that msgspec adds where in the file it happened.
@@ -186,6 +203,62 @@ def _check_params(model_id: str, params: Mapping[str, object]) -> None:
         raise ValueError(f"{where}.system must be a string")
 
 
+class ToolConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One ``[[tools]]`` table: a Python function or an MCP server."""
+
+    id: ToolId
+    kind: Literal["python", "mcp"]
+    #: kind "python": ``module:callable``, imported when the server starts.
+    function: str | None = None
+    #: kind "python": the tool's name and description (else the callable's name and docstring)
+    #: and its arguments' JSON schema (else made from the signature).
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    description: str | None = None
+    parameters: dict[str, object] | None = None
+    #: kind "mcp": the command that starts a stdio server, or a streamable HTTP ``url``.
+    command: list[str] | None = None
+    url: str | None = None
+    #: kind "mcp": environment variables for the command, added to a minimal environment.
+    env: dict[str, str] | None = None
+    #: kind "mcp": the server's tools to offer (all when absent).
+    expose: list[str] | None = None
+    #: "ask": every call waits for a member's ``approve`` first.
+    approval: Literal["auto", "ask"] = "auto"
+    #: Seconds one call may take; then it ends with a ``timeout`` error the model sees.
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+    def __post_init__(self) -> None:
+        where = f"tool {self.id!r}"
+        if self.id == BUILTIN_TOOLS:
+            raise ValueError(f"{where}: the id {BUILTIN_TOOLS!r} is the built-in tools' own")
+        if self.kind == "python":
+            self._check_python(where)
+        else:
+            self._check_mcp(where)
+
+    def _check_python(self, where: str) -> None:
+        if self.function is None or not _FUNCTION.match(self.function):
+            raise ValueError(f'{where}: kind "python" needs `function = "module:callable"`')
+        stray = [k for k in ("command", "url", "env", "expose") if getattr(self, k) is not None]
+        if stray:
+            raise ValueError(f'{where}: `{stray[0]}` is for kind "mcp"')
+        if self.parameters is not None and self.parameters.get("type") != "object":
+            raise ValueError(f'{where}: `parameters` must be a JSON schema with type = "object"')
+
+    def _check_mcp(self, where: str) -> None:
+        if (self.command is None) == (self.url is None):
+            raise ValueError(f'{where}: kind "mcp" needs either `command = [..]` or `url`')
+        if self.command is not None and (not self.command or not all(self.command)):
+            raise ValueError(f"{where}: `command` must be a non-empty list of non-empty strings")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"{where}: `url` must start with http:// or https://")
+        if self.env is not None and self.command is None:
+            raise ValueError(f"{where}: `env` is for a `command`")
+        stray = [k for k in ("function", "name", "description", "parameters") if getattr(self, k)]
+        if stray:
+            raise ValueError(f'{where}: `{stray[0]}` is for kind "python"')
+
+
 class ServerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str | None = None
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
@@ -238,6 +311,7 @@ class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     store: StoreSection = msgspec.field(default_factory=StoreSection)
     limits: Limits = msgspec.field(default_factory=Limits)
     models: list[ModelSpec] = msgspec.field(default_factory=list)
+    tools: list[ToolConfig] = msgspec.field(default_factory=list)
 
 
 DEMO_MODELS = (
@@ -247,6 +321,7 @@ DEMO_MODELS = (
         label="Demo (simulated, ~30 tok/s)",
         tokens_per_s=30.0,
         first_token_s=0.2,
+        tools=[BUILTIN_TOOLS],
     ),
     ModelSpec(
         id="demo-fast",
@@ -254,6 +329,7 @@ DEMO_MODELS = (
         label="Demo fast (simulated, ~300 tok/s)",
         tokens_per_s=300.0,
         first_token_s=0.05,
+        tools=[BUILTIN_TOOLS],
     ),
 )
 
@@ -273,6 +349,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
     #: ``[store] retain_days``: messages older than this are deleted; 0 keeps them.
     retain_days: int = 0
+    #: ``[[tools]]`` entries, which models name in their ``tools``.
+    tools: tuple[ToolConfig, ...] = ()
 
     def default_model_ids(self) -> tuple[str, ...]:
         """The models a prompt without ``models`` goes to."""
@@ -311,6 +389,7 @@ def build_settings(
     config = config or ConfigFile()
     env = os.environ if env is None else env
     models = _merge_models(config, env)
+    _check_tools(config.tools, models)
     return Settings(
         host=host or config.server.host or "127.0.0.1",
         port=port if port is not None else (config.server.port or 8080),
@@ -321,7 +400,24 @@ def build_settings(
         trusted_proxies=tuple(config.server.trusted_proxies),
         auth=msgspec.structs.replace(config.auth, open=True) if open_mode else config.auth,
         retain_days=config.store.retain_days,
+        tools=tuple(config.tools),
     )
+
+
+def _check_tools(tools: list[ToolConfig], models: tuple[ModelSpec, ...]) -> None:
+    """Tool ids are unique, and every id a model names is configured."""
+    known = {BUILTIN_TOOLS}
+    for tool in tools:
+        if tool.id in known:
+            raise ConfigError(f"tool id {tool.id!r} is configured twice")
+        known.add(tool.id)
+    for spec in models:
+        for tool_id in spec.tools:
+            if tool_id not in known:
+                raise ConfigError(
+                    f"model {spec.id!r}: tools names {tool_id!r}, which no [[tools]] entry has"
+                    f" (configured: {', '.join(sorted(known))})"
+                )
 
 
 def _merge_models(config: ConfigFile, env: Mapping[str, str]) -> tuple[ModelSpec, ...]:

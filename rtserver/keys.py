@@ -12,6 +12,7 @@ from rtserver.ops.metrics import Metrics
 from rtserver.providers.catalog import Catalog
 from rtserver.room.memory import MemoryBudget
 from rtserver.store.base import Store
+from rtserver.tools.toolbox import Toolbox
 from rtserver.turns.directory import RoomDirectory
 from rtserver.turns.slots import Slots
 
@@ -27,3 +28,5 @@ STREAM_SLOTS = web.AppKey("stream_slots", Slots)
 #: The memory rooms hold together for resume and welcomes (``[limits] room_memory_bytes``).
 ROOM_MEMORY = web.AppKey("room_memory", MemoryBudget)
 METRICS = web.AppKey("metrics", Metrics)
+#: The tools models may call: ``builtin`` and the ``[[tools]]`` entries, started with the app.
+TOOLBOX = web.AppKey("toolbox", Toolbox)

@@ -24,6 +24,7 @@ import msgspec
 from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import JSON, MSGPACK
 from rtserver.protocol.frames import (
+    Approve,
     Cancel,
     ClientFrame,
     ErrorFrame,
@@ -50,8 +51,12 @@ from rtserver.protocol.frames import (
     StreamEnd,
     StreamStart,
     TokenEvent,
+    ToolApprovalEvent,
     ToolCallEvent,
     ToolCallRecord,
+    ToolDecisionEvent,
+    ToolErrorInfo,
+    ToolResultEvent,
     Typing,
     Unqueued,
     Usage,
@@ -135,6 +140,15 @@ def client_frames() -> list[tuple[str, ClientFrame]]:
             "prompt-reasoning",
             Prompt(id="p-20", text="Think first", params=Params(reasoning=True, max_tokens=64)),
         ),
+        *_tool_client_frames(),
+    ]
+
+
+def _tool_client_frames() -> list[tuple[str, ClientFrame]]:
+    """Issue 17: a member's answer to a tool_approval."""
+    return [
+        ("approve-allow", Approve(call="call-7", allow=True)),
+        ("approve-deny-with-id", Approve(id="a-1", call="toolu_01A", allow=False)),
     ]
 
 
@@ -476,6 +490,115 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ("reasoning", ReasoningEvent(seq=11, stream="s-1", text="Let me think: 2 + 2")),
         ("reasoning-unicode", ReasoningEvent(seq=12, stream="s-1", text=f"{CJK} {RTL} {ESCAPES}")),
         ("welcome-reasoning", _reasoning_welcome(empty_room)),
+        *_tool_server_frames(),
+    ]
+
+
+def _tool_server_frames() -> list[tuple[str, ServerFrame]]:
+    """Issue 17: tool calls the server runs, their approvals and results."""
+    return [
+        (
+            "tool-result-ok",
+            ToolResultEvent(
+                seq=30, stream="s-1", call="call-7", name="calculator", result="391", duration_ms=3
+            ),
+        ),
+        (
+            "tool-result-unicode",
+            ToolResultEvent(
+                seq=31,
+                stream="s-1",
+                call="call-8",
+                name="lookup",
+                result=f"{CJK} {ESCAPES}",
+                duration_ms=0,
+            ),
+        ),
+        (
+            "tool-result-error",
+            ToolResultEvent(
+                seq=32,
+                stream="s-2",
+                call="toolu_01A",
+                name="search",
+                error=ToolErrorInfo(code="timeout", message="the tool took longer than 30 s"),
+                duration_ms=30_000,
+            ),
+        ),
+        (
+            "tool-approval",
+            ToolApprovalEvent(
+                seq=33, stream="s-2", call="toolu_01B", name="delete_file", args='{"path":"a.txt"}'
+            ),
+        ),
+        (
+            "tool-decision-by",
+            ToolDecisionEvent(seq=34, stream="s-2", call="toolu_01B", allow=True, by=BOB),
+        ),
+        (
+            "tool-decision-timeout",
+            ToolDecisionEvent(seq=35, stream="s-2", call="toolu_01C", allow=False),
+        ),
+        (
+            "welcome-tool-results",
+            Welcome(
+                session="sess-9",
+                participant=ALICE,
+                room="tools",
+                epoch="ep-9",
+                seq=36,
+                resumed=False,
+                models=[],
+                participants=[],
+                messages=[
+                    _reply_message(
+                        id="m-9",
+                        text="17 * 23 = 391",
+                        status="complete",
+                        ts=TS + 90,
+                        model="demo",
+                        reply_to="m-8",
+                        stream="s-1",
+                        tool_calls=[
+                            ToolCallRecord(
+                                call="call-7",
+                                name="calculator",
+                                args='{"expression":"17*23"}',
+                                result="391",
+                                duration_ms=3,
+                            ),
+                            ToolCallRecord(
+                                call="call-9",
+                                name="delete_file",
+                                args="{}",
+                                error=ToolErrorInfo(code="denied", message="Bob denied the call"),
+                                duration_ms=0,
+                            ),
+                        ],
+                    )
+                ],
+                streams=[
+                    RunningStream(
+                        stream="s-2",
+                        model="claude",
+                        message="m-10",
+                        reply_to="m-8",
+                        text="Let me look.",
+                        tool_calls=[
+                            ToolCallRecord(
+                                call="toolu_01D",
+                                name="search",
+                                args='{"q":"rtserver"}',
+                                result="3 hits",
+                                duration_ms=120,
+                            ),
+                            ToolCallRecord(call="toolu_01E", name="delete_file", args="{}"),
+                        ],
+                        waiting=["toolu_01E"],
+                    )
+                ],
+            ),
+        ),
     ]
 
 
@@ -792,6 +915,24 @@ def invalid_inputs() -> list[dict[str, object]]:
             _both({"type": "prompt", "id": "p-21", "text": "hi", "params": {"reasoning": "yes"}}),
             "bad_frame",
             "p-21",
+        ),
+        (
+            "approve-allow-missing",
+            _both({"type": "approve", "id": "a-2", "call": "c"}),
+            "bad_frame",
+            "a-2",
+        ),
+        (
+            "approve-call-empty",
+            _both({"type": "approve", "id": "a-3", "call": "", "allow": True}),
+            "bad_frame",
+            "a-3",
+        ),
+        (
+            "approve-allow-string",
+            _both({"type": "approve", "id": "a-4", "call": "c", "allow": "yes"}),
+            "bad_frame",
+            "a-4",
         ),
         *queue_invalid_inputs(),
     ]

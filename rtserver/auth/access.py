@@ -26,13 +26,15 @@ FORWARDED_FOR: Final = "X-Forwarded-For"
 #: Addresses in ``X-Forwarded-For`` read at most; a longer chain is a forgery or a loop.
 MAX_HOPS: Final = 16
 LOOPBACK_HOSTS: Final = frozenset(("localhost", "localhost.", "ip6-localhost"))
+#: How the key of one connection alone begins: a fresh random key that nothing else counts under.
+CONNECTION_KEY: Final = "conn:"
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
     """One client as the server knows it."""
 
-    #: What limits and budgets count under: ``sub:…``, ``addr:…`` or ``conn:…``.
+    #: What limits and budgets count under: ``sub:…``, ``addr:…`` or ``conn:…`` (one connection).
     key: str
     grant: Grant = OPEN_GRANT
     #: Stable participant id for a token's ``sub``; None lets the room make one.
@@ -113,7 +115,7 @@ class Access:
         direct = FORWARDED_FOR not in request.headers
         loopback_peer = (ip := _parse_ip(request.remote)) is not None and ip.is_loopback
         if address is None or (connection and direct and loopback_peer):
-            return f"conn:{secrets.token_urlsafe(9)}"
+            return f"{CONNECTION_KEY}{secrets.token_urlsafe(9)}"
         return f"addr:{address}"
 
     def _is_trusted(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

@@ -2,7 +2,10 @@
 
 A client is an identity key (see :mod:`rtserver.auth.access`): a token's ``sub``, a client
 address, or one connection. Every table here is bounded: the least recently used keys are
-forgotten first, which at worst forgives a forgotten client what it had spent.
+forgotten first, which at worst forgives a forgotten client what it had spent. A key of one
+connection alone is never put in a table: nothing else counts under it, so the connection's
+own buckets (full at first, as a table's would be) say the same, and a table would only keep
+them after the connection ends.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Final
 
+from rtserver.auth.access import CONNECTION_KEY
 from rtserver.auth.ratelimit import KeyedBuckets, TokenBucket, refuse_if_waiting
 from rtserver.config import Limits
 from rtserver.errors import PeerError
@@ -22,6 +27,8 @@ MAX_CLIENTS: Final = 100_000
 DAY_S: Final = 86_400
 #: What a client refused a connection is told to wait before it tries again.
 CONNECTION_RETRY_S: Final = 5.0
+#: What a connection of a key that is its own holds: there is nothing to count it against.
+_UNCOUNTED: Final = nullcontext()
 
 
 class DailyBudget:
@@ -101,17 +108,17 @@ class ClientLimits:
     def quota(self, key: str) -> Quota:
         """The prompt and typing buckets and the day's budget that ``key`` spends from."""
         return Quota(
-            prompts=self._prompts.bucket(key),
-            typing_changes=self._typing.bucket(key),
+            prompts=_bucket(self._prompts, key),
+            typing_changes=_bucket(self._typing, key),
             budget=self.budget(key),
         )
 
     def budget(self, key: str) -> DailyBudget:
+        if _alone(key):
+            return self._new_budget()
         budget = self._budgets.get(key)
         if budget is None:
-            budget = DailyBudget(
-                per_day=self._limits.tokens_per_user_per_day, clock=self._wall_clock
-            )
+            budget = self._new_budget()
             self._budgets[key] = budget
             if len(self._budgets) > MAX_CLIENTS:
                 self._budgets.popitem(last=False)
@@ -119,26 +126,30 @@ class ClientLimits:
             self._budgets.move_to_end(key)
         return budget
 
+    def _new_budget(self) -> DailyBudget:
+        return DailyBudget(per_day=self._limits.tokens_per_user_per_day, clock=self._wall_clock)
+
     def join(self, key: str) -> None:
         """Count a join (a welcome) of ``key``, or refuse it with ``rate_limited``."""
         per_minute = self._limits.joins_per_minute
-        refuse_if_waiting(self._joins.take(key), f"{per_minute} joins a minute from this client")
+        wait = _bucket(self._joins, key).take()
+        refuse_if_waiting(wait, f"{per_minute} joins a minute from this client")
 
     def history_page(self, key: str) -> None:
         per_minute = self._limits.history_pages_per_minute
-        refuse_if_waiting(
-            self._history.take(key), f"{per_minute} history pages a minute from this client"
-        )
+        wait = _bucket(self._history, key).take()
+        refuse_if_waiting(wait, f"{per_minute} history pages a minute from this client")
 
     def chat(self, key: str) -> None:
         """Count a ``/v1/chat`` request, and refuse it when the budget is spent."""
         per_minute = self._limits.prompts_per_minute
-        refuse_if_waiting(self._chats.take(key), f"{per_minute} chats a minute from this client")
+        wait = _bucket(self._chats, key).take()
+        refuse_if_waiting(wait, f"{per_minute} chats a minute from this client")
         self.budget(key).check()
 
-    def connection(self, key: str) -> HeldConnection:
+    def connection(self, key: str) -> AbstractContextManager[None]:
         """Hold one of ``key``'s connections open; ``rate_limited`` when it has too many."""
-        held = self._connections.get(key, 0)
+        held = 0 if _alone(key) else self._connections.get(key, 0)
         most = self._limits.connections_per_client
         if held >= most:
             raise PeerError(
@@ -146,8 +157,19 @@ class ClientLimits:
                 f"more than {most} open connections from this client",
                 retry_after=CONNECTION_RETRY_S,
             )
+        if _alone(key):
+            return _UNCOUNTED
         self._connections[key] = held + 1
         return HeldConnection(self._connections, key)
+
+
+def _alone(key: str) -> bool:
+    """True for the key of one connection alone (see the module's docstring)."""
+    return key.startswith(CONNECTION_KEY)
+
+
+def _bucket(table: KeyedBuckets, key: str) -> TokenBucket:
+    return table.unkept() if _alone(key) else table.bucket(key)
 
 
 class HeldConnection:

@@ -13,11 +13,13 @@ class TokenBucket:
 
     __slots__ = ("_at", "_capacity", "_clock", "_rate", "_tokens")
 
-    def __init__(self, *, capacity: int, per_seconds: float, clock: Callable[[], float]) -> None:
+    def __init__(self, *, capacity: float, per_seconds: float, clock: Callable[[], float]) -> None:
+        # float() of a float is that float: the buckets of a table, given its float capacity,
+        # share it rather than hold a copy each (there is one bucket per connection).
         self._capacity = float(capacity)
         self._rate = capacity / per_seconds
         self._clock = clock
-        self._tokens = float(capacity)
+        self._tokens = self._capacity
         self._at = clock()
 
     def take(self) -> float:
@@ -37,7 +39,7 @@ class KeyedBuckets:
     def __init__(
         self, *, capacity: int, per_seconds: float, clock: Callable[[], float], max_keys: int
     ) -> None:
-        self._capacity = capacity
+        self._capacity = float(capacity)
         self._per_seconds = per_seconds
         self._clock = clock
         self._max_keys = max_keys
@@ -51,15 +53,19 @@ class KeyedBuckets:
         """The bucket of ``key`` (full the first time), to hold and spend from directly."""
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(
-                capacity=self._capacity, per_seconds=self._per_seconds, clock=self._clock
-            )
+            bucket = self.unkept()
             self._buckets[key] = bucket
             if len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
         return bucket
+
+    def unkept(self) -> TokenBucket:
+        """A full bucket of this table's rate that the table does not keep."""
+        return TokenBucket(
+            capacity=self._capacity, per_seconds=self._per_seconds, clock=self._clock
+        )
 
 
 def refuse_if_waiting(wait: float, what: str) -> None:

@@ -17,6 +17,7 @@ import msgspec
 
 from rtserver.errors import ConfigError, PeerError
 from rtserver.protocol.frames import (
+    Approve,
     Cancel,
     ClientFrame,
     Interrupt,
@@ -36,6 +37,7 @@ _ACTING_FRAMES: Final[dict[type, str]] = {
     Prompt: "prompt",
     Interrupt: "interrupt",
     Cancel: "cancel",
+    Approve: "approve",
     Regenerate: "regenerate",
     Withdraw: "withdraw",
 }

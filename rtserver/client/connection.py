@@ -36,6 +36,7 @@ from rtserver.client.events import (
 from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import PeerCodec, Unrecognised, peer_codec_for
 from rtserver.protocol.frames import (
+    Approve,
     Cancel,
     ClientFrame,
     ErrorFrame,
@@ -245,6 +246,12 @@ class RoomClient:
         else:
             self._pending[frame.id or ""] = frame
             await self._send_now(frame)
+        return frame.id or ""
+
+    async def approve(self, call: str, *, allow: bool) -> str:
+        """Answer a ``tool_approval``: run the call or deny it; returns the frame's id."""
+        frame = Approve(id=new_id(), call=call, allow=allow)
+        await self._send_or_queue(frame)
         return frame.id or ""
 
     async def regenerate(self, model: str, reply_to: str) -> str:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from rtserver.client.events import Event
 from rtserver.protocol.frames import (
     ErrorInfo,
@@ -26,8 +28,11 @@ from rtserver.protocol.frames import (
     StreamReason,
     StreamStart,
     TokenEvent,
+    ToolApprovalEvent,
     ToolCallEvent,
     ToolCallRecord,
+    ToolDecisionEvent,
+    ToolResultEvent,
     Unqueued,
     Usage,
     Welcome,
@@ -55,6 +60,8 @@ class Reply:
     tokens_per_s: float | None = None
     error: ErrorInfo | None = None
     tool_calls: dict[str, ToolCallRecord] = field(default_factory=dict)
+    #: Calls waiting for an ``approve``, and the answered ones: True allowed, False denied.
+    approvals: dict[str, bool | None] = field(default_factory=dict)
     #: Token frames seen live, for a running rate before the server's own figure arrives.
     live_tokens: int = 0
     #: The state's clock at the first live token; None before it or for history.
@@ -171,6 +178,8 @@ class RoomState:
                 self._tool_call(event)
             case StreamEnd():
                 self._stream_end(event)
+            case ToolResultEvent() | ToolApprovalEvent() | ToolDecisionEvent():
+                self._tool_event(event)
 
     def _presence_diff(self, diff: PresenceDiff) -> None:
         gone = set(diff.left)
@@ -201,6 +210,9 @@ class RoomState:
                 # The running stream's text is newer than the message's last checkpoint.
                 reply.text = running.text
                 reply.reasoning = running.reasoning or ""
+                if running.tool_calls is not None:
+                    reply.tool_calls = {c.call: c for c in running.tool_calls}
+                    reply.approvals = dict.fromkeys(running.waiting or ())
                 self._stream_started(reply, running.stream)
 
     def _history(self, message: HistoryMessage) -> None:
@@ -292,6 +304,27 @@ class RoomState:
             name=event.name or (known.name if known else None),
             args=(known.args if known else "") + event.args,
         )
+
+    def _tool_event(self, event: ToolResultEvent | ToolApprovalEvent | ToolDecisionEvent) -> None:
+        reply = self._by_stream.get(event.stream)
+        if reply is None:
+            return
+        known = reply.tool_calls.get(event.call) or ToolCallRecord(call=event.call)
+        if isinstance(event, ToolResultEvent):
+            reply.tool_calls[event.call] = msgspec.structs.replace(
+                known,
+                name=known.name or event.name,
+                result=event.result if event.error is None else None,
+                error=event.error,
+                duration_ms=event.duration_ms,
+            )
+        elif isinstance(event, ToolApprovalEvent):
+            reply.tool_calls[event.call] = msgspec.structs.replace(
+                known, name=known.name or event.name, args=event.args
+            )
+            reply.approvals[event.call] = None
+        else:
+            reply.approvals[event.call] = event.allow
 
     def _stream_end(self, event: StreamEnd) -> None:
         self._running.pop(event.stream, None)

@@ -95,6 +95,14 @@ class Ping(Frame, frozen=True, kw_only=True, tag="ping"):
     id: MessageId | None = None
 
 
+class Approve(Frame, frozen=True, kw_only=True, tag="approve"):
+    """A member's answer to a ``tool_approval``: run the call (``allow``) or deny it."""
+
+    id: MessageId | None = None
+    call: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    allow: bool
+
+
 # --- client -> server: the room's queue and regenerate (issue 16) ----------------------------
 
 
@@ -114,9 +122,19 @@ class Regenerate(Frame, frozen=True, kw_only=True, tag="regenerate"):
     reply_to: MessageId
 
 
-ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping | Withdraw | Regenerate
+ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping | Approve | Withdraw | Regenerate
 CLIENT_TYPES = frozenset(
-    ("hello", "prompt", "cancel", "interrupt", "typing", "ping", "withdraw", "regenerate")
+    (
+        "hello",
+        "prompt",
+        "cancel",
+        "interrupt",
+        "typing",
+        "ping",
+        "approve",
+        "withdraw",
+        "regenerate",
+    )
 )
 
 
@@ -157,12 +175,26 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     retry_after: float | None = None
 
 
+ToolErrorCode = Literal["failed", "timeout", "denied", "unknown_tool", "bad_arguments", "cancelled"]
+
+
+class ToolErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a tool call has no result; the model is told the same."""
+
+    code: ToolErrorCode
+    message: str
+
+
 class ToolCallRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A finished tool call as stored with a reply: ``args`` is the whole JSON text."""
 
     call: str
     name: str | None = None
     args: str = ""
+    #: Extension (tools the server runs): the call's result or its error, and how long it ran.
+    result: str | None = None
+    error: ToolErrorInfo | None = None
+    duration_ms: int | None = None
 
 
 class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -202,6 +234,10 @@ class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     text: str
     #: Extension: the stream's thinking text so far, when it has some.
     reasoning: str | None = None
+    #: Extension (tools the server runs): the stream's tool calls so far, with the results of
+    #: those that ended, and the calls waiting for an ``approve`` now.
+    tool_calls: list[ToolCallRecord] | None = None
+    waiting: list[str] | None = None
 
 
 # --- server -> client -----------------------------------------------------------------------
@@ -304,6 +340,38 @@ class Pong(Frame, frozen=True, kw_only=True, tag="pong"):
     id: str | None = None
 
 
+class ToolResultEvent(Frame, frozen=True, kw_only=True, tag="tool_result"):
+    """A tool call the server ran has ended: its ``result``, or its ``error``."""
+
+    seq: int
+    stream: str
+    call: str
+    name: str
+    duration_ms: int
+    result: str | None = None
+    error: ToolErrorInfo | None = None
+
+
+class ToolApprovalEvent(Frame, frozen=True, kw_only=True, tag="tool_approval"):
+    """A tool call waits for a member's ``approve``; ``args`` is its whole JSON text."""
+
+    seq: int
+    stream: str
+    call: str
+    name: str
+    args: str
+
+
+class ToolDecisionEvent(Frame, frozen=True, kw_only=True, tag="tool_decision"):
+    """A ``tool_approval`` was answered by ``by``, or timed out (``by`` absent, a denial)."""
+
+    seq: int
+    stream: str
+    call: str
+    allow: bool
+    by: Participant | None = None
+
+
 class ReasoningEvent(Frame, frozen=True, kw_only=True, tag="reasoning"):
     """Thinking text of a stream, to append to its reasoning; never part of the answer."""
 
@@ -327,6 +395,15 @@ class Unqueued(Frame, frozen=True, kw_only=True, tag="unqueued"):
 
 
 RoomEvent = (
-    MessageEvent | StreamStart | TokenEvent | ToolCallEvent | StreamEnd | ReasoningEvent | Unqueued
+    MessageEvent
+    | StreamStart
+    | TokenEvent
+    | ToolCallEvent
+    | StreamEnd
+    | ReasoningEvent
+    | ToolResultEvent
+    | ToolApprovalEvent
+    | ToolDecisionEvent
+    | Unqueued
 )
 ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

@@ -24,11 +24,16 @@ from anthropic.types import (
     RawMessageStartEvent,
     RawMessageStopEvent,
     RawMessageStreamEvent,
+    TextBlockParam,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
 )
 
 from rtserver.errors import ProviderError
 from rtserver.providers import errors
 from rtserver.providers.base import (
+    ChatTurn,
     Delta,
     FinishDelta,
     GenerationRequest,
@@ -37,7 +42,7 @@ from rtserver.providers.base import (
     ToolCallDelta,
     UsageDelta,
 )
-from rtserver.providers.params import CallParams, call_params, conversation
+from rtserver.providers.params import CallParams, call_params, conversation, decoded_args
 from rtserver.providers.vendor_stream import Upstream, Vendor, stream_deltas
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -84,23 +89,65 @@ class AnthropicProvider:
     async def _create(
         self, request: GenerationRequest, params: CallParams
     ) -> anthropic.AsyncStream[RawMessageStreamEvent]:
-        messages: list[MessageParam] = []
-        for turn in conversation(request):
-            if turn.role == "user":
-                messages.append({"role": "user", "content": turn.content})
-            else:
-                messages.append({"role": "assistant", "content": turn.content})
         return await self._client.messages.create(
             model=self._model,
             max_tokens=params.max_tokens or DEFAULT_MAX_TOKENS,
-            messages=messages,
+            messages=_messages(request),
             system=params.system or anthropic.omit,
+            tools=_tools(request) or anthropic.omit,
+            tool_choice={"type": "none"}
+            if request.tools and not request.may_call
+            else anthropic.omit,
             stream=True,
             extra_body=params.body(),
         )
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _messages(request: GenerationRequest) -> list[MessageParam]:
+    messages: list[MessageParam] = []
+    for turn in conversation(request):
+        if turn.role == "user":
+            messages.append({"role": "user", "content": turn.content})
+        elif turn.role == "assistant":
+            messages.append({"role": "assistant", "content": _assistant_blocks(turn)})
+        else:
+            # Every result of one step goes in one user message, as the API requires.
+            results: list[ToolResultBlockParam] = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": result.call,
+                    "content": result.content,
+                    "is_error": result.is_error,
+                }
+                for result in turn.tool_results
+            ]
+            messages.append({"role": "user", "content": results})
+    return messages
+
+
+def _assistant_blocks(turn: ChatTurn) -> str | list[TextBlockParam | ToolUseBlockParam]:
+    if not turn.tool_calls:
+        return turn.content
+    blocks: list[TextBlockParam | ToolUseBlockParam] = []
+    if turn.content:
+        blocks.append({"type": "text", "text": turn.content})
+    blocks.extend(
+        {"type": "tool_use", "id": call.call, "name": call.name, "input": decoded_args(call.args)}
+        for call in turn.tool_calls
+    )
+    return blocks
+
+
+def _tools(request: GenerationRequest) -> list[ToolParam]:
+    tools: list[ToolParam] = []
+    for tool in request.tools:
+        schema = dict(tool.parameters)
+        schema.setdefault("type", "object")
+        tools.append({"name": tool.name, "description": tool.description, "input_schema": schema})
+    return tools
 
 
 class _EventReader:

@@ -71,21 +71,64 @@ Delta = TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta
 
 
 @dataclass(frozen=True, slots=True)
-class ChatTurn:
-    """One earlier message of the conversation as a model sees it."""
+class ToolDefinition:
+    """A tool the model may call: its name, what it does, and its arguments' JSON schema."""
 
-    role: Literal["user", "assistant"]
+    name: str
+    description: str
+    parameters: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallPart:
+    """A call the model made in an earlier step of this reply; ``args`` is its JSON text."""
+
+    call: str
+    name: str
+    args: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultPart:
+    """What the server answered to one call: its result, or an error the model is told."""
+
+    call: str
+    name: str
     content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One earlier message of the conversation as a model sees it.
+
+    In a tool loop an ``assistant`` turn carries the step's ``tool_calls`` (its ``content`` is
+    the step's text, maybe empty), and the ``tool`` turn after it carries their results; each
+    vendor writes these in its own format (OpenAI ``tool_calls`` and ``tool`` messages,
+    Anthropic ``tool_use`` and ``tool_result`` blocks).
+    """
+
+    role: Literal["user", "assistant", "tool"]
+    content: str
+    tool_calls: tuple[ToolCallPart, ...] = ()
+    tool_results: tuple[ToolResultPart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """What one model is asked: its lane of the conversation, newest last, and parameters."""
+    """What one model is asked: its lane of the conversation, newest last, and parameters.
+
+    ``tools`` are the tools the model may call in this step. With ``may_call`` false they are
+    still described (a conversation that holds tool calls needs them, for some vendors) but the
+    model is told to answer without calling any: the last step of a tool loop.
+    """
 
     messages: tuple[ChatTurn, ...]
     temperature: float | None = None
     max_tokens: int | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    tools: tuple[ToolDefinition, ...] = ()
+    may_call: bool = True
     #: The prompt's ``params.reasoning``: only the demo models act on it; a vendor model thinks
     #: when its configured ``params`` turn thinking on (docs/howto/configure-providers.md).
     reasoning: bool = False

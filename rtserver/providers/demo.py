@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import time
 from collections.abc import AsyncGenerator, Mapping
 
@@ -19,8 +20,10 @@ from rtserver.providers.base import (
     GenerationRequest,
     ReasoningDelta,
     TextDelta,
+    ToolCallDelta,
     UsageDelta,
 )
+from rtserver.providers.demo_tools import PlannedCall, answer_from_results, plan_call
 from rtserver.providers.params import call_params
 
 _WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
@@ -125,8 +128,14 @@ class DemoProvider:
         self._stamp = stamp
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        planned = plan_call(request)
+        if planned is not None:
+            async for delta in self._call(request, planned):
+                yield delta
+            return
         params = call_params(self._params, request)
-        tokens = compose_reply(request)
+        answer = answer_from_results(request)
+        tokens = _pieces(answer) if answer is not None else compose_reply(request)
         limit = params.max_tokens
         cut = limit is not None and limit < len(tokens)
         if limit is not None:
@@ -152,5 +161,35 @@ class DemoProvider:
         yield UsageDelta(input_tokens=prompt_tokens, output_tokens=len(paced))
         yield FinishDelta("length" if cut else "complete")
 
+    async def _call(
+        self, request: GenerationRequest, planned: PlannedCall
+    ) -> AsyncGenerator[Delta, None]:
+        """A step that says what it is doing, then calls a built-in tool."""
+        loop = asyncio.get_running_loop()
+        start = loop.time() + self._first_token_s
+        lead = _pieces(planned.lead)
+        # The arguments stream in a few fragments, as a real model's do.
+        size = max(1, len(planned.args) // 3)
+        fragments = [planned.args[i : i + size] for i in range(0, len(planned.args), size)]
+        # Unique in a room, where an `approve` names a call by its id alone.
+        call = f"call_{secrets.token_hex(8)}"
+        for n, piece in enumerate([*lead, *fragments]):
+            delay = start + n * self._interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if n < len(lead):
+                yield TextDelta(piece, time.time_ns() // 1000 if self._stamp else None)
+            else:
+                first = n == len(lead)
+                yield ToolCallDelta(call=call, args=piece, name=planned.name if first else None)
+        prompt_tokens = sum(len(t.content.split()) for t in request.messages)
+        yield UsageDelta(input_tokens=prompt_tokens, output_tokens=len(lead) + len(fragments))
+        yield FinishDelta("complete")
+
     async def aclose(self) -> None:
         return None
+
+
+def _pieces(text: str) -> list[str]:
+    """Text as demo tokens: words, each but the first with its leading space."""
+    return [p if n == 0 else " " + p for n, p in enumerate(text.split(" "))]

@@ -15,12 +15,18 @@ from collections.abc import AsyncGenerator, Mapping
 from urllib.parse import urlsplit
 
 import openai
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 
 from rtserver.errors import ProviderError
 from rtserver.providers import errors
 from rtserver.providers.base import (
+    ChatTurn,
     Delta,
     FinishDelta,
     GenerationRequest,
@@ -83,6 +89,8 @@ class OpenAIProvider:
             messages=_messages(request, params),
             stream=True,
             stream_options={"include_usage": True},
+            tools=_tools(request) or openai.omit,
+            tool_choice="none" if request.tools and not request.may_call else openai.omit,
             extra_body=self._body(params),
         )
 
@@ -103,9 +111,45 @@ def _messages(request: GenerationRequest, params: CallParams) -> list[ChatComple
     for turn in conversation(request):
         if turn.role == "user":
             messages.append({"role": "user", "content": turn.content})
+        elif turn.role == "assistant":
+            messages.append(_assistant(turn))
         else:
-            messages.append({"role": "assistant", "content": turn.content})
+            # One `tool` message per call, each naming the call it answers.
+            messages.extend(
+                {"role": "tool", "tool_call_id": result.call, "content": result.content}
+                for result in turn.tool_results
+            )
     return messages
+
+
+def _assistant(turn: ChatTurn) -> ChatCompletionAssistantMessageParam:
+    message: ChatCompletionAssistantMessageParam = {"role": "assistant"}
+    # A step that only made calls has no text: `content` is then null, as the API writes it.
+    message["content"] = turn.content or None
+    if turn.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": call.call,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.args or "{}"},
+            }
+            for call in turn.tool_calls
+        ]
+    return message
+
+
+def _tools(request: GenerationRequest) -> list[ChatCompletionToolParam]:
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": dict(tool.parameters),
+            },
+        }
+        for tool in request.tools
+    ]
 
 
 #: OpenAI-compatible servers stream one token per chunk; it counts a reply that came without

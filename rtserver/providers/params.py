@@ -8,6 +8,7 @@ vendor as it is, in the request body (``top_p``, ``seed``, ``stop``, ``tools``, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -61,9 +62,25 @@ def call_params(defaults: Mapping[str, object], request: GenerationRequest) -> C
 def conversation(request: GenerationRequest) -> list[ChatTurn]:
     """The turns worth sending: an empty turn (a reply that failed at once) says nothing.
 
-    Anthropic rejects empty assistant turns outright, so they are dropped for every vendor.
+    Anthropic rejects empty assistant turns outright, so they are dropped for every vendor; a
+    step of a tool loop that made calls without text is not empty.
     """
-    return [turn for turn in request.messages if turn.content]
+    return [
+        turn for turn in request.messages if turn.content or turn.tool_calls or turn.tool_results
+    ]
+
+
+def decoded_args(args: str) -> dict[str, object]:
+    """A call's JSON arguments as an object, for vendors that want them decoded.
+
+    The server ran (or refused) the call whatever its arguments were; arguments that are not a
+    JSON object are sent back as an empty object, as the model was told they were bad.
+    """
+    try:
+        value = json.loads(args) if args.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: object) -> float | None:

@@ -32,6 +32,7 @@ from rtserver.protocol.frames import (
     ServerFrame,
     Since,
     TokenEvent,
+    ToolCallRecord,
     Welcome,
 )
 from rtserver.room.coalesce import TokenCoalescer
@@ -98,6 +99,16 @@ class LiveReply(Protocol):
     @property
     def reasoning(self) -> str:
         """The reply's thinking so far, apart from its text; empty when it has none."""
+        ...
+
+    @property
+    def tool_calls(self) -> list[ToolCallRecord]:
+        """Its tool calls so far, with the results of those that ended."""
+        ...
+
+    @property
+    def waiting(self) -> list[str]:
+        """Its calls waiting for an ``approve`` now."""
         ...
 
 
@@ -299,6 +310,8 @@ class Room:
                 reply_to=reply.reply_to,
                 text=reply.text,
                 reasoning=reply.reasoning or None,
+                tool_calls=reply.tool_calls or None,
+                waiting=reply.waiting or None,
             )
             for reply in self._live.values()
         ]

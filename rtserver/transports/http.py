@@ -14,6 +14,7 @@ from rtserver.errors import HTTP_STATUS, PeerError
 from rtserver.keys import ACCESS, CATALOG, CLIENT_LIMITS, ORIGINS, SETTINGS, STORE
 from rtserver.room.cuts import newest_within
 from rtserver.room.member import Seat
+from rtserver.transports.upgrade import is_upgrade
 from rtserver.turns.directory import check_room_id
 
 log = logging.getLogger(__name__)
@@ -73,40 +74,74 @@ def room_id_or_400(request: web.Request) -> str:
 
 
 @web.middleware
-async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+def api_errors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
     """Turn PeerErrors into JSON errors; refuse pages of other origins; CORS for allowed ones.
 
     The static files are open to any origin: they are public code, and a page elsewhere may
-    import the client module, not only load the widget's classic script.
+    import the client module, not only load the widget's classic script. An upgrade route is
+    checked here and handed on unawaited (see :mod:`rtserver.transports.upgrade`).
     """
-    api = request.path.startswith("/v1/")
-    if api and request.method == "OPTIONS":
-        response: web.StreamResponse = web.Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = (
-            "Authorization, Content-Type, X-RT-Session, Last-Event-ID"
-        )
-        response.headers["Access-Control-Max-Age"] = "600"
-    else:
-        try:
-            request.app[ORIGINS].check_host(request)
-            if api:
-                # Before the handler, so before any WebSocket upgrade or side effect.
-                request.app[ORIGINS].check(request)
-            response = await handler(request)
-        except PeerError as exc:
-            response = error_response(exc)
-        except web.HTTPException:
-            raise
-        except Exception:
-            if request.writer.output_size > 0:
-                raise  # a stream already under way: aiohttp can only cut it
-            # Answered like every other error, as JSON with CORS, never with its text.
-            log.exception("%s %s failed", request.method, request.path)
-            response = error_response(PeerError("internal", "the server failed on this request"))
+    if not is_upgrade(request):
+        return _api_errors(request, handler)
+    try:
+        # Before the handler, so before any WebSocket upgrade or side effect.
+        check_page(request)
+    except PeerError as exc:
+        return _answered(with_api_headers(request, error_response(exc)))
+    return handler(request)
+
+
+async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/v1/") and request.method == "OPTIONS":
+        return with_api_headers(request, _preflight())
+    try:
+        check_page(request)
+        response = await handler(request)
+    except PeerError as exc:
+        response = error_response(exc)
+    except web.HTTPException:
+        raise
+    except Exception:
+        if request.writer.output_size > 0:
+            raise  # a stream already under way: aiohttp can only cut it
+        response = internal_error(request)
+    return with_api_headers(request, response)
+
+
+def _preflight() -> web.Response:
+    response = web.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = (
+        "Authorization, Content-Type, X-RT-Session, Last-Event-ID"
+    )
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+async def _answered(response: web.StreamResponse) -> web.StreamResponse:
+    """``response`` as the awaitable a middleware returns."""
+    return response
+
+
+def check_page(request: web.Request) -> None:
+    """Raise ``forbidden`` for a ``Host`` not known safe, or an API call from a page not allowed."""
+    request.app[ORIGINS].check_host(request)
+    if request.path.startswith("/v1/"):
+        request.app[ORIGINS].check(request)
+
+
+def internal_error(request: web.Request) -> web.Response:
+    """A handler's unexpected failure, logged and answered like every other error (as JSON)."""
+    # Never with the exception's text: it may tell more than a client should know.
+    log.exception("%s %s failed", request.method, request.path)
+    return error_response(PeerError("internal", "the server failed on this request"))
+
+
+def with_api_headers(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """CORS headers for an API answer, ``*`` for a static file; a sent response as it is."""
     if response.prepared:
         return response
-    if api:
+    if request.path.startswith("/v1/"):
         allow_cors(request, response)
     elif request.path.startswith("/static/"):
         response.headers["Access-Control-Allow-Origin"] = "*"

@@ -6,13 +6,22 @@ parses our errors never meets an HTML or plain-text page. The words are ours, no
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import Final
 
 from aiohttp import web
 
+from rtserver.errors import PeerError
 from rtserver.protocol.frames import ErrorCode, ErrorFrame
-from rtserver.transports.http import Handler, json_response
+from rtserver.transports.http import (
+    Handler,
+    error_response,
+    internal_error,
+    json_response,
+    with_api_headers,
+)
+from rtserver.transports.upgrade import is_upgrade
 
 #: Our error code for each HTTP status that aiohttp raises; any other 4xx is ``bad_frame``.
 _CODE_OF_STATUS: Final[dict[int, ErrorCode]] = {
@@ -27,14 +36,42 @@ _KEPT_HEADERS: Final = ("Allow", "Retry-After")
 
 
 @web.middleware
-async def json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's own HTTP errors (status 400 and up) into ``error`` frames."""
+def json_http_errors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Turn aiohttp's own HTTP errors (status 400 and up) into ``error`` frames.
+
+    An upgrade route is handed on unawaited: it answers its own (see :func:`refusal`).
+    """
+    if is_upgrade(request):
+        return handler(request)
+    return _json_http_errors(request, handler)
+
+
+async def _json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _as_json(request, exc)
+
+
+def refusal(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The answer the API middlewares give to ``exc``, for an upgrade route before it upgrades.
+
+    Call it where ``exc`` is caught: an unexpected failure is logged with its traceback. One
+    that struck once the response was under way is raised again, for aiohttp to cut.
+    """
+    if request.writer.output_size > 0:
+        raise exc
+    if isinstance(exc, PeerError):
+        response = error_response(exc)
+    elif isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        response = _as_json(request, exc)
+    else:
+        response = internal_error(request)
+    return with_api_headers(request, response)
 
 
 def _as_json(request: web.Request, exc: web.HTTPException) -> web.Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 
 from aiohttp import WSMsgType, web
 
@@ -17,6 +17,8 @@ from rtserver.protocol.codec import SUBPROTOCOLS, Codec, codec_for
 from rtserver.protocol.frames import Hello
 from rtserver.room.member import Member
 from rtserver.transports.http import room_id_or_400, seat_for
+from rtserver.transports.http_errors import refusal
+from rtserver.transports.upgrade import upgrade_route
 from rtserver.transports.ws_sink import SocketSink, close_reason
 from rtserver.turns.turns import Turns
 
@@ -31,9 +33,13 @@ REFUSAL_CLOSE = {
 }
 
 
+@upgrade_route
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/rooms/{room}/ws``."""
-    room_id = room_id_or_400(request)
+    """``GET /v1/rooms/{room}/ws``.
+
+    An upgrade route: the API middlewares check the page and do not wait on this handler, so
+    it answers its own errors until the upgrade, as they would.
+    """
     limits = request.app[SETTINGS].limits
     ws = web.WebSocketResponse(
         protocols=SUBPROTOCOLS,
@@ -44,18 +50,16 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         # once per codec and go out as they are.
         compress=False,
     )
-    # Sockets waiting for their hello count per address too: before the hello there is no
-    # token to count by, and a client must not hold thousands of them open.
-    waiting = request.app[ACCESS].address_key(request, connection=True)
-    with request.app[CLIENT_LIMITS].connection(f"hello:{waiting}"):
-        try:
-            await ws.prepare(request)
-        except web.HTTPBadRequest:
-            raise PeerError(
-                "bad_frame", "not a WebSocket handshake: this endpoint needs a WebSocket upgrade"
-            ) from None
-        codec = codec_for(ws.ws_protocol)
-        hello = await _read_hello(ws, codec, limits.hello_timeout)
+    try:
+        room_id = room_id_or_400(request)
+        with _waiting_for_hello(request):
+            await _upgrade(ws, request)
+            codec = codec_for(ws.ws_protocol)
+            hello = await _read_hello(ws, codec, limits.hello_timeout)
+    except Exception as exc:
+        if ws.prepared:
+            raise
+        return refusal(request, exc)
     if hello is None:
         return ws
     try:
@@ -66,6 +70,26 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     except PeerError as exc:
         await _refuse(ws, codec, exc, code=REFUSAL_CLOSE.get(exc.code, CloseCode.PROTOCOL_ERROR))
     return ws
+
+
+def _waiting_for_hello(request: web.Request) -> AbstractContextManager[None]:
+    """Count a socket waiting for its hello against its client's address.
+
+    Before the hello there is no token to count by, and a client must not hold thousands of
+    them open. A function of its own, so the handler's frame keeps no key for the connection's
+    life.
+    """
+    waiting = request.app[ACCESS].address_key(request, connection=True)
+    return request.app[CLIENT_LIMITS].connection(f"hello:{waiting}")
+
+
+async def _upgrade(ws: web.WebSocketResponse, request: web.Request) -> None:
+    try:
+        await ws.prepare(request)
+    except web.HTTPBadRequest:
+        raise PeerError(
+            "bad_frame", "not a WebSocket handshake: this endpoint needs a WebSocket upgrade"
+        ) from None
 
 
 async def _serve(

@@ -14,6 +14,7 @@ from rtserver.providers.catalog import Catalog
 from rtserver.room.member import Member
 from rtserver.room.memory import MemoryBudget
 from rtserver.store.base import Store
+from rtserver.tools.toolbox import Toolbox
 from rtserver.turns.slots import Slots
 from rtserver.turns.turns import Turns
 
@@ -42,8 +43,10 @@ class RoomDirectory:
         streams: Slots | None = None,
         memory: MemoryBudget | None = None,
         metrics: Metrics | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self._metrics = metrics or Metrics()
+        self._toolbox = toolbox
         self._metrics.watch_rooms(lambda: len(self._rooms))
         self._store = store
         self._catalog = catalog
@@ -114,6 +117,7 @@ class RoomDirectory:
             streams=self._streams,
             memory=self._memory,
             metrics=self._metrics,
+            toolbox=self._toolbox,
         )
         await room.load()
         room.room.on_idle = lambda: self._idle(room)

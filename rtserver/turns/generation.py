@@ -23,13 +23,17 @@ from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
     MessageStatus,
+    Participant,
     ReasoningEvent,
     RoomEvent,
     StreamEnd,
     StreamReason,
     TokenEvent,
+    ToolApprovalEvent,
     ToolCallEvent,
     ToolCallRecord,
+    ToolDecisionEvent,
+    ToolResultEvent,
     Usage,
 )
 from rtserver.providers.base import (
@@ -42,6 +46,7 @@ from rtserver.providers.base import (
 )
 from rtserver.providers.catalog import Model
 from rtserver.store.base import ReplyStore
+from rtserver.turns.tools import StepCall, StepOutcome, ToolAccess, ToolLoop, run_steps
 from rtserver.turns.usage_estimate import StreamedOutput
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,8 @@ class Phase(Enum):
     PREPARING = "preparing"
     #: Reading the provider's deltas and publishing them.
     STREAMING = "streaming"
+    #: Running the tool calls of a step (turns/tools.py); the next step streams again.
+    TOOLS = "tools"
     #: Finalising the reply in the store, then publishing ``stream_end``: a stop waits.
     ENDING = "ending"
     #: ``stream_end`` is published and the reply handed over.
@@ -76,12 +83,13 @@ class Phase(Enum):
 TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
     Phase.PENDING: frozenset({Phase.PREPARING, Phase.ENDING}),
     Phase.PREPARING: frozenset({Phase.STREAMING, Phase.ENDING}),
-    Phase.STREAMING: frozenset({Phase.ENDING}),
+    Phase.STREAMING: frozenset({Phase.TOOLS, Phase.ENDING}),
+    Phase.TOOLS: frozenset({Phase.STREAMING, Phase.ENDING}),
     Phase.ENDING: frozenset({Phase.ENDED}),
     Phase.ENDED: frozenset(),
 }
 #: The phases in which a stop cancels the task; before them it is recorded, after them ignored.
-_CANCELLABLE: Final = frozenset({Phase.PREPARING, Phase.STREAMING})
+_CANCELLABLE: Final = frozenset({Phase.PREPARING, Phase.STREAMING, Phase.TOOLS})
 
 
 class EventSink(Protocol):
@@ -110,6 +118,7 @@ class Generation:
         checkpoint_interval: float,
         clock: Callable[[], float] = time.monotonic,
         meter: StreamMeter | None = None,
+        tools: ToolAccess | None = None,
     ) -> None:
         self.stream = stream
         self.model = model
@@ -124,8 +133,15 @@ class Generation:
         self._parts: list[str] = []
         #: The thinking, kept apart from the answer: stored and shown, never sent to a model.
         self._thoughts: list[str] = []
+        #: Every tool call of the reply (all steps), in the order they were made.
         self._calls: dict[str, ToolCallRecord] = {}
+        #: The current step's calls, and the ones waiting for an approval now.
+        self._step_calls: dict[str, ToolCallRecord] = {}
+        self._waiting: list[str] = []
+        self._tools = tools
+        #: Usage of the steps so far, added up; a step's own replaces its earlier reports.
         self._usage: UsageDelta | None = None
+        self._step_usage: UsageDelta | None = None
         self._streamed = StreamedOutput()
         self._finish: str = "complete"
         self._stop_reason: StopReason | None = None
@@ -151,6 +167,16 @@ class Generation:
         if len(self._thoughts) > 1:
             self._thoughts[:] = ["".join(self._thoughts)]
         return self._thoughts[0] if self._thoughts else ""
+
+    @property
+    def tool_calls(self) -> list[ToolCallRecord]:
+        """The reply's tool calls so far, with the results of those that ended."""
+        return list(self._calls.values())
+
+    @property
+    def waiting(self) -> list[str]:
+        """Its calls waiting for an ``approve`` now."""
+        return list(self._waiting)
 
     @property
     def model_id(self) -> str:
@@ -229,8 +255,45 @@ class Generation:
         await self._end(reason, error)
 
     async def _consume(self) -> None:
+        """The reply: one provider request, or with tools one per step of the tool loop."""
+        if self._tools is None:
+            await self._step(self._request)
+            return
+        loop = ToolLoop(
+            reporter=self,
+            approvals=self._tools.approvals,
+            limits=self._tools.limits,
+            clock=self._clock,
+        )
+        await run_steps(
+            self._request,
+            step=self._step,
+            loop=loop,
+            tools=self._tools.toolset,
+            max_steps=self._tools.limits.max_steps,
+        )
+
+    async def _step(self, request: GenerationRequest) -> StepOutcome:
+        """Stream one provider request's deltas to the room; what it wrote and called."""
+        if self._phase is Phase.TOOLS:
+            self._enter(Phase.STREAMING)
+        self._step_calls = {}
+        self._step_usage = None
+        self._finish = "complete"
+        written = len(self.text)
+        try:
+            await self._stream_deltas(request)
+        finally:
+            self._add_step_usage()
+        calls = [StepCall(c.call, c.name, c.args) for c in self._step_calls.values()]
+        if calls:
+            self._enter(Phase.TOOLS)
+        finish: Literal["complete", "length"] = "length" if self._finish == "length" else "complete"
+        return StepOutcome(text=self.text[written:], calls=calls, finish=finish)
+
+    async def _stream_deltas(self, request: GenerationRequest) -> None:
         sink = self._sink
-        async with aclosing(self.model.provider.stream(self._request)) as deltas:
+        async with aclosing(self.model.provider.stream(request)) as deltas:
             async for delta in deltas:
                 if isinstance(delta, TextDelta):
                     if not delta.text:
@@ -253,9 +316,50 @@ class Generation:
                 elif isinstance(delta, ToolCallDelta):
                     self._tool_call(delta)
                 elif isinstance(delta, UsageDelta):
-                    self._usage = delta
+                    self._step_usage = delta
                 elif isinstance(delta, FinishDelta):
                     self._finish = delta.reason
+
+    def _add_step_usage(self) -> None:
+        step, total = self._step_usage, self._usage
+        if step is None:
+            return
+        if total is None:
+            self._usage = step
+        else:
+            self._usage = UsageDelta(
+                input_tokens=total.input_tokens + step.input_tokens,
+                output_tokens=total.output_tokens + step.output_tokens,
+            )
+
+    # --- the room hears of the tool loop (ToolReporter) ----------------------------------
+
+    def approval(self, call: str, name: str, args: str) -> None:
+        self._waiting.append(call)
+        self._sink.publish(
+            ToolApprovalEvent(seq=0, stream=self.stream, call=call, name=name, args=args)
+        )
+
+    def decision(self, call: str, allow: bool, by: Participant | None) -> None:
+        if call in self._waiting:
+            self._waiting.remove(call)
+        self._sink.publish(
+            ToolDecisionEvent(seq=0, stream=self.stream, call=call, allow=allow, by=by)
+        )
+
+    def result(self, record: ToolCallRecord) -> None:
+        self._calls[record.call] = record
+        self._sink.publish(
+            ToolResultEvent(
+                seq=0,
+                stream=self.stream,
+                call=record.call,
+                name=record.name or "",
+                result=record.result,
+                error=record.error,
+                duration_ms=record.duration_ms or 0,
+            )
+        )
 
     def _first_token_now(self) -> None:
         self._first_token = self._clock()
@@ -284,10 +388,11 @@ class Generation:
     def _tool_call(self, delta: ToolCallDelta) -> None:
         if self._first_token is None:
             self._first_token_now()
-        known = self._calls.get(delta.call)
+        known = self._step_calls.get(delta.call)
         name = delta.name or (known.name if known else None)
         args = (known.args if known else "") + delta.args
-        self._calls[delta.call] = ToolCallRecord(call=delta.call, name=name, args=args)
+        record = ToolCallRecord(call=delta.call, name=name, args=args)
+        self._step_calls[delta.call] = self._calls[delta.call] = record
         self._streamed.add(delta.args, delta.tokens)
         sink = self._sink
         sink.publish(
@@ -318,6 +423,8 @@ class Generation:
 
     async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
         self._enter(Phase.ENDING)
+        # A question the stream took with it is no longer open (turns/approvals.py withdrew it).
+        self._waiting.clear()
         ended = self._clock()
         text = self.text
         usage = self._final_usage(text)

@@ -25,6 +25,7 @@ from rtserver.errors import PeerError
 from rtserver.ops.metrics import Metrics
 from rtserver.protocol.codec import Codec
 from rtserver.protocol.frames import (
+    Approve,
     Cancel,
     ClientFrame,
     Hello,
@@ -51,10 +52,13 @@ from rtserver.room.memory import Budgeted, MemoryBudget
 from rtserver.room.room import Room, RoomLimits, new_id
 from rtserver.room.scheduler import LOOP, Scheduler
 from rtserver.store.base import PromptRequest, Store
+from rtserver.tools.toolbox import Toolbox, ToolSet
+from rtserver.turns.approvals import Approvals
 from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within
 from rtserver.turns.generation import Generation, StopReason
 from rtserver.turns.queue import TurnQueue, Waiting, WaitingPrompt, WaitingRegenerate
 from rtserver.turns.slots import Slots
+from rtserver.turns.tools import ToolAccess, ToolLimits
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +118,12 @@ class Turns:
         streams: Slots | None = None,
         memory: MemoryBudget | None = None,
         metrics: Metrics | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self._metrics = metrics or Metrics()
+        self._toolbox = toolbox
+        #: Tool calls of this room's streams that wait for a member's ``approve``.
+        self._approvals = Approvals()
         self._store = store
         self._catalog = catalog
         self._limits = limits
@@ -220,6 +228,9 @@ class Turns:
                     self._change_typing(member, active)
             case Ping(id=ping_id):
                 self.room.tell(member, Pong(id=ping_id))
+            case Approve(call=call, allow=allow):
+                # A viewer's approve was refused by the grant check already.
+                self._approvals.answer(call, allow=allow, by=member.identity)
             case Withdraw():
                 await self._withdraw(member, frame)
             case Regenerate():
@@ -637,6 +648,7 @@ class Turns:
             checkpoint_interval=self._limits.checkpoint_interval,
             clock=self._clock,
             meter=self._metrics.stream(model.id, stream=stream, room=self.id),
+            tools=self._tool_access(model),
         )
         self._generations[stream] = generation
         self.room.stream_started(generation, reply)
@@ -652,6 +664,28 @@ class Turns:
             )
         )
         generation.start()
+
+    def _tool_access(self, model: Model) -> ToolAccess | None:
+        """The tools ``model`` may call, for one reply; None when it has none."""
+        toolbox, sources = self._toolbox, model.spec.tools
+        if toolbox is None or not sources:
+            return None
+        limits = self._limits
+        steps = model.spec.max_tool_steps
+
+        def toolset() -> ToolSet:
+            return toolbox.for_model(sources)
+
+        return ToolAccess(
+            toolset=toolset,
+            approvals=self._approvals,
+            limits=ToolLimits(
+                max_steps=limits.max_tool_steps if steps is None else steps,
+                approval_s=limits.tool_approval_s,
+                result_chars=limits.tool_result_chars,
+                calls_per_step=limits.tool_calls_per_step,
+            ),
+        )
 
     def _reply_finished(self, generation: Generation, message: HistoryMessage) -> None:
         """Called by a generation once its stream_end is published."""

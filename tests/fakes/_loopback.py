@@ -12,6 +12,7 @@ is what the cancel tests wait for.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 from collections.abc import Awaitable, Callable
@@ -254,6 +255,8 @@ class ScriptedServer(LoopbackServer, Generic[StreamReplyT]):
         self.api_key = api_key
         self.default: StreamReplyT | ErrorReply = default
         self.by_model: dict[str, StreamReplyT | ErrorReply] = {}
+        #: Replies for the next requests, in order (a tool loop's steps), before the above.
+        self.queued: collections.deque[StreamReplyT | ErrorReply] = collections.deque()
         self._ids = itertools.count(1)
 
     def script(self, reply: StreamReplyT | ErrorReply, *, model: str | None = None) -> None:
@@ -262,6 +265,14 @@ class ScriptedServer(LoopbackServer, Generic[StreamReplyT]):
             self.default = reply
         else:
             self.by_model[model] = reply
+
+    def script_steps(self, *replies: StreamReplyT | ErrorReply) -> None:
+        """Answer the next requests with ``replies``, one each, then as scripted before.
+
+        A tool loop is one request per step: the first reply makes calls, the next ones answer
+        the requests that carry their results.
+        """
+        self.queued.extend(replies)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(self.path, self._post)]
@@ -287,6 +298,8 @@ class ScriptedServer(LoopbackServer, Generic[StreamReplyT]):
         rejection = self.malformed(record)
         if rejection is not None:
             return rejection
+        if self.queued:
+            return self.queued.popleft()
         return self.by_model.get(record.model or "", self.default)
 
     async def _answer(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:

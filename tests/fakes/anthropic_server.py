@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tests.fakes._loopback import (
     Abort,
@@ -252,7 +253,13 @@ class AnthropicServer(ScriptedServer[StreamReply]):
             return error_reply(400, "invalid_request_error", "max_tokens: Field required")
         if not record.model or not isinstance(body.get("messages"), list):
             return error_reply(400, "invalid_request_error", "model: Field required")
-        return None
+        if not body.get("tools") and _has_tool_blocks(body["messages"]):
+            return error_reply(
+                400,
+                "invalid_request_error",
+                "Requests which include `tool_use` or `tool_result` blocks must define tools.",
+            )
+        return _bad_tools(body.get("tools")) or _bad_tool_turns(body["messages"])
 
     async def write_stream(self, stream: Streaming, reply: StreamReply, request_id: str) -> None:
         events = _EventWriter(stream)
@@ -298,6 +305,83 @@ class AnthropicServer(ScriptedServer[StreamReply]):
                 await events.send("error", {"type": "error", "error": error})
             else:
                 await stream.control(step)
+
+
+def _bad_tools(tools: object) -> ErrorReply | None:
+    """Anthropic's 400 for tool definitions without a name or an object ``input_schema``."""
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        return error_reply(400, "invalid_request_error", "tools: Input should be a valid list")
+    for n, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            return error_reply(
+                400, "invalid_request_error", f"tools.{n}.custom.name: Field required"
+            )
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return error_reply(
+                400, "invalid_request_error", f"tools.{n}.custom.input_schema.type: Field required"
+            )
+    return None
+
+
+def _has_tool_blocks(messages: list[Any]) -> bool:
+    return any(
+        isinstance(block, dict) and block.get("type") in ("tool_use", "tool_result")
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for block in message["content"]
+    )
+
+
+def _bad_tool_turns(messages: list[Any]) -> ErrorReply | None:
+    """Anthropic's 400s for a tool conversation: the message after an assistant message with
+    ``tool_use`` blocks must be a user message whose ``tool_result`` blocks answer every id,
+    and no ``tool_result`` may answer an id the previous message did not use."""
+    used: list[str] = []
+    for n, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        blocks = content if isinstance(content, list) else []
+        answered = [
+            b.get("tool_use_id")
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "tool_result"
+        ]
+        for m, call_id in enumerate(answered):
+            if call_id not in used:
+                return error_reply(
+                    400,
+                    "invalid_request_error",
+                    f"messages.{n}.content.{m}: unexpected `tool_use_id` found in `tool_result`"
+                    f" blocks: {call_id}. Each `tool_result` block must have a corresponding"
+                    " `tool_use` block in the previous message.",
+                )
+        missing = [call_id for call_id in used if call_id not in answered]
+        if missing:
+            return _unanswered(n - 1, missing)
+        used = []
+        if message.get("role") == "assistant":
+            for block in blocks:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    if not isinstance(block.get("input"), dict):
+                        return error_reply(
+                            400,
+                            "invalid_request_error",
+                            f"messages.{n}.content: tool_use.input: Input should be an object",
+                        )
+                    used.append(str(block.get("id")))
+    return _unanswered(len(messages) - 1, used) if used else None
+
+
+def _unanswered(index: int, ids: list[str]) -> ErrorReply:
+    return error_reply(
+        400,
+        "invalid_request_error",
+        f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately"
+        f" after: {', '.join(ids)}. Each `tool_use` block must have a corresponding"
+        " `tool_result` block in the next message.",
+    )
 
 
 #: What a thinking block's ``signature_delta`` carries: opaque base64, as the vendor's.

@@ -287,7 +287,15 @@ class OpenAIServer(ScriptedServer[StreamReply]):
     def malformed(self, record: RecordedRequest) -> ErrorReply | None:
         if not record.model or not isinstance(record.body.get("messages"), list):
             return error_reply(400, message="you must provide a model parameter", param="model")
-        return None
+        body = record.body
+        if "tool_choice" in body and not body.get("tools"):
+            return error_reply(
+                400,
+                message="Invalid value for 'tool_choice': 'tool_choice' is only allowed when"
+                " 'tools' are specified.",
+                param="tool_choice",
+            )
+        return _bad_tools(body.get("tools")) or _bad_tool_turns(body["messages"])
 
     async def write_stream(self, stream: Streaming, reply: StreamReply, request_id: str) -> None:
         chunks = _ChunkWriter(stream.record, chat_id=f"chatcmpl-{request_id}")
@@ -329,6 +337,70 @@ class OpenAIServer(ScriptedServer[StreamReply]):
                 await stream.send(b"data: [DONE]\n\n")
             else:
                 await stream.control(step)
+
+
+def _bad_tools(tools: object) -> ErrorReply | None:
+    """OpenAI's 400 for a ``tools`` list that is not function definitions."""
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not tools:
+        return error_reply(400, message="[] is too short - 'tools'", param="tools")
+    for n, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            not isinstance(tool, dict)
+            or tool.get("type") != "function"
+            or not isinstance(function, dict)
+        ):
+            return error_reply(400, message=f"Missing required parameter: 'tools[{n}].function'.")
+        if not isinstance(function.get("name"), str) or not function["name"]:
+            return error_reply(
+                400, message=f"Missing required parameter: 'tools[{n}].function.name'."
+            )
+        if not isinstance(function.get("parameters", {}), dict):
+            return error_reply(400, message=f"Invalid type for 'tools[{n}].function.parameters'.")
+    return None
+
+
+def _bad_tool_turns(messages: list[Any]) -> ErrorReply | None:
+    """OpenAI's 400s for a tool conversation: each assistant ``tool_calls`` message must be
+    followed by one ``tool`` message per call id, and every ``tool`` message must answer one."""
+    open_ids: list[str] = []
+    for n, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in open_ids or not isinstance(message.get("content"), str):
+                return error_reply(
+                    400,
+                    message="Invalid parameter: messages with role 'tool' must be a response to"
+                    " a preceeding message with 'tool_calls'.",
+                    param=f"messages.[{n}].role",
+                )
+            open_ids.remove(call_id)
+            continue
+        if open_ids:
+            return _unanswered(open_ids)
+        if role == "assistant" and message.get("tool_calls"):
+            calls = message["tool_calls"]
+            for call in calls:
+                function = call.get("function") or {}
+                if call.get("type") != "function" or not isinstance(function.get("arguments"), str):
+                    return error_reply(
+                        400, message=f"Invalid value for 'messages[{n}].tool_calls'."
+                    )
+            open_ids = [call.get("id") for call in calls]
+    return _unanswered(open_ids) if open_ids else None
+
+
+def _unanswered(ids: list[str]) -> ErrorReply:
+    return error_reply(
+        400,
+        message="An assistant message with 'tool_calls' must be followed by tool messages"
+        " responding to each 'tool_call_id'. The following tool_call_ids did not have response"
+        f" messages: {', '.join(ids)}",
+        param="messages",
+    )
 
 
 class _ChunkWriter:

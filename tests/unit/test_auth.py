@@ -259,6 +259,25 @@ def test_the_quota_of_a_key_is_shared() -> None:
     assert limits.quota("other").prompts.take() == 0
 
 
+def test_a_connections_own_key_is_limited_like_a_new_client_and_kept_nowhere() -> None:
+    limits = ClientLimits(Limits(prompts_per_minute=1, joins_per_minute=1))
+    own = Access(tokens=None, trusted_proxies=[]).identify(
+        _request("127.0.0.1"), None, room="r", connection=True
+    )
+    quota = limits.quota(own.key)
+    assert quota.prompts.take() == 0
+    assert quota.prompts.take() > 0, "its own bucket still limits it"
+    # Nothing is kept under the key: no table grows by a connection that ends.
+    assert limits.quota(own.key).prompts is not quota.prompts
+    assert limits.budget(own.key) is not quota.budget
+    limits.join(own.key)
+    limits.join(own.key)
+    limits.join("addr:203.0.113.5")
+    with pytest.raises(PeerError):
+        limits.join("addr:203.0.113.5")
+    assert limits.quota("addr:203.0.113.5").prompts is limits.quota("addr:203.0.113.5").prompts
+
+
 # --- open mode -------------------------------------------------------------------------------
 
 

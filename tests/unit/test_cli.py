@@ -100,3 +100,15 @@ def test_serve_leaves_the_root_logger_as_it_found_it(tmp_path: Path) -> None:
         argv = ["serve", "--port", str(port), "--db", str(tmp_path / "x.db")]
         assert main([*argv, "--log-level", "debug"]) == 2
     assert (root.handlers, root.level) == (handlers, level)
+
+
+def test_a_function_tool_that_cannot_be_imported_exits_2_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rtserver.toml"
+    path.write_text('[[tools]]\nid = "x"\nkind = "python"\nfunction = "no_such_module:f"\n')
+    argv = ["serve", "--config", str(path), "--port", "0", "--db", str(tmp_path / "x.db")]
+    assert main(argv) == 2
+    printed = capsys.readouterr()
+    assert "tool 'x': cannot import 'no_such_module'" in printed.err
+    assert "serving on" not in printed.out

@@ -1,6 +1,6 @@
 """The arrows between the layers (docs/explanation/architecture.md), read from the imports.
 
-transports -> turns -> room -> protocol; turns -> providers and store. The room never imports
+transports -> turns -> room -> protocol; turns -> providers, tools and store. The room never imports
 config, turns, transports, providers or a store; protocol imports none of the layers above it;
 turns never imports a transport.
 """
@@ -18,6 +18,8 @@ FORBIDDEN = {
     "room": ("config", "turns", "transports", "store", "providers"),
     "protocol": ("config", "room", "turns", "transports", "store", "providers", "auth", "ops"),
     "turns": ("transports",),
+    # Tools are called by the turns layer and know nothing of rooms, turns or sockets.
+    "tools": ("room", "turns", "transports", "store", "providers"),
 }
 
 

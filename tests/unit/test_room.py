@@ -4,7 +4,7 @@ and no event loop. Time moves only when a test advances the ManualScheduler.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -22,6 +22,7 @@ from rtserver.protocol.frames import (
     StreamEnd,
     StreamStart,
     TokenEvent,
+    ToolCallRecord,
 )
 from rtserver.room.member import Member
 from rtserver.room.room import Room, RoomLimits
@@ -62,6 +63,8 @@ class Live:
     reply_to: str = "u1"
     text: str = ""
     reasoning: str = ""
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
 
 
 def reply(status: str = "streaming", text: str = "") -> HistoryMessage:
@@ -188,6 +191,13 @@ def test_a_snapshot_shows_a_live_reply_with_its_text_so_far_then_its_final_form(
         {"stream": "s1", "model": "m", "message": "r1", "reply_to": "u1", "text": "hel"}
     ]
     assert [(m["id"], m["text"]) for m in welcome["messages"]] == [("r1", "hel")]
+    live.tool_calls = [ToolCallRecord(call="c1", name="calculator", args="{}", result="2")]
+    live.waiting = ["c2"]
+    [again] = frames(join(room, "later still"))
+    assert again["streams"][0]["tool_calls"] == [
+        {"call": "c1", "name": "calculator", "args": "{}", "result": "2"}
+    ]
+    assert again["streams"][0]["waiting"] == ["c2"]
     assert room.streaming
     room.stream_ended("s1", reply("complete", "hello"))
     [after] = frames(join(room, "later"))

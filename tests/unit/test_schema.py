@@ -83,7 +83,9 @@ def test_the_unions_map_every_wire_type() -> None:
     assert set(server) == {
         "welcome", "message", "stream_start", "token", "tool_call", "stream_end",
         "presence", "presence_diff", "error", "pong",
-        "reasoning", "unqueued",
+        "reasoning",
+        "tool_result", "tool_approval", "tool_decision",
+        "unqueued",
     }  # fmt: skip
     for ref in [*client.values(), *server.values()]:
         assert ref.removeprefix("#/$defs/") in defs

@@ -9,7 +9,14 @@ import msgspec
 import pytest
 
 from rtserver.errors import PeerError, StoreError
-from rtserver.protocol.frames import ErrorInfo, HistoryMessage, Participant, ToolCallRecord, Usage
+from rtserver.protocol.frames import (
+    ErrorInfo,
+    HistoryMessage,
+    Participant,
+    ToolCallRecord,
+    ToolErrorInfo,
+    Usage,
+)
 from rtserver.store.base import Store
 from tests.integration.test_crash import poll_until
 from tests.stores import FullDisk, StoreOpener
@@ -206,3 +213,42 @@ async def test_a_store_closed_while_the_disk_is_full_recovers_the_reply_as_inter
     assert await reopened.recover() == 1
     stored = (await reopened.recent("r", 10))[1]
     assert (stored.id, stored.status, stored.text) == (reply.id, "interrupted", "first words ")
+
+
+async def test_tool_results_and_errors_are_stored_with_the_reply(open_store: StoreOpener) -> None:
+    store = await open_store()
+    user = _user(1)
+    reply = _reply(1, "a", user)
+    assert await store.start_turn("r", user, "p", [reply])
+    calls = [
+        ToolCallRecord(
+            call="c1", name="calculator", args='{"expression":"1+1"}', result="2", duration_ms=4
+        ),
+        ToolCallRecord(
+            call="c2",
+            name="rm",
+            args="{}",
+            error=ToolErrorInfo(code="denied", message="Bob denied the call \x00"),
+            duration_ms=0,
+        ),
+        ToolCallRecord(call="c3", name="huge", result=HOSTILE + LONG, duration_ms=9),
+    ]
+    await store.finish_reply(
+        reply.id, text="done", status="complete", usage=None, tool_calls=calls, error=None
+    )
+    await store.close()
+    reopened = await open_store()
+    assert (await reopened.recent("r", 10))[1].tool_calls == calls
+
+
+async def test_calls_stored_before_tools_ran_read_back_without_results(store: Store) -> None:
+    # Rows written before tool results existed hold only call, name and args.
+    user = _user(1)
+    reply = _reply(1, "a", user)
+    assert await store.start_turn("r", user, "p", [reply])
+    old = [ToolCallRecord(call="c1", name="get_time", args="{}")]
+    await store.finish_reply(
+        reply.id, text="", status="complete", usage=None, tool_calls=old, error=None
+    )
+    (call,) = (await store.recent("r", 10))[1].tool_calls or []
+    assert (call.result, call.error, call.duration_ms) == (None, None, None)

@@ -63,7 +63,17 @@ function setup(options: Partial<ClientOptions> = {}) {
   });
   const events: RoomEvent[] = [];
   const states: ConnectionInfo[] = [];
-  for (const type of ["message", "stream_start", "token", "tool_call", "stream_end"] as const) {
+  const types = [
+    "message",
+    "stream_start",
+    "token",
+    "tool_call",
+    "stream_end",
+    "tool_result",
+    "tool_approval",
+    "tool_decision",
+  ] as const;
+  for (const type of types) {
     client.on(type, (event) => events.push(event));
   }
   client.on("state", (info) => states.push(info));
@@ -270,6 +280,22 @@ describe("RtClient fallback to SSE", () => {
 });
 
 describe("RtClient sending", () => {
+  test("tool events are emitted in seq order and approve() sends the answer", () => {
+    const { network, client, events } = setup();
+    network.last.deliver(
+      welcome("e1", 0),
+      { type: "tool_approval", seq: 1, stream: "s", call: "c", name: "rm", args: "{}" },
+      { type: "tool_decision", seq: 2, stream: "s", call: "c", allow: false },
+      { type: "tool_result", seq: 3, stream: "s", call: "c", name: "rm", duration_ms: 0 },
+    );
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ["tool_approval", "tool_decision", "tool_result"],
+    );
+    const id = client.approve("c", true);
+    assert.deepEqual(network.last.sent.at(-1), { type: "approve", id, call: "c", allow: true });
+  });
+
   test("prompts carry an id, models and params", () => {
     const { network, client } = setup();
     network.last.deliver(welcome("e1", 0));

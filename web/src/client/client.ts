@@ -32,7 +32,10 @@ import {
   type StreamEndFrame,
   type StreamStartFrame,
   type TokenFrame,
+  type ToolApprovalFrame,
   type ToolCallFrame,
+  type ToolDecisionFrame,
+  type ToolResultFrame,
   type UnqueuedFrame,
   type WelcomeFrame,
   type ClientFrame,
@@ -75,6 +78,9 @@ export interface ClientEventMap {
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
   reasoning: ReasoningFrame;
+  tool_result: ToolResultFrame;
+  tool_approval: ToolApprovalFrame;
+  tool_decision: ToolDecisionFrame;
   unqueued: UnqueuedFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
@@ -277,6 +283,16 @@ export class RtClient {
     // With text it is a prompt, and its id makes a resend a no-op just the same.
     this.#pending.set(id, { frame, sentAt: this.#clock.now() });
     if (this.#state === "open") this.#transport?.send(frame);
+    return id;
+  }
+
+  /**
+   * Answers a `tool_approval`: run the call (`allow`) or deny it. Returns the frame id, which an
+   * `error` answering it (`forbidden` for a viewer, `not_found` once decided) names as `ref`.
+   */
+  approve(call: string, allow: boolean): string {
+    const id = newId();
+    this.#sendOrQueue({ type: "approve", id, call, allow });
     return id;
   }
 
@@ -538,6 +554,15 @@ export class RtClient {
         return;
       case "reasoning":
         this.#emitter.emit("reasoning", event);
+        return;
+      case "tool_result":
+        this.#emitter.emit("tool_result", event);
+        return;
+      case "tool_approval":
+        this.#emitter.emit("tool_approval", event);
+        return;
+      case "tool_decision":
+        this.#emitter.emit("tool_decision", event);
         return;
       case "unqueued":
         this.#emitter.emit("unqueued", event);

@@ -78,6 +78,14 @@ export interface PingFrame {
   id?: string;
 }
 
+/** A member's answer to a `tool_approval` (issue 17). */
+export interface ApproveFrame {
+  type: "approve";
+  id?: string;
+  call: string;
+  allow: boolean;
+}
+
 // --- client -> server: the room's queue and regenerate (issue 16) ---------------------------
 
 /** Takes one's own queued prompt (by its user message id) out of the room's queue. */
@@ -102,6 +110,7 @@ export type ClientFrame =
   | InterruptFrame
   | TypingFrame
   | PingFrame
+  | ApproveFrame
   | WithdrawFrame
   | RegenerateFrame;
 
@@ -141,10 +150,28 @@ export interface ErrorInfo {
   retry_after?: number;
 }
 
+export type ToolErrorCode =
+  | "failed"
+  | "timeout"
+  | "denied"
+  | "unknown_tool"
+  | "bad_arguments"
+  | "cancelled";
+
+/** Why a tool call has no result; receivers accept codes they do not know. */
+export interface ToolErrorInfo {
+  code: ToolErrorCode | string;
+  message: string;
+}
+
 export interface ToolCallRecord {
   call: string;
   name?: string;
   args?: string;
+  /** Extension (tools the server runs): the call's result or error, and how long it ran. */
+  result?: string;
+  error?: ToolErrorInfo;
+  duration_ms?: number;
 }
 
 export interface HistoryMessage {
@@ -183,6 +210,10 @@ export interface RunningStream {
   text: string;
   /** Extension: the stream's thinking text so far, when it has some. */
   reasoning?: string;
+  /** Extension (tools): the stream's calls so far, with results of ended ones. */
+  tool_calls?: ToolCallRecord[];
+  /** Extension (tools): its calls waiting for an `approve` now. */
+  waiting?: string[];
 }
 
 // --- server -> client ----------------------------------------------------------------------
@@ -299,6 +330,38 @@ export interface ReasoningFrame {
   text: string;
 }
 
+/** A tool call the server ran has ended (issue 17). */
+export interface ToolResultFrame {
+  type: "tool_result";
+  seq: number;
+  stream: string;
+  call: string;
+  name: string;
+  duration_ms: number;
+  result?: string;
+  error?: ToolErrorInfo;
+}
+
+/** A tool call waits for a member's `approve`; `args` is its whole JSON text. */
+export interface ToolApprovalFrame {
+  type: "tool_approval";
+  seq: number;
+  stream: string;
+  call: string;
+  name: string;
+  args: string;
+}
+
+/** A `tool_approval` answered by `by`, or timed out (no `by`: a denial). */
+export interface ToolDecisionFrame {
+  type: "tool_decision";
+  seq: number;
+  stream: string;
+  call: string;
+  allow: boolean;
+  by?: Participant;
+}
+
 // --- server -> client: the room's queue (issue 16) --------------------------------------------
 
 export type UnqueuedReason = "started" | "withdrawn" | "cleared";
@@ -318,6 +381,9 @@ export type RoomEvent =
   | ToolCallFrame
   | StreamEndFrame
   | ReasoningFrame
+  | ToolResultFrame
+  | ToolApprovalFrame
+  | ToolDecisionFrame
   | UnqueuedFrame;
 
 export type ServerFrame =
@@ -335,6 +401,9 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "tool_call",
   "stream_end",
   "reasoning",
+  "tool_result",
+  "tool_approval",
+  "tool_decision",
   "unqueued",
 ]);
 

@@ -45,11 +45,21 @@ export interface Reply {
   /** The server computed `tokensPerS` from estimated usage. */
   tokensPerSEstimated: boolean;
   error: ErrorInfo | null;
-  toolCalls: ToolCallRecord[];
+  toolCalls: ToolCallView[];
   /** Token events seen live, for a running rate before the server's own figure arrives. */
   liveTokens: number;
   /** Client clock at the first live token, in ms; null before it or for history. */
   firstTokenAt: number | null;
+}
+
+/** Where a call stands with its approval: asked and waiting, or answered. */
+export type ApprovalState = "waiting" | "allowed" | "denied";
+
+/** A tool call as the room has seen it so far: its record, and its approval if it asked. */
+export interface ToolCallView extends ToolCallRecord {
+  approval?: ApprovalState;
+  /** Who answered the approval; null when it timed out. */
+  decidedBy?: Participant | null;
 }
 
 export interface Turn {
@@ -231,6 +241,12 @@ export class RoomState {
       // The running stream's text is newer than the message's last checkpoint.
       reply.text = running.text;
       reply.reasoning = running.reasoning ?? "";
+      if (running.tool_calls) {
+        const waiting = new Set(running.waiting ?? []);
+        reply.toolCalls = running.tool_calls.map((call) =>
+          waiting.has(call.call) ? { ...call, approval: "waiting" } : { ...call },
+        );
+      }
       reply.status = "streaming";
       reply.stream = running.stream;
       this.#byStream.set(running.stream, reply);
@@ -313,9 +329,41 @@ export class RoomState {
         reply.tokensPerS = event.tokens_per_s;
         reply.tokensPerSEstimated = event.tokens_per_s_estimated === true;
         reply.error = event.error ?? null;
+        // A stream that ended while a call waited took the question with it.
+        for (const call of reply.toolCalls) if (call.approval === "waiting") delete call.approval;
         return [{ kind: "reply", reply }];
       }
+      case "tool_result":
+      case "tool_approval":
+      case "tool_decision":
+        return this.#onToolEvent(event);
     }
+  }
+
+  #onToolEvent(
+    event: Extract<RoomEvent, { type: "tool_result" | "tool_approval" | "tool_decision" }>,
+  ): Change[] {
+    const reply = this.#byStream.get(event.stream);
+    if (!reply) return [];
+    let call = reply.toolCalls.find((c) => c.call === event.call);
+    if (!call) {
+      call = { call: event.call };
+      reply.toolCalls.push(call);
+    }
+    if (event.type === "tool_result") {
+      call.name ??= event.name;
+      call.duration_ms = event.duration_ms;
+      if (event.error) call.error = event.error;
+      else call.result = event.result ?? "";
+    } else if (event.type === "tool_approval") {
+      call.name ??= event.name;
+      call.args = event.args;
+      call.approval = "waiting";
+    } else {
+      call.approval = event.allow ? "allowed" : "denied";
+      call.decidedBy = event.by ?? null;
+    }
+    return [{ kind: "reply", reply }];
   }
 
   /** Tokens per second measured on this client while a reply streams. */

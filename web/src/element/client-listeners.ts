@@ -16,8 +16,8 @@ export interface ClientListeners {
   presence(participants: PresenceEntry[]): void;
   presenceDiff(diff: PresenceDiffFrame): void;
   error(frame: ErrorFrame): void;
-  /** Every conversation event: messages, stream starts, tokens, reasoning, tool calls, ends,
-   * and prompts leaving the room's queue (`unqueued`). */
+  /** Every conversation event: messages, stream starts, tokens, reasoning, tool calls and
+   * their approvals and results, ends, and prompts leaving the room's queue (`unqueued`). */
   roomEvent(event: RoomEvent): void;
 }
 
@@ -35,6 +35,9 @@ export function listenTo(client: RtClient, listeners: ClientListeners): () => vo
     client.on("tool_call", (event) => listeners.roomEvent(event)),
     client.on("stream_end", (event) => listeners.roomEvent(event)),
     client.on("reasoning", (event) => listeners.roomEvent(event)),
+    client.on("tool_result", (event) => listeners.roomEvent(event)),
+    client.on("tool_approval", (event) => listeners.roomEvent(event)),
+    client.on("tool_decision", (event) => listeners.roomEvent(event)),
     client.on("unqueued", (event) => listeners.roomEvent(event)),
   ];
   return () => {

@@ -59,3 +59,21 @@ function seconds(value: string | null): number | undefined {
   const number = value === null || value.trim() === "" ? NaN : Number(value);
   return Number.isFinite(number) && number >= 0 ? number * 1000 : undefined;
 }
+
+/**
+ * The `role` claim of a room token (viewer or member), read without checking the signature:
+ * it only decides which buttons to draw, and the server refuses a viewer's actions anyway.
+ * No token (open mode) or one that cannot be read counts as a member.
+ */
+export function tokenRole(token: string | undefined): "viewer" | "member" {
+  const payload = token?.split(".")[1];
+  if (!payload) return "member";
+  try {
+    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/");
+    const claims: unknown = JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "=")));
+    const role = typeof claims === "object" && claims !== null ? (claims as { role?: unknown }).role : null;
+    return role === "viewer" ? "viewer" : "member";
+  } catch {
+    return "member";
+  }
+}

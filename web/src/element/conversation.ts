@@ -34,6 +34,8 @@ export class Conversation {
   #turnViews = new Map<string, TurnView>();
   #replyViews = new Map<string, ReplyView>();
   #lanes: string[] = [];
+  /** Whether this page's participant may answer tool approvals (a member, not a viewer). */
+  canApprove = true;
   /** Turn and model (`turn\nmodel`) whose earlier replies are shown, not only the newest. */
   readonly #expanded = new Set<string>();
 
@@ -184,7 +186,7 @@ export class Conversation {
     if (existing) return existing;
     const turnView = this.#turnViews.get(reply.replyTo);
     if (!turnView) return null;
-    const view = new ReplyView(this.element.ownerDocument, reply);
+    const view = new ReplyView(this.element.ownerDocument, reply, () => this.canApprove);
     this.#replyViews.set(reply.id, view);
     turnView.replies.append(view.element);
     return view;

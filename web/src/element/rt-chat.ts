@@ -22,7 +22,12 @@ import { RoomState } from "../client/room-state.js";
 import { type ChatSnapshot, ChatView } from "./chat-view.js";
 import { listenTo } from "./client-listeners.js";
 import type { SubmitHow } from "./composer.js";
-import { CONNECTION_ATTRIBUTES, clientOptions, pageSize } from "./connection-attributes.js";
+import {
+  CONNECTION_ATTRIBUTES,
+  clientOptions,
+  pageSize,
+  tokenRole,
+} from "./connection-attributes.js";
 import { type RtChatEventDetails, rtEvent } from "./events.js";
 import { parseModelList } from "./lanes.js";
 import type { Ui } from "./layout.js";
@@ -251,6 +256,7 @@ export class RtChatElement extends HTMLElement {
     }
     const client = new RtClient(options);
     this.#client = client;
+    if (this.#view) this.#view.ui.conversation.canApprove = tokenRole(options.token) !== "viewer";
     this.#earlier = new EarlierMessages(this.#state, (query) => client.history(query));
     this.#stopListening = listenTo(client, {
       connection: (info) => this.#onConnection(info),
@@ -439,8 +445,18 @@ export class RtChatElement extends HTMLElement {
     });
     ui.launcher.wire(signal, { toggle: (open) => this.#toggleByUser(open) });
     ui.scroll.wire(signal);
+    ui.log.addEventListener("click", (event) => this.#onToolButton(event), { signal });
     // Back online: reconnect now rather than when the backoff timer says.
     window.addEventListener("online", () => this.#client?.reconnectNow(), { signal });
+  }
+
+  /** An Approve or Deny button of a tool call waiting for approval. */
+  #onToolButton(event: Event): void {
+    const button = event.target instanceof Element ? event.target.closest("button") : null;
+    const action = button?.dataset["action"];
+    const call = button?.dataset["call"];
+    if (!call || (action !== "approve" && action !== "deny")) return;
+    this.#client?.approve(call, action === "approve");
   }
 
   #dispatch<K extends keyof RtChatEventDetails>(type: K, detail: RtChatEventDetails[K]): void {

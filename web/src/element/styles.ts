@@ -200,6 +200,18 @@ button, textarea { font: inherit; color: inherit; }
   overflow-wrap: anywhere;
   font-family: var(--rt-mono, ui-monospace, monospace);
 }
+.tool-head { display: flex; gap: .5em; align-items: baseline; flex-wrap: wrap; }
+.tool-state { color: var(--_muted); font-size: .9em; }
+.tool[data-state="waiting"] { border-style: solid; border-color: var(--_accent); }
+.tool[data-state="error"] .tool-state, .tool[data-state="error"] .tool-result summary {
+  color: var(--_danger);
+}
+.tool-args:empty { display: none; }
+.tool-ask { display: flex; gap: .4em; margin-top: .3em; }
+.tool-ask[hidden], .tool-decision[hidden], .tool-result[hidden] { display: none; }
+.tool-decision { margin: .2em 0 0; color: var(--_muted); }
+.tool-result summary { cursor: pointer; color: var(--_muted); }
+.tool-result pre { max-height: 16em; overflow: auto; }
 .stats { font-size: .78em; color: var(--_muted); font-variant-numeric: tabular-nums; }
 .stats:empty { display: none; }
 .reason { margin: 0; font-size: .85em; font-weight: 600; color: var(--_muted); }

@@ -5,6 +5,7 @@ import type { Reply, Turn } from "../client/room-state.js";
 import { reasonText, statsLine } from "./format.js";
 import { MarkdownView } from "./markdown.js";
 import { ReasoningView } from "./reasoning-view.js";
+import { ToolCallsView } from "./tool-calls.js";
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   doc: Document,
@@ -45,16 +46,17 @@ export class ReplyView {
   readonly #state: HTMLElement;
   readonly #markdown: MarkdownView;
   readonly #reasoning: ReasoningView;
-  readonly #tools: HTMLElement;
+  readonly #tools: ToolCallsView;
   readonly #stats: HTMLElement;
   readonly #reason: HTMLElement;
   readonly #regenerate: HTMLButtonElement;
   readonly #versions: HTMLButtonElement;
-  #toolsShown = "";
 
+  /** `canApprove` says whether this page's participant may answer a tool approval. */
   constructor(
     doc: Document,
     readonly reply: Reply,
+    readonly canApprove: () => boolean = () => true,
   ) {
     this.element = el(doc, "article", "reply");
     this.element.dataset["model"] = reply.model;
@@ -67,7 +69,8 @@ export class ReplyView {
     this.#markdown = new MarkdownView(body);
     // Thinking comes before the answer, so its disclosure stands above it.
     this.#reasoning = new ReasoningView(doc);
-    this.#tools = el(doc, "div", "tools");
+    const tools = el(doc, "div", "tools");
+    this.#tools = new ToolCallsView(tools);
     this.#stats = el(doc, "div", "stats");
     this.#reason = el(doc, "p", "reason");
     this.#regenerate = actionButton(doc, "regenerate", "Regenerate");
@@ -82,7 +85,7 @@ export class ReplyView {
       head,
       this.#reasoning.element,
       body,
-      this.#tools,
+      tools,
       this.#stats,
       this.#reason,
       actions,
@@ -110,7 +113,7 @@ export class ReplyView {
     this.#state.textContent = streaming ? "streaming…" : "";
     this.#reasoning.update(reply);
     this.#markdown.update(reply.text, !streaming);
-    this.#renderTools();
+    this.#tools.render(reply.toolCalls, streaming, this.canApprove());
     this.#stats.textContent = statsLine(reply, liveRate);
     this.#reason.textContent = reasonText(reply) ?? "";
     this.#showVersions(label, streaming, versions);
@@ -129,20 +132,6 @@ export class ReplyView {
       : `Earlier versions (${versions.older})`;
   }
 
-  #renderTools(): void {
-    const key = JSON.stringify(this.reply.toolCalls);
-    if (key === this.#toolsShown) return;
-    this.#toolsShown = key;
-    const doc = this.element.ownerDocument;
-    this.#tools.replaceChildren(
-      ...this.reply.toolCalls.map((call) => {
-        const box = el(doc, "div", "tool");
-        box.append(el(doc, "strong", undefined, `Tool call: ${call.name ?? call.call}`));
-        box.append(el(doc, "pre", undefined, call.args ?? ""));
-        return box;
-      }),
-    );
-  }
 }
 
 function actionButton(doc: Document, action: string, text: string): HTMLButtonElement {

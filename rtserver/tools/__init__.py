@@ -1,0 +1,1 @@
+"""Tools the server runs for a model: Python functions and MCP servers behind one interface."""
