@@ -98,8 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "models":
             from rtserver.providers.registry import describe_models
+            from rtserver.turns.router import describe_routers
 
             print(describe_models(settings, os.environ))
+            routers = describe_routers(settings.models)
+            if routers:
+                print()
+                print(routers)
             return 0
         if args.command == "token":
             print(issue_token(args, settings.auth.secret_env, os.environ))

@@ -19,7 +19,7 @@ import msgspec
 
 from rtserver.errors import ConfigError
 
-ProviderKind = Literal["demo", "openai", "anthropic"]
+ProviderKind = Literal["demo", "openai", "anthropic", "router"]
 ToolId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 #: The id of the built-in tools (a calculator and a clock); no ``[[tools]]`` entry may take it.
 BUILTIN_TOOLS = "builtin"
@@ -122,6 +122,48 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     streams_per_room: Annotated[int, msgspec.Meta(ge=1)] = 16
 
 
+class RouteWhen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """When a route applies: every condition given must hold (none given: every prompt)."""
+
+    #: True: the prompt holds code (a fenced block, or lines that read as code); false: none.
+    contains_code: bool | None = None
+    #: The prompt is at least / at most this many characters (code points).
+    min_chars: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_chars: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    #: The prompt holds one of these words (case-insensitive, whole words).
+    keywords: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]] | None = None
+
+    def __post_init__(self) -> None:
+        low, high = self.min_chars, self.max_chars
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_chars ({low}) is more than max_chars ({high})")
+        if self.keywords is not None and not any(k.strip() for k in self.keywords):
+            raise ValueError("keywords must hold at least one word")
+
+
+class Route(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One of a router's ``routes``: prompts that match ``when`` go to ``model``."""
+
+    when: RouteWhen = msgspec.field(default_factory=RouteWhen)
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+#: Keys of a ``[[models]]`` table that only a router may have, and that a router may not have.
+#: The id the protocol keeps for a router; other routers may have any id.
+ROUTER_ID = "auto"
+_ROUTER_ONLY = ("routes", "fallback", "classifier")
+_NOT_FOR_ROUTERS = (
+    "model",
+    "base_url",
+    "api_key_env",
+    "tokens_per_s",
+    "first_token_s",
+    "stamp",
+    "tools",
+    "max_tool_steps",
+)
+
+
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One ``[[models]]`` table."""
 
@@ -140,6 +182,16 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     stamp: bool = False
     #: Seconds to wait for the upstream server to connect or send its next bytes.
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    #: Routers only (``provider = "router"``): rules in order, the first that matches wins.
+    routes: list[Route] = msgspec.field(default_factory=list)
+    #: Routers only: the model when no route matches, and the order tried after a failure.
+    fallback: list[Annotated[str, msgspec.Meta(min_length=1, max_length=128)]] = msgspec.field(
+        default_factory=list
+    )
+    #: Routers only: a cheap model asked to choose among the candidates before the rules.
+    classifier: str | None = None
+    #: Routers only: seconds the classifier has to answer before the rules decide.
+    classifier_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
     #: Ids of ``[[tools]]`` entries (or ``builtin``) this model may call.
     tools: list[ToolId] = msgspec.field(default_factory=list)
     #: Overrides ``[limits] max_tool_steps`` for this model.
@@ -147,6 +199,14 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
     def __post_init__(self) -> None:
         # Raised as ValueError so that msgspec adds where in the file it happened.
+        if self.provider == "router":
+            self._check_router()
+            return
+        if self.id == ROUTER_ID:
+            raise ValueError(f"model id {ROUTER_ID!r} is kept for a router (provider = router)")
+        for key in _ROUTER_ONLY:
+            if getattr(self, key):
+                raise ValueError(f"model {self.id!r}: `{key}` is for routers (provider = router)")
         if self.provider != "demo" and not self.model:
             raise ValueError(f"model {self.id!r} needs `model`, the vendor's model name")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
@@ -161,6 +221,31 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ValueError(f"model {self.id!r}: `stamp` is offered by demo models only")
         _check_params(self.id, self.params)
 
+    def _check_router(self) -> None:
+        defaults = {
+            f.name: f.default if f.default_factory is msgspec.NODEFAULT else f.default_factory()
+            for f in msgspec.structs.fields(self)
+        }
+        for key in _NOT_FOR_ROUTERS:
+            if getattr(self, key) != defaults[key]:
+                raise ValueError(
+                    f"router {self.id!r}: `{key}` belongs to the models it routes to, not to it"
+                )
+        if not self.fallback:
+            raise ValueError(
+                f"router {self.id!r} needs `fallback`: the models tried, in order, when no route "
+                "matches and after a failure"
+            )
+        if self.params:
+            raise ValueError(f"router {self.id!r}: `params` belong to the models it routes to")
+        twice = sorted({m for m in self.fallback if self.fallback.count(m) > 1})
+        if twice:
+            raise ValueError(f"router {self.id!r}: fallback names {twice[0]!r} more than once")
+
+    @property
+    def is_router(self) -> bool:
+        return self.provider == "router"
+
     @property
     def display_label(self) -> str:
         return self.label or self.id
@@ -174,6 +259,8 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         """
         if self.api_key_env:
             return self.api_key_env
+        if self.provider in ("router", "demo"):
+            return None
         if self.provider == "anthropic":
             return "ANTHROPIC_API_KEY"
         if self.provider == "openai" and self.base_url is None:
@@ -435,7 +522,32 @@ def _merge_models(config: ConfigFile, env: Mapping[str, str]) -> tuple[ModelSpec
             models.setdefault(spec.id, spec)
     if not models:
         raise ConfigError("no models are configured (demo_models is false and no [[models]])")
+    check_routers(models)
     return tuple(models.values())
+
+
+def check_routers(models: Mapping[str, ModelSpec]) -> None:
+    """Every model a router names exists and is not itself a router; else ConfigError."""
+    for spec in models.values():
+        if not spec.is_router:
+            continue
+        named = [("routes", r.model) for r in spec.routes]
+        named += [("fallback", m) for m in spec.fallback]
+        if spec.classifier is not None:
+            named.append(("classifier", spec.classifier))
+        for key, model_id in named:
+            target = models.get(model_id)
+            if target is None:
+                known = ", ".join(sorted(m for m in models if not models[m].is_router))
+                raise ConfigError(
+                    f"router {spec.id!r}: {key} names model {model_id!r}, which is not "
+                    f"configured (models: {known})"
+                )
+            if target.is_router:
+                raise ConfigError(
+                    f"router {spec.id!r}: {key} names {model_id!r}, another router; a router "
+                    "routes to models that generate"
+                )
 
 
 class _Detected(msgspec.Struct, frozen=True):

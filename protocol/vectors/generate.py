@@ -35,6 +35,7 @@ from rtserver.protocol.frames import (
     MessageEvent,
     MessageStatus,
     ModelInfo,
+    ModelSwitch,
     Params,
     Participant,
     Ping,
@@ -491,6 +492,76 @@ def server_frames() -> list[tuple[str, ServerFrame]]:
         ("reasoning-unicode", ReasoningEvent(seq=12, stream="s-1", text=f"{CJK} {RTL} {ESCAPES}")),
         ("welcome-reasoning", _reasoning_welcome(empty_room)),
         *_tool_server_frames(),
+        *_routed_frames(empty_room),
+    ]
+
+
+def _routed_frames(room: Welcome) -> list[tuple[str, ServerFrame]]:
+    """Issue 18: a router's stream, its switch of model, and routed replies in a snapshot."""
+    auto = ModelInfo(id="auto", label="Auto", provider="router", default=True)
+    routed_reply = HistoryMessage(
+        id="m-21",
+        role="assistant",
+        text="Use a dict.",
+        status="complete",
+        ts=TS + 9_000,
+        model="demo-fast",
+        reply_to="m-20",
+        stream="s-20",
+        routed_from="auto",
+    )
+    return [
+        (
+            "stream_start-routed",
+            StreamStart(
+                seq=17,
+                stream="s-21",
+                model="gpt-4o-mini",
+                message="m-23",
+                reply_to="m-22",
+                ts=TS + 10_000,
+                routed_from="auto",
+                route_reason="route 1: contains code",
+            ),
+        ),
+        (
+            "model_switch",
+            ModelSwitch(
+                seq=18,
+                stream="s-21",
+                model="claude",
+                reason="gpt-4o-mini failed before its first token: rate limit reached",
+            ),
+        ),
+        (
+            "welcome-routed",
+            msgspec.structs.replace(
+                room,
+                session="sess-5",
+                seq=18,
+                models=[*room.models, auto],
+                messages=[
+                    _prompt_message(
+                        id="m-20",
+                        text="How do I count words?",
+                        ts=TS + 9_000,
+                        author=ALICE,
+                        prompt_id="p-20",
+                    ),
+                    routed_reply,
+                ],
+                streams=[
+                    RunningStream(
+                        stream="s-21",
+                        model="claude",
+                        message="m-23",
+                        reply_to="m-22",
+                        text="",
+                        routed_from="auto",
+                    )
+                ],
+            ),
+        ),
     ]
 
 

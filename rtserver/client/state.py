@@ -19,6 +19,7 @@ from rtserver.protocol.frames import (
     MessageEvent,
     MessageStatus,
     ModelInfo,
+    ModelSwitch,
     Participant,
     Presence,
     PresenceDiff,
@@ -68,8 +69,19 @@ class Reply:
     first_token_at: float | None = None
     #: The state's clock at a live ``stream_start``; None for a stream joined midway.
     started_at: float | None = None
+    #: The router whose lane this reply is in (``model`` is the one answering), if routed.
+    routed_from: str | None = None
+    #: Why the router chose its first model, as ``stream_start`` said (live streams only).
+    route_reason: str | None = None
+    #: The ``model_switch`` events of this reply, oldest first.
+    switches: list[ModelSwitch] = field(default_factory=list)
     #: The reply of the same model this one regenerated; None for a first answer.
     replaces: str | None = None
+
+    @property
+    def lane(self) -> str:
+        """The lane the reply is in: its router's, else its model's."""
+        return self.routed_from or self.model
 
 
 @dataclass(eq=False)
@@ -122,8 +134,8 @@ class RoomState:
         return self._by_stream.get(stream)
 
     def lanes(self) -> dict[str, Reply]:
-        """Each model's latest reply, by model id (a regenerated reply is the latest)."""
-        return {reply.model: reply for turn in self.turns for reply in turn.replies}
+        """Each lane's latest reply, by model id (a router's id for its routed replies)."""
+        return {reply.lane: reply for turn in self.turns for reply in turn.replies}
 
     def live_rate(self, reply: Reply) -> float | None:
         """Tokens per second measured here while ``reply`` streams (the first token excluded)."""
@@ -169,6 +181,8 @@ class RoomState:
                 if reply is not None:
                     self._stream_started(reply, event.stream)
                     reply.started_at = self._clock()
+                    reply.routed_from = event.routed_from
+                    reply.route_reason = event.route_reason
                     reply.replaces = event.replaces
             case TokenEvent():
                 self._token(event)
@@ -178,6 +192,8 @@ class RoomState:
                 self._tool_call(event)
             case StreamEnd():
                 self._stream_end(event)
+            case ModelSwitch():
+                self._model_switch(event)
             case ToolResultEvent() | ToolApprovalEvent() | ToolDecisionEvent():
                 self._tool_event(event)
 
@@ -209,6 +225,8 @@ class RoomState:
             if reply is not None:
                 # The running stream's text is newer than the message's last checkpoint.
                 reply.text = running.text
+                reply.model = running.model
+                reply.routed_from = running.routed_from
                 reply.reasoning = running.reasoning or ""
                 if running.tool_calls is not None:
                     reply.tool_calls = {c.call: c for c in running.tool_calls}
@@ -235,6 +253,7 @@ class RoomState:
         if reply is None:
             return
         reply.text = message.text
+        reply.routed_from = message.routed_from
         reply.reasoning = message.reasoning or ""
         reply.status = message.status
         reply.replaces = message.replaces
@@ -339,3 +358,10 @@ class RoomState:
         reply.duration_ms = event.duration_ms
         reply.tokens_per_s = event.tokens_per_s
         reply.error = event.error
+
+    def _model_switch(self, event: ModelSwitch) -> None:
+        reply = self._by_stream.get(event.stream)
+        if reply is None:
+            return
+        reply.model = event.model
+        reply.switches.append(event)

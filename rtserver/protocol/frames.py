@@ -216,6 +216,8 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     #: Extension: the client's ``prompt.id`` of a user message, so that a client that got a full
     #: snapshot instead of a resume can still tell whether a prompt it sent was stored.
     prompt_id: str | None = None
+    #: Extension (issue 18): the router whose lane this reply is in; ``model`` answered it.
+    routed_from: str | None = None
     #: Extension: a user message waiting in the room's queue for the running streams to end.
     queued: bool = False
     #: Extension: a user message that never ran (withdrawn, cleared by a cancel, or dropped).
@@ -232,6 +234,8 @@ class RunningStream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     message: str
     reply_to: str
     text: str
+    #: Extension (issue 18): the router whose lane this stream is in; ``model`` answers it.
+    routed_from: str | None = None
     #: Extension: the stream's thinking text so far, when it has some.
     reasoning: str | None = None
     #: Extension (tools the server runs): the stream's tool calls so far, with the results of
@@ -276,6 +280,9 @@ class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
     message: str
     reply_to: str
     ts: int
+    #: Extension (issue 18): the router that chose ``model``, and why, in a few words.
+    routed_from: str | None = None
+    route_reason: str | None = None
     #: Extension: the assistant message this stream supersedes (it regenerates that reply).
     replaces: str | None = None
 
@@ -380,6 +387,18 @@ class ReasoningEvent(Frame, frozen=True, kw_only=True, tag="reasoning"):
     text: str
 
 
+# --- router (issue 18) -----------------------------------------------------------------------
+
+
+class ModelSwitch(Frame, frozen=True, kw_only=True, tag="model_switch"):
+    """A routed stream's model failed before its first token; ``model`` answers from now on."""
+
+    seq: int
+    stream: str
+    model: str
+    reason: str
+
+
 # --- server -> client: the room's queue (issue 16) -------------------------------------------
 
 UnqueuedReason = Literal["started", "withdrawn", "cleared"]
@@ -401,6 +420,7 @@ RoomEvent = (
     | ToolCallEvent
     | StreamEnd
     | ReasoningEvent
+    | ModelSwitch
     | ToolResultEvent
     | ToolApprovalEvent
     | ToolDecisionEvent

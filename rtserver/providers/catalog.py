@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from rtserver.config import ModelSpec
+from rtserver.config import ModelSpec, check_routers
 from rtserver.protocol.frames import ModelInfo
 from rtserver.providers.base import Provider
 
@@ -41,7 +41,12 @@ class Catalog:
         make_provider: Callable[[ModelSpec], Provider],
         overrides: Mapping[str, Provider] | None = None,
     ) -> Catalog:
-        """Create each model's provider (``overrides`` wins, for tests and embedding)."""
+        """Create each model's provider (``overrides`` wins, for tests and embedding).
+
+        Routers are checked here too (ConfigError), for settings made without a config file.
+        """
+        specs = tuple(specs)
+        check_routers({spec.id: spec for spec in specs})
         defaults = tuple(defaults)
         overrides = overrides or {}
         models = []

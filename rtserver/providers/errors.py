@@ -143,6 +143,11 @@ def key_missing(key_env: str) -> ProviderError:
     return ProviderError("provider_error", f"{key_env} is not set")
 
 
+def router_streamed(router_id: str) -> ProviderError:
+    """A router asked to generate: a fault of the server, never of the prompt."""
+    return ProviderError("internal", f"router {router_id} chooses a model; it generates nothing")
+
+
 def from_status(
     status: int,
     *,

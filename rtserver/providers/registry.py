@@ -52,7 +52,13 @@ def base_url_of(spec: ModelSpec, env: Mapping[str, str]) -> str | None:
 
 
 def build_provider(spec: ModelSpec, env: Mapping[str, str]) -> Provider:
-    """The provider for one configured model, with its key read from ``env``."""
+    """The provider for one configured model, with its key read from ``env``.
+
+    A router generates nothing itself (the turns layer streams from the model it chooses):
+    its provider only says so, should anything ever ask it.
+    """
+    if spec.provider == "router":
+        return UnavailableProvider(kind="router", error=errors.router_streamed(spec.id))
     if spec.provider == "demo":
         return DemoProvider(
             tokens_per_s=spec.tokens_per_s or 30.0,

@@ -92,6 +92,11 @@ class LiveReply(Protocol):
     def reply_to(self) -> str: ...
 
     @property
+    def routed_from(self) -> str | None:
+        """The router whose lane the reply is in, if routed (its model may change)."""
+        ...
+
+    @property
     def text(self) -> str:
         """The reply so far."""
         ...
@@ -293,7 +298,12 @@ class Room:
     def _snapshot_messages(self) -> list[HistoryMessage]:
         live = {reply.message_id: reply for reply in self._live.values()}
         messages = [
-            msgspec.structs.replace(m, text=live[m.id].text, reasoning=live[m.id].reasoning or None)
+            msgspec.structs.replace(
+                m,
+                text=live[m.id].text,
+                reasoning=live[m.id].reasoning or None,
+                model=live[m.id].model_id,
+            )
             if m.id in live
             else m
             for m in self._history
@@ -309,6 +319,7 @@ class Room:
                 message=reply.message_id,
                 reply_to=reply.reply_to,
                 text=reply.text,
+                routed_from=reply.routed_from,
                 reasoning=reply.reasoning or None,
                 tool_calls=reply.tool_calls or None,
                 waiting=reply.waiting or None,

@@ -96,8 +96,13 @@ class Store(ReplyStore, Protocol):
         Each user message is followed by the model's newest finished reply to it (a lane may
         hold several after a regenerate); queued and withdrawn prompts are left out. With
         ``upto`` (a user message id) the lane ends at that message, without any reply to it:
-        what a regenerate of that reply is sent.
+        what a regenerate of that reply is sent. A router's lane holds the replies routed
+        from it (whichever model answered each); a model's own lane holds none of those.
         """
+        ...
+
+    async def switch_model(self, message_id: str, model: str) -> None:
+        """Record that ``model`` answers a routed reply still streaming (after a failure)."""
         ...
 
     # --- the room's queue and regenerate (issue 16) --------------------------------------------

@@ -53,6 +53,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE messages ADD COLUMN reasoning TEXT;
     """,
+    # Issue 18: the router whose lane a reply is in (``model`` is the model that answered).
+    """
+    ALTER TABLE messages ADD COLUMN routed_from TEXT;
+    """,
     # The room's queue and regenerate (issue 16): prompts stored while they wait, with what
     # they ask for; prompts that never ran; the reply a regenerated one supersedes.
     """

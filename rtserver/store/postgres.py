@@ -72,15 +72,17 @@ _TRANSIENT: Final = (
 
 _COLUMNS: Final = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts,"
-    " usage, tool_calls, error, prompt_id, reasoning, queued, withdrawn, replaces"
+    " usage, tool_calls, error, prompt_id, reasoning, routed_from, queued, withdrawn, replaces"
 )
 _LANE_COLUMNS: Final = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 #: The lane's messages: prompts that ran, and the model's newest finished reply to each.
 _LANE_MEMBER: Final = (
     "(m.role = 'user' AND NOT m.queued AND NOT m.withdrawn)"
-    " OR (m.model = $2 AND m.status <> 'streaming' AND m.text <> ''"
+    " OR (coalesce(m.routed_from, m.model) = $2"
+    " AND m.status <> 'streaming' AND m.text <> ''"
     " AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.reply_to = m.reply_to"
-    " AND r.model = m.model AND r.n > m.n AND r.status <> 'streaming' AND r.text <> ''))"
+    " AND coalesce(r.routed_from, r.model) = coalesce(m.routed_from, m.model)"
+    " AND r.n > m.n AND r.status <> 'streaming' AND r.text <> ''))"
 )
 _request_decoder = msgspec.json.Decoder(PromptRequest)
 _usage_decoder = msgspec.json.Decoder(Usage)
@@ -216,8 +218,8 @@ class PostgresStore:
     ) -> None:
         await conn.executemany(
             "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts,"
-            " owner, replaces)"
-            " VALUES ($1, $2, 'assistant', $3, $4, $5, '', 'streaming', $6, $7, $8)",
+            " owner, replaces, routed_from)"
+            " VALUES ($1, $2, 'assistant', $3, $4, $5, '', 'streaming', $6, $7, $8, $9)",
             [
                 (
                     escape(r.id),
@@ -228,6 +230,7 @@ class PostgresStore:
                     r.ts,
                     escape(self.node),
                     escape_or_none(r.replaces),
+                    escape_or_none(r.routed_from),
                 )
                 for r in replies
             ],
@@ -341,6 +344,13 @@ class PostgresStore:
             "UPDATE messages SET text = $1, reasoning = $2 WHERE id = $3 AND status = 'streaming'",
             (escape(text), escape(reasoning) if reasoning else None, escape(message_id)),
             what="checkpoint a reply",
+        )
+
+    async def switch_model(self, message_id: str, model: str) -> None:
+        await self._write(
+            "UPDATE messages SET model = $1 WHERE id = $2 AND status = 'streaming'",
+            (escape(model), escape(message_id)),
+            what="record a routed reply's model",
         )
 
     async def finish_reply(
@@ -548,6 +558,7 @@ def _message(row: asyncpg.Record) -> HistoryMessage:
         error=_error_decoder.decode(error) if error else None,
         prompt_id=unescape_or_none(row["prompt_id"]),
         reasoning=unescape_or_none(row["reasoning"]) or None,
+        routed_from=unescape_or_none(row["routed_from"]),
         queued=row["queued"],
         withdrawn=row["withdrawn"],
         replaces=unescape_or_none(row["replaces"]),

@@ -60,6 +60,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE messages ADD COLUMN reasoning TEXT;
     """,
+    # Issue 18: the router whose lane a reply is in (``model`` is the model that answered).
+    """
+    ALTER TABLE messages ADD COLUMN routed_from TEXT;
+    """,
     # The room's queue and regenerate (issue 16): prompts stored while they wait, with what
     # they ask for; prompts that never ran; the reply a regenerated one supersedes.
     """
@@ -83,14 +87,16 @@ FULL_RETRY_S = 60.0
 
 _COLUMNS = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
-    "usage, tool_calls, error, prompt_id, reasoning, queued, withdrawn, replaces"
+    "usage, tool_calls, error, prompt_id, reasoning, routed_from, queued, withdrawn, replaces"
 )
 #: The lane's messages: prompts that ran, and the model's newest finished reply to each.
 _LANE_MEMBER: Final = (
     "(m.role = 'user' AND m.queued = 0 AND m.withdrawn = 0)"
-    " OR (m.model = ? AND m.status != 'streaming' AND m.text != ''"
+    " OR (coalesce(m.routed_from, m.model) = ?"
+    " AND m.status != 'streaming' AND m.text != ''"
     " AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.reply_to = m.reply_to"
-    " AND r.model = m.model AND r.n > m.n AND r.status != 'streaming' AND r.text != ''))"
+    " AND coalesce(r.routed_from, r.model) = coalesce(m.routed_from, m.model)"
+    " AND r.n > m.n AND r.status != 'streaming' AND r.text != ''))"
 )
 _LANE_COLUMNS: Final = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 _T = TypeVar("_T")
@@ -109,7 +115,7 @@ def _json_or_none(value: object) -> str | None:
 
 def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
     (mid, role, author_id, author_name, model, stream, reply_to, text, status, ts) = row[:10]
-    usage, calls, error, prompt_id, reasoning, queued, withdrawn, replaces = row[10:18]
+    usage, calls, error, prompt_id, reasoning, routed_from, queued, withdrawn, replaces = row[10:19]
     return HistoryMessage(
         id=mid,
         role=role,
@@ -125,6 +131,7 @@ def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
         error=_error_decoder.decode(error) if error else None,
         prompt_id=prompt_id,
         reasoning=reasoning or None,
+        routed_from=routed_from,
         queued=bool(queued),
         withdrawn=bool(withdrawn),
         replaces=replaces,
@@ -276,8 +283,11 @@ class SqliteStore:
     async def _insert_replies(self, room: str, replies: Sequence[HistoryMessage]) -> None:
         await self._db.executemany(
             "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts,"
-            " replaces) VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?, ?)",
-            [(r.id, room, r.model, r.stream, r.reply_to, r.ts, r.replaces) for r in replies],
+            " replaces, routed_from) VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?, ?, ?)",
+            [
+                (r.id, room, r.model, r.stream, r.reply_to, r.ts, r.replaces, r.routed_from)
+                for r in replies
+            ],
         )
 
     # --- the room's queue and regenerate ---------------------------------------------------
@@ -372,6 +382,12 @@ class SqliteStore:
         await self._write(
             "UPDATE messages SET text = ?, reasoning = ? WHERE id = ? AND status = 'streaming'",
             (text, reasoning or None, message_id),
+        )
+
+    async def switch_model(self, message_id: str, model: str) -> None:
+        await self._write(
+            "UPDATE messages SET model = ? WHERE id = ? AND status = 'streaming'",
+            (model, message_id),
         )
 
     async def finish_reply(

@@ -40,6 +40,7 @@ from rtserver.transports.sse import (
     stream_outbox,
 )
 from rtserver.turns.oneshot import OneShot, chat_model
+from rtserver.turns.routing import Routing
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,6 +117,7 @@ async def _run_chat(
         deliver=deliver,
         done=done,
         meter=request.app[METRICS].stream(model.id),
+        routing=Routing(request.app[CATALOG]),
     )
     turn.start()
     try:
@@ -173,7 +175,8 @@ def _reply(model: Model, turn: OneShot) -> web.Response:
     assert reply is not None
     return json_response(
         ChatReply(
-            model=model.id,
+            # A router's reply names the model that wrote it.
+            model=reply.model or model.id,
             text=reply.text,
             reason=end.reason,
             usage=end.usage,

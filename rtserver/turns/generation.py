@@ -4,6 +4,10 @@ A :class:`Generation` runs as one asyncio task through the phases of :class:`Pha
 checked against one table. Stopping it (cancel or interrupt) records the reason and cancels the
 task, which closes the provider's iterator and so its upstream request. Whatever way it ends, the
 reply is finalised in the store and then exactly one ``stream_end`` is published.
+
+A router's stream (``routed``) first chooses its model (phase ``ROUTING``); its ``stream_start``
+is published then, by the turns layer's hook, and its deltas come from the candidates in turn
+(turns/routed.py), so ``model`` is the model answering at each moment.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from rtserver.providers.base import (
 )
 from rtserver.providers.catalog import Model
 from rtserver.store.base import ReplyStore
+from rtserver.turns.routed import RoutedStream
 from rtserver.turns.tools import StepCall, StepOutcome, ToolAccess, ToolLoop, run_steps
 from rtserver.turns.usage_estimate import StreamedOutput
 
@@ -67,6 +72,8 @@ class Phase(Enum):
 
     #: Made and started, its task not yet begun.
     PENDING = "pending"
+    #: A router's stream: its model being chosen (a classifier may be thinking).
+    ROUTING = "routing"
     #: Gathering what the model is asked (its lane, from the store).
     PREPARING = "preparing"
     #: Reading the provider's deltas and publishing them.
@@ -81,7 +88,8 @@ class Phase(Enum):
 
 #: Every move a generation may make; any other is a bug, raised at once.
 TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
-    Phase.PENDING: frozenset({Phase.PREPARING, Phase.ENDING}),
+    Phase.PENDING: frozenset({Phase.ROUTING, Phase.PREPARING, Phase.ENDING}),
+    Phase.ROUTING: frozenset({Phase.PREPARING, Phase.ENDING}),
     Phase.PREPARING: frozenset({Phase.STREAMING, Phase.ENDING}),
     Phase.STREAMING: frozenset({Phase.TOOLS, Phase.ENDING}),
     Phase.TOOLS: frozenset({Phase.STREAMING, Phase.ENDING}),
@@ -89,7 +97,7 @@ TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
     Phase.ENDED: frozenset(),
 }
 #: The phases in which a stop cancels the task; before them it is recorded, after them ignored.
-_CANCELLABLE: Final = frozenset({Phase.PREPARING, Phase.STREAMING, Phase.TOOLS})
+_CANCELLABLE: Final = frozenset({Phase.ROUTING, Phase.PREPARING, Phase.STREAMING, Phase.TOOLS})
 
 
 class EventSink(Protocol):
@@ -118,10 +126,13 @@ class Generation:
         checkpoint_interval: float,
         clock: Callable[[], float] = time.monotonic,
         meter: StreamMeter | None = None,
+        routed: RoutedStream | None = None,
         tools: ToolAccess | None = None,
     ) -> None:
         self.stream = stream
-        self.model = model
+        self._model = model
+        #: A router's stream: its choice of model and its candidates (turns/routed.py).
+        self.routed = routed
         self.reply = reply
         self._prepare = prepare
         self._request = GenerationRequest(messages=())
@@ -162,6 +173,11 @@ class Generation:
         return self._parts[0] if self._parts else ""
 
     @property
+    def model(self) -> Model:
+        """The model answering: a router's choice, and after a switch the next candidate."""
+        return self.routed.model if self.routed is not None else self._model
+
+    @property
     def reasoning(self) -> str:
         """The reply's thinking so far."""
         if len(self._thoughts) > 1:
@@ -181,6 +197,11 @@ class Generation:
     @property
     def model_id(self) -> str:
         return self.model.id
+
+    @property
+    def routed_from(self) -> str | None:
+        """The router whose lane this stream is in, if routed."""
+        return self.routed.router_id if self.routed is not None else None
 
     @property
     def message_id(self) -> str:
@@ -233,11 +254,15 @@ class Generation:
         if self._stop_reason is not None:
             await self._end(self._stop_reason, None)
             return
-        self._enter(Phase.PREPARING)
         checkpoints = asyncio.create_task(self._checkpoint_loop())
         reason: StreamReason
         error: ErrorInfo | None = None
         try:
+            if self.routed is not None:
+                self._enter(Phase.ROUTING)
+                await self.routed.choose()
+                self.routed.announce()
+            self._enter(Phase.PREPARING)
             self._request = await self._prepare()
             self._enter(Phase.STREAMING)
             await self._consume()
@@ -293,7 +318,14 @@ class Generation:
 
     async def _stream_deltas(self, request: GenerationRequest) -> None:
         sink = self._sink
-        async with aclosing(self.model.provider.stream(request)) as deltas:
+        routed = self.routed
+        if routed is not None and not routed.streamed:
+            # The candidates are tried at the first step only; after a tool call the model
+            # that answered goes on.
+            stream = routed.deltas(request)
+        else:
+            stream = self.model.provider.stream(request)
+        async with aclosing(stream) as deltas:
             async for delta in deltas:
                 if isinstance(delta, TextDelta):
                     if not delta.text:
@@ -423,6 +455,11 @@ class Generation:
 
     async def _end(self, reason: StreamReason, error: ErrorInfo | None) -> None:
         self._enter(Phase.ENDING)
+        if self.routed is not None:
+            # A stream stopped before its router chose still starts before it ends.
+            self.routed.announce(stopped=True)
+            with suppress(Exception):
+                await asyncio.shield(self.routed.settled())
         # A question the stream took with it is no longer open (turns/approvals.py withdrew it).
         self._waiting.clear()
         ended = self._clock()
@@ -435,12 +472,13 @@ class Generation:
             text=text,
             status=_STATUS_OF_REASON[reason],
             ts=self.reply.ts,
-            model=self.reply.model,
+            model=self.model.id,
             reply_to=self.reply.reply_to,
             usage=usage,
             stream=self.stream,
             tool_calls=list(self._calls.values()) or None,
             error=error,
+            routed_from=self.routed_from,
             reasoning=self.reasoning or None,
         )
         # Finalise before announcing the end: a client that saw stream_end can rely on

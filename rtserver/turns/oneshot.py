@@ -31,6 +31,8 @@ from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.providers.catalog import Catalog, Model
 from rtserver.room.room import new_id
 from rtserver.turns.generation import Generation
+from rtserver.turns.routed import RoutedStream
+from rtserver.turns.routing import Routing
 from rtserver.turns.turns import now_ms
 
 
@@ -38,6 +40,9 @@ class _NotKept:
     """The store of a one-shot reply: nothing is kept."""
 
     async def checkpoint(self, message_id: str, text: str, reasoning: str | None = None) -> None:
+        return None
+
+    async def switch_model(self, message_id: str, model: str) -> None:
         return None
 
     async def finish_reply(
@@ -91,6 +96,7 @@ class OneShot:
         deliver: Callable[[RoomEvent], None],
         done: Callable[[], None] = lambda: None,
         meter: StreamMeter | None = None,
+        routing: Routing | None = None,
     ) -> None:
         self._budget = budget
         self._deliver = deliver
@@ -98,13 +104,30 @@ class OneShot:
         self._seq = 0
         self.end: StreamEnd | None = None
         self.reply: HistoryMessage | None = None
+        stream = new_id("s")
+        reply = HistoryMessage(
+            id=new_id("m"), role="assistant", text="", status="streaming", ts=now_ms()
+        )
+        routed = None
+        if routing is not None and routing.is_router(model.id):
+            # The chosen model answers; a switch before its first token is the transport's to
+            # show or not (a chat's stream carries tokens and its end only).
+            routed = RoutedStream(
+                router_id=model.id,
+                text=text,
+                stream=stream,
+                message_id=reply.id,
+                routing=routing,
+                publish=self.publish,
+                store=_NotKept(),
+                retarget=lambda candidate, _: _request(candidate, text),
+            )
         self.generation = Generation(
-            stream=new_id("s"),
+            stream=stream,
             model=model,
-            reply=HistoryMessage(
-                id=new_id("m"), role="assistant", text="", status="streaming", ts=now_ms()
-            ),
-            prepare=_prepared(_request(model, text)),
+            reply=reply,
+            routed=routed,
+            prepare=_prepared(_request(routed.model if routed else model, text)),
             sink=self,
             finished=self._finished,
             store=_NotKept(),

@@ -24,6 +24,8 @@ class WaitingPrompt:
     models: tuple[str, ...]
     params: Params | None = None
     prompt_id: str = ""
+    #: The prompt's text, which a router reads to pick a model.
+    text: str = ""
     #: Whose daily budget its replies spend; None after a restart (budgets live in memory).
     budget: DailyBudget | None = None
 

@@ -11,6 +11,7 @@ moves on once the running streams have ended.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -57,6 +58,8 @@ from rtserver.turns.approvals import Approvals
 from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within
 from rtserver.turns.generation import Generation, StopReason
 from rtserver.turns.queue import TurnQueue, Waiting, WaitingPrompt, WaitingRegenerate
+from rtserver.turns.routed import Retarget, RoutedStream
+from rtserver.turns.routing import Routing
 from rtserver.turns.slots import Slots
 from rtserver.turns.tools import ToolAccess, ToolLimits
 
@@ -142,6 +145,7 @@ class Turns:
             capacity=limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
         )
         self._generations: dict[str, Generation] = {}
+        self._routing = Routing(catalog)
         #: Whose daily budget each running stream spends (the prompt's author's).
         self._spenders: dict[str, DailyBudget] = {}
         self._turn_lock = asyncio.Lock()
@@ -275,7 +279,10 @@ class Turns:
         elif frame.model is not None:
             if frame.model not in self._catalog:
                 raise PeerError("unknown_model", f"unknown model {frame.model!r}")
-            running = [g for g in self._generations.values() if g.model.id == frame.model]
+            # A router's id names its streams, whichever model answers them.
+            running = [
+                g for g in self._generations.values() if frame.model in (g.model.id, g.routed_from)
+            ]
             if not any(not g.stopping for g in running):
                 raise PeerError("not_found", f"model {frame.model!r} has no running stream")
             for generation in running:
@@ -395,6 +402,7 @@ class Turns:
                 models=tuple(asked.models),
                 params=request.params,
                 prompt_id=request.prompt_id,
+                text=request.text,
                 budget=member.budget,
             )
         )
@@ -445,6 +453,7 @@ class Turns:
                     models=tuple(models),
                     params=queued.request.params,
                     prompt_id=message.prompt_id or "",
+                    text=message.text,
                 )
             )
         await self._unqueue(gone, "withdrawn")
@@ -503,7 +512,10 @@ class Turns:
                 self._streams.give_back(len(resolved))
 
     async def _start_queued(self, entry: WaitingPrompt, models: list[Model]) -> bool:
-        replies = [_placeholder(m, entry.message, now_ms()) for m in models]
+        user = HistoryMessage(
+            id=entry.message, role="user", text=entry.text, status="complete", ts=now_ms()
+        )
+        replies = [self._placeholder(m, user, entry.text) for m in models]
         if not await self._store.start_queued(self.id, entry.message, replies):
             return False
         self.room.unqueued(entry.message, withdrawn=False)
@@ -512,7 +524,7 @@ class Turns:
             for model, reply in zip(models, replies, strict=True):
                 if entry.budget is not None and reply.stream is not None:
                     self._spenders[reply.stream] = entry.budget
-                self._start_generation(model, reply, entry.params)
+                self._start_generation(model, reply, entry.params, entry.text)
         return True
 
     # --- regenerate ---------------------------------------------------------------------------
@@ -539,15 +551,20 @@ class Turns:
                 raise
             await self._start_regenerate(entry, model, slot_taken=True)
 
-    async def _regenerable(self, reply_to: str, model: Model) -> HistoryMessage:
-        """The reply a regenerate of ``model``'s answer to ``reply_to`` replaces, or not_found."""
+    async def _regenerable(
+        self, reply_to: str, model: Model
+    ) -> tuple[HistoryMessage, HistoryMessage]:
+        """The prompt and the reply a regenerate of ``model``'s answer to ``reply_to`` replaces.
+
+        Raises ``not_found`` when there is no such prompt or reply.
+        """
         prompt = await self._store.message(self.id, reply_to)
         if prompt is None or prompt.role != "user" or prompt.queued or prompt.withdrawn:
             raise PeerError("not_found", f"no prompt {reply_to[:128]!r} that ran in this room")
         old = await self._store.newest_reply(self.id, reply_to, model.id)
         if old is None:
             raise PeerError("not_found", f"model {model.id!r} did not answer {reply_to[:128]!r}")
-        return old
+        return prompt, old
 
     async def _start_regenerate(
         self, entry: WaitingRegenerate, model: Model, *, slot_taken: bool = False
@@ -556,9 +573,9 @@ class Turns:
         if not slot_taken:
             self._streams.take()
         try:
-            old = await self._regenerable(entry.reply_to, model)
+            prompt, old = await self._regenerable(entry.reply_to, model)
             reply = msgspec.structs.replace(
-                _placeholder(model, entry.reply_to, now_ms()), replaces=old.id
+                self._placeholder(model, prompt, prompt.text), ts=now_ms(), replaces=old.id
             )
             await self._store.add_replies(self.id, [reply])
         except BaseException:
@@ -566,7 +583,7 @@ class Turns:
             raise
         if entry.budget is not None and reply.stream is not None:
             self._spenders[reply.stream] = entry.budget
-        self._start_generation(model, reply, None, upto=entry.reply_to)
+        self._start_generation(model, reply, None, prompt.text, upto=entry.reply_to)
 
     async def _begin(
         self, member: Member, request: TurnRequest, models: list[Model], *, spend: bool
@@ -597,7 +614,7 @@ class Turns:
             author=member.identity,
             prompt_id=request.prompt_id,
         )
-        replies = [_placeholder(m, user.id, ts) for m in models]
+        replies = [self._placeholder(m, user, request.text) for m in models]
         # The user message is durable before anyone hears of it (rule 5).
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
             return False
@@ -617,19 +634,38 @@ class Turns:
             for model, reply in zip(models, replies, strict=True):
                 if member.budget is not None and reply.stream is not None:
                     self._spenders[reply.stream] = member.budget
-                self._start_generation(model, reply, request.params)
+                self._start_generation(model, reply, request.params, request.text)
         return True
+
+    def _placeholder(self, model: Model, user: HistoryMessage, text: str) -> HistoryMessage:
+        """The reply of ``model`` as stored before it streams; a router's names its first pick."""
+        routed = self._routing.is_router(model.id)
+        return HistoryMessage(
+            id=new_id("m"),
+            role="assistant",
+            text="",
+            status="streaming",
+            ts=user.ts,
+            model=self._routing.first_choice(model.id, text).model if routed else model.id,
+            reply_to=user.id,
+            stream=new_id("s"),
+            routed_from=model.id if routed else None,
+        )
 
     def _start_generation(
         self,
         model: Model,
         reply: HistoryMessage,
         params: Params | None,
+        text: str,
         *,
         upto: str | None = None,
     ) -> None:
         """Start ``reply``'s stream; ``upto`` (a regenerate) ends its lane at that prompt."""
         stream = reply.stream or new_id("s")
+        if self._routing.is_router(model.id):
+            self._start_routed(model, reply, params, text)
+            return
 
         async def prepare() -> GenerationRequest:
             lane = await self._store.lane(
@@ -663,6 +699,63 @@ class Turns:
                 replaces=reply.replaces,
             )
         )
+        generation.start()
+
+    def _start_routed(
+        self, router: Model, reply: HistoryMessage, params: Params | None, text: str
+    ) -> None:
+        """A router's stream: its ``stream_start`` waits for the choice (see RoutedStream)."""
+        stream = reply.stream or new_id("s")
+        limits = self._limits
+
+        def announce(routed: RoutedStream, stopped: bool) -> None:
+            chosen = msgspec.structs.replace(reply, model=routed.model.id)
+            self.room.stream_started(generation, chosen)
+            self.room.publish(
+                StreamStart(
+                    seq=0,
+                    stream=stream,
+                    model=routed.model.id,
+                    message=reply.id,
+                    reply_to=reply.reply_to or "",
+                    ts=reply.ts,
+                    routed_from=router.id,
+                    route_reason=routed.reason,
+                )
+            )
+
+        routed = RoutedStream(
+            router_id=router.id,
+            text=text,
+            stream=stream,
+            message_id=reply.id,
+            routing=self._routing,
+            publish=self.room.publish,
+            store=self._store,
+            metrics=self._metrics,
+            retarget=retargeted(params, limits),
+            announce=announce,
+        )
+
+        async def prepare() -> GenerationRequest:
+            # The router's lane, for whichever model answers it.
+            lane = await self._store.lane(self.id, router.id, limits.context_messages)
+            return request_for(routed.model, lane, params, limits)
+
+        generation = Generation(
+            stream=stream,
+            model=router,
+            reply=reply,
+            prepare=prepare,
+            sink=self.room,
+            finished=self._reply_finished,
+            store=self._store,
+            checkpoint_interval=limits.checkpoint_interval,
+            clock=self._clock,
+            meter=self._metrics.stream(router.id, stream=stream, room=self.id),
+            routed=routed,
+        )
+        self._generations[stream] = generation
         generation.start()
 
     def _tool_access(self, model: Model) -> ToolAccess | None:
@@ -714,20 +807,6 @@ class Turns:
         self.room.close()
 
 
-def _placeholder(model: Model, reply_to: str, ts: int) -> HistoryMessage:
-    """A reply about to stream: stored before its ``stream_start`` is sent."""
-    return HistoryMessage(
-        id=new_id("m"),
-        role="assistant",
-        text="",
-        status="streaming",
-        ts=ts,
-        model=model.id,
-        reply_to=reply_to,
-        stream=new_id("s"),
-    )
-
-
 def request_for(
     model: Model, lane: list[HistoryMessage], params: Params | None, limits: Limits
 ) -> GenerationRequest:
@@ -746,3 +825,15 @@ def request_for(
         ),
         reasoning=bool(params and params.reasoning),
     )
+
+
+def retargeted(params: Params | None, limits: Limits) -> Retarget:
+    """How a routed stream's request is made over for the next candidate: its own cap."""
+
+    def retarget(model: Model, request: GenerationRequest) -> GenerationRequest:
+        cap = clamp_max_tokens(
+            params.max_tokens if params else None, model.spec.params, server_cap=limits.max_tokens
+        )
+        return dataclasses.replace(request, max_tokens=cap)
+
+    return retarget

@@ -81,7 +81,7 @@ timeout_s = 300
 
 def test_the_example_config_is_valid() -> None:
     settings = build_settings(read_config_file(EXAMPLE), env={})
-    assert {m.provider for m in settings.models} == {"demo", "openai", "anthropic"}
+    assert {m.provider for m in settings.models} == {"demo", "openai", "anthropic", "router"}
 
 
 @pytest.mark.parametrize(

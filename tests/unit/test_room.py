@@ -62,6 +62,7 @@ class Live:
     message_id: str = "r1"
     reply_to: str = "u1"
     text: str = ""
+    routed_from: str | None = None
     reasoning: str = ""
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)

@@ -83,6 +83,7 @@ def test_the_unions_map_every_wire_type() -> None:
     assert set(server) == {
         "welcome", "message", "stream_start", "token", "tool_call", "stream_end",
         "presence", "presence_diff", "error", "pong",
+        "model_switch",
         "reasoning",
         "tool_result", "tool_approval", "tool_decision",
         "unqueued",

@@ -121,6 +121,10 @@ function reply(overrides: Partial<Reply>): Reply {
   return {
     id: "r",
     model: "a",
+    lane: "a",
+    routedFrom: null,
+    routeReason: null,
+    switches: [],
     replyTo: "m",
     replaces: null,
     stream: "s",

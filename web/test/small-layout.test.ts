@@ -10,6 +10,10 @@ function reply(model: string, status: MessageStatus): Reply {
   return {
     id: `${model}-${status}`,
     model,
+    lane: model,
+    routedFrom: null,
+    routeReason: null,
+    switches: [],
     replyTo: "m",
     replaces: null,
     stream: "s",

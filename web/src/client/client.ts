@@ -17,6 +17,7 @@ import {
   type InterruptFrame,
   isRoomEvent,
   type MessageFrame,
+  type ModelSwitchFrame,
   type ModelInfo,
   type Params,
   type Participant,
@@ -77,6 +78,7 @@ export interface ClientEventMap {
   token: TokenFrame;
   tool_call: ToolCallFrame;
   stream_end: StreamEndFrame;
+  model_switch: ModelSwitchFrame;
   reasoning: ReasoningFrame;
   tool_result: ToolResultFrame;
   tool_approval: ToolApprovalFrame;
@@ -551,6 +553,9 @@ export class RtClient {
         return;
       case "stream_end":
         this.#emitter.emit("stream_end", event);
+        return;
+      case "model_switch":
+        this.#emitter.emit("model_switch", event);
         return;
       case "reasoning":
         this.#emitter.emit("reasoning", event);

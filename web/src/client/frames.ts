@@ -192,6 +192,8 @@ export interface HistoryMessage {
   tool_calls?: ToolCallRecord[];
   /** Extension: what went wrong, for status `error`. */
   error?: ErrorInfo;
+  /** Extension (routers): the router whose lane this reply is in; `model` answered it. */
+  routed_from?: string;
   /** Extension: an assistant message's thinking text, kept apart from `text`. */
   reasoning?: string;
   /** Extension: a user message waiting in the room's queue. */
@@ -208,6 +210,8 @@ export interface RunningStream {
   message: string;
   reply_to: string;
   text: string;
+  /** Extension (routers): the router whose lane this stream is in; `model` answers it. */
+  routed_from?: string;
   /** Extension: the stream's thinking text so far, when it has some. */
   reasoning?: string;
   /** Extension (tools): the stream's calls so far, with results of ended ones. */
@@ -254,6 +258,10 @@ export interface StreamStartFrame {
   message: string;
   reply_to: string;
   ts: number;
+  /** Extension (routers): the router that chose `model`. */
+  routed_from?: string;
+  /** Extension (routers): why it chose it, in a few words for people. */
+  route_reason?: string;
   /** Extension: the assistant message this stream supersedes (a regenerate). */
   replaces?: string;
 }
@@ -322,6 +330,17 @@ export interface PongFrame {
   id?: string;
 }
 
+// --- routers (issue 18) -------------------------------------------------------------------
+
+/** A routed stream's model failed before its first token: `model` answers from now on. */
+export interface ModelSwitchFrame {
+  type: "model_switch";
+  seq: number;
+  stream: string;
+  model: string;
+  reason: string;
+}
+
 /** Thinking text of a stream, to append to its reasoning; never part of the answer. */
 export interface ReasoningFrame {
   type: "reasoning";
@@ -384,6 +403,7 @@ export type RoomEvent =
   | ToolResultFrame
   | ToolApprovalFrame
   | ToolDecisionFrame
+  | ModelSwitchFrame
   | UnqueuedFrame;
 
 export type ServerFrame =
@@ -400,6 +420,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "token",
   "tool_call",
   "stream_end",
+  "model_switch",
   "reasoning",
   "tool_result",
   "tool_approval",

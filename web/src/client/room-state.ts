@@ -22,10 +22,29 @@ import type {
   WelcomeFrame,
 } from "./frames.js";
 
+/** A routed stream's change of model: who failed before its first token, and who took over. */
+export interface ModelSwitch {
+  from: string;
+  to: string;
+  reason: string;
+}
+
 export interface Reply {
   /** The assistant message id. */
   readonly id: string;
-  readonly model: string;
+  /** The model answering: a router's choice, changed by `model_switch`. */
+  model: string;
+  /**
+   * The lane the reply is in: its router's id when routed (set by the frame that first tells
+   * of the reply, so it never moves), else its model's.
+   */
+  readonly lane: string;
+  /** The router that chose `model`, when routed. */
+  readonly routedFrom: string | null;
+  /** Why the router chose its first model (`stream_start.route_reason`); live streams only. */
+  routeReason: string | null;
+  /** The switches of model this reply went through, oldest first. */
+  readonly switches: ModelSwitch[];
   /** The user message this answers. */
   readonly replyTo: string;
   /** The reply of the same model that this one regenerated; null for a first answer. */
@@ -236,8 +255,9 @@ export class RoomState {
     for (const running of welcome.streams) {
       const reply =
         this.#replies.get(running.message) ??
-        this.#addReply(running.message, running.model, running.reply_to, 0);
+        this.#addReply(running.message, running.model, running.reply_to, 0, running.routed_from);
       if (!reply) continue;
+      reply.model = running.model;
       // The running stream's text is newer than the message's last checkpoint.
       reply.text = running.text;
       reply.reasoning = running.reasoning ?? "";
@@ -283,8 +303,15 @@ export class RoomState {
       case "message":
         return this.#onMessage(event);
       case "stream_start": {
-        const reply = this.#addReply(event.message, event.model, event.reply_to, event.ts);
+        const reply = this.#addReply(
+          event.message,
+          event.model,
+          event.reply_to,
+          event.ts,
+          event.routed_from,
+        );
         if (!reply) return [];
+        reply.routeReason = event.route_reason ?? null;
         reply.replaces = event.replaces ?? null;
         reply.stream = event.stream;
         reply.status = "streaming";
@@ -331,6 +358,13 @@ export class RoomState {
         reply.error = event.error ?? null;
         // A stream that ended while a call waited took the question with it.
         for (const call of reply.toolCalls) if (call.approval === "waiting") delete call.approval;
+        return [{ kind: "reply", reply }];
+      }
+      case "model_switch": {
+        const reply = this.#byStream.get(event.stream);
+        if (!reply || reply.model === event.model) return [];
+        reply.switches.push({ from: reply.model, to: event.model, reason: event.reason });
+        reply.model = event.model;
         return [{ kind: "reply", reply }];
       }
       case "tool_result":
@@ -439,7 +473,13 @@ export class RoomState {
   /** An assistant message of history as a reply; one whose turn is unknown waits for it. */
   #addHistoryReply(message: HistoryMessage): Reply | null {
     if (!message.model || !message.reply_to) return null;
-    const reply = this.#addReply(message.id, message.model, message.reply_to, message.ts);
+    const reply = this.#addReply(
+      message.id,
+      message.model,
+      message.reply_to,
+      message.ts,
+      message.routed_from,
+    );
     if (!reply) {
       this.#orphans.push(message);
       return null;
@@ -465,7 +505,13 @@ export class RoomState {
    * The reply with this message id, made if new. Null when the user message it answers is not
    * known: history starts mid-conversation, so its oldest replies may have lost their prompt.
    */
-  #addReply(id: string, model: string, replyTo: string, ts: number): Reply | null {
+  #addReply(
+    id: string,
+    model: string,
+    replyTo: string,
+    ts: number,
+    routedFrom?: string,
+  ): Reply | null {
     const known = this.#replies.get(id);
     if (known) return known;
     const turn = this.#turns.get(replyTo);
@@ -473,6 +519,10 @@ export class RoomState {
     const reply: Reply = {
       id,
       model,
+      lane: routedFrom ?? model,
+      routedFrom: routedFrom ?? null,
+      routeReason: null,
+      switches: [],
       replyTo,
       replaces: null,
       stream: null,

@@ -7,7 +7,7 @@
 import type { ConnectionInfo } from "../client/client.js";
 import type { Change, RoomState } from "../client/room-state.js";
 import { FrameScheduler } from "./frame-scheduler.js";
-import { LaneTabs, laneStatus } from "./lane-tabs.js";
+import { LaneTabs, laneStatus, latestReply } from "./lane-tabs.js";
 import { buildUi, type Ui } from "./layout.js";
 import type { LaneLayout } from "./layout-watch.js";
 
@@ -146,6 +146,7 @@ export class ChatView {
     this.#tabs.sync(ui.conversation.lanes);
     this.#showSelectedLane();
     ui.lanes.showStatus((model) => laneStatus(model, state.turns), this.#tabs.selected);
+    ui.lanes.showRoutes((lane) => latestReply(lane, state.turns), state.models);
     ui.empty.hidden = state.turns.length > 0;
     this.#drawEarlier(snapshot);
     ui.queue.render(state.queue, state.me?.id ?? null);

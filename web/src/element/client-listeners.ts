@@ -34,6 +34,7 @@ export function listenTo(client: RtClient, listeners: ClientListeners): () => vo
     client.on("token", (event) => listeners.roomEvent(event)),
     client.on("tool_call", (event) => listeners.roomEvent(event)),
     client.on("stream_end", (event) => listeners.roomEvent(event)),
+    client.on("model_switch", (event) => listeners.roomEvent(event)),
     client.on("reasoning", (event) => listeners.roomEvent(event)),
     client.on("tool_result", (event) => listeners.roomEvent(event)),
     client.on("tool_approval", (event) => listeners.roomEvent(event)),

@@ -193,6 +193,6 @@ export class Conversation {
   }
 
   #column(reply: Reply): number {
-    return this.#lanes.indexOf(reply.model) + 1 || this.#lanes.length + 1;
+    return this.#lanes.indexOf(reply.lane) + 1 || this.#lanes.length + 1;
   }
 }

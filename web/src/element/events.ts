@@ -7,6 +7,7 @@ import type { ConnectionInfo } from "../client/client.js";
 import type {
   ErrorFrame,
   MessageFrame,
+  ModelSwitchFrame,
   PresenceEntry,
   StreamEndFrame,
   StreamStartFrame,
@@ -29,6 +30,8 @@ export interface RtChatEventDetails {
   "rt-message": MessageFrame;
   "rt-stream-start": StreamStartFrame;
   "rt-stream-end": RtStreamEndDetail;
+  /** A routed stream's model failed before its first token and the next took over. */
+  "rt-model-switch": ModelSwitchFrame;
   /** The server refused something this element sent. */
   "rt-error": ErrorFrame;
   /** Who is in the room changed. */

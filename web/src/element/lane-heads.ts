@@ -4,9 +4,10 @@
  */
 
 import type { ModelInfo } from "../client/frames.js";
+import type { Reply } from "../client/room-state.js";
 import { icon } from "./icons.js";
 import type { LaneStatus } from "./lane-tabs.js";
-import { el, laneColor, modelLabel } from "./views.js";
+import { el, laneColor, modelLabel, replyLabel, routeTitle } from "./views.js";
 
 export interface LaneHeadActions {
   /** The Stop button of `model`'s lane was pressed. */
@@ -87,6 +88,31 @@ export class LaneHeads {
     }
   }
 
+  /**
+   * Shows which model answers each router's lane ("Auto → Fast"), why on hover, and a switch
+   * of model when its latest reply had one. Lanes of plain models keep their label.
+   */
+  showRoutes(latest: (lane: string) => Reply | null, models: readonly ModelInfo[]): void {
+    for (const lane of this.element.children) {
+      if (!(lane instanceof HTMLElement)) continue;
+      const model = lane.dataset["model"] ?? "";
+      const reply = latest(model);
+      const routed = reply?.routedFrom ? reply : null;
+      const label = lane.querySelector<HTMLElement>(".lane-label");
+      if (label) {
+        label.textContent = routed ? replyLabel(routed, models) : modelLabel(model, models);
+      }
+      const tab = lane.querySelector<HTMLElement>(".lane-tab");
+      if (tab) tab.title = routed ? routeTitle(routed) : "";
+      const switched = routed?.switches.at(-1);
+      lane.toggleAttribute("data-switched", switched !== undefined);
+      const note = lane.querySelector<HTMLElement>(".lane-switch");
+      if (note) {
+        note.textContent = switched ? `switched from ${modelLabel(switched.from, models)}` : "";
+      }
+    }
+  }
+
   #head(model: string, models: readonly ModelInfo[]): HTMLElement {
     const doc = this.element.ownerDocument;
     const label = modelLabel(model, models);
@@ -100,7 +126,11 @@ export class LaneHeads {
       name.dataset["model"] = model;
       name.setAttribute("aria-controls", "rt-turns");
     }
-    name.append(el(doc, "span", "lane-label", label), el(doc, "span", "lane-state"));
+    name.append(
+      el(doc, "span", "lane-label", label),
+      el(doc, "span", "lane-switch"),
+      el(doc, "span", "lane-state"),
+    );
     const stop = el(doc, "button", "cancel with-icon");
     stop.type = "button";
     stop.setAttribute("aria-label", `Stop ${label}`);

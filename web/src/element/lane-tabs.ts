@@ -4,7 +4,7 @@
  */
 
 import type { MessageStatus } from "../client/frames.js";
-import type { Turn } from "../client/room-state.js";
+import type { Reply, Turn } from "../client/room-state.js";
 
 /** What a lane's head says about its model: its latest reply's state, or idle before any. */
 export type LaneStatus = "idle" | "streaming" | "done" | "cancelled" | "interrupted" | "error";
@@ -17,16 +17,22 @@ const STATUS_OF: Record<MessageStatus, LaneStatus> = {
   error: "error",
 };
 
-/** The status of `model`'s newest reply in `turns` (newest turn last). */
-export function laneStatus(model: string, turns: readonly Turn[]): LaneStatus {
+/** The newest reply of lane `lane` in `turns` (newest turn last), if it has one. */
+export function latestReply(lane: string, turns: readonly Turn[]): Reply | null {
   for (let t = turns.length - 1; t >= 0; t -= 1) {
     const replies = turns[t]?.replies ?? [];
     for (let r = replies.length - 1; r >= 0; r -= 1) {
       const reply = replies[r];
-      if (reply?.model === model) return STATUS_OF[reply.status];
+      if (reply?.lane === lane) return reply;
     }
   }
-  return "idle";
+  return null;
+}
+
+/** The status of `model`'s newest reply in `turns` (newest turn last). */
+export function laneStatus(model: string, turns: readonly Turn[]): LaneStatus {
+  const reply = latestReply(model, turns);
+  return reply ? STATUS_OF[reply.status] : "idle";
 }
 
 /**

@@ -20,7 +20,7 @@ export function laneOrder(
   turns: readonly Turn[],
 ): string[] {
   const lanes = new Set(selected.length > 0 ? selected : defaultModels(models));
-  for (const turn of turns) for (const reply of turn.replies) lanes.add(reply.model);
+  for (const turn of turns) for (const reply of turn.replies) lanes.add(reply.lane);
   return [...lanes];
 }
 

@@ -35,7 +35,7 @@ import { LayoutWatch } from "./layout-watch.js";
 import { LauncherState } from "./launcher-state.js";
 import { PendingPrompts } from "./pending-prompts.js";
 import { TypingSignal } from "./typing.js";
-import { modelLabel } from "./views.js";
+import { modelLabel, replyLabel } from "./views.js";
 import { earlierLoadedText, errorText, streamEndedText } from "./wording.js";
 
 export class RtChatElement extends HTMLElement {
@@ -156,7 +156,7 @@ export class RtChatElement extends HTMLElement {
 
   /** Cancels one model's running stream. */
   cancel(model: string): void {
-    const running = this.#state.running().filter((reply) => reply.model === model);
+    const running = this.#state.running().filter((reply) => reply.lane === model);
     for (const reply of running) {
       if (reply.stream) this.#client?.cancel({ stream: reply.stream });
     }
@@ -321,8 +321,12 @@ export class RtChatElement extends HTMLElement {
         break;
       case "stream_start":
         this.#launcher.noteArrival(false);
-        this.#view?.announce(`${modelLabel(event.model, this.#state.models)} started answering.`);
+        this.#view?.announce(`${this.#answererLabel(event.stream)} started answering.`);
         this.#dispatch("rt-stream-start", event);
+        break;
+      case "model_switch":
+        this.#view?.announce(`${this.#answererLabel(event.stream)} took over: ${event.reason}.`);
+        this.#dispatch("rt-model-switch", event);
         break;
       case "stream_end":
         this.#onStreamEnd(event);
@@ -334,6 +338,12 @@ export class RtChatElement extends HTMLElement {
         return;
     }
     this.#view?.invalidate();
+  }
+
+  /** Who answers a stream, as a lane head names it ("Auto → Fast" when routed). */
+  #answererLabel(stream: string): string {
+    const reply = this.#state.replyOfStream(stream);
+    return reply ? replyLabel(reply, this.#state.models) : "A model";
   }
 
   #onStreamEnd(event: StreamEndFrame): void {

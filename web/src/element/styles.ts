@@ -120,6 +120,8 @@ button, textarea { font: inherit; color: inherit; }
 }
 .lane-label { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .lane-state { font-size: .8em; color: var(--_muted); margin-left: auto; white-space: nowrap; }
+.lane-switch { font-size: .75em; color: var(--_muted); white-space: nowrap; }
+.lane-switch:empty { display: none; }
 .lane[data-streaming] .lane-state { color: var(--lane-color); font-weight: 600; }
 .lane[data-streaming] .lane-state::before {
   content: ""; display: inline-block; width: .55rem; height: .55rem; margin-right: .3rem;

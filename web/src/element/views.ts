@@ -30,6 +30,19 @@ export function modelLabel(model: string, models: readonly ModelInfo[]): string 
   return models.find((info) => info.id === model)?.label ?? model;
 }
 
+/** Who wrote a reply: its model, after its router's name when routed ("Auto → Fast"). */
+export function replyLabel(reply: Reply, models: readonly ModelInfo[]): string {
+  const model = modelLabel(reply.model, models);
+  return reply.routedFrom ? `${modelLabel(reply.routedFrom, models)} → ${model}` : model;
+}
+
+/** Why a routed reply's model answers it: the router's reason, then each switch; else "". */
+export function routeTitle(reply: Reply): string {
+  const lines = reply.routeReason ? [`Chosen: ${reply.routeReason}`] : [];
+  for (const change of reply.switches) lines.push(`Switched to ${change.to}: ${change.reason}`);
+  return lines.join("\n");
+}
+
 /** Where a reply stands among its model's replies to one prompt (several after regenerates). */
 export interface Versions {
   /** It is the newest: the one shown, and the one Regenerate runs again. */
@@ -59,7 +72,7 @@ export class ReplyView {
     readonly canApprove: () => boolean = () => true,
   ) {
     this.element = el(doc, "article", "reply");
-    this.element.dataset["model"] = reply.model;
+    this.element.dataset["model"] = reply.lane;
     this.element.dataset["message"] = reply.id;
     const head = el(doc, "header", "reply-head");
     this.#label = el(doc, "span", "model");
@@ -100,8 +113,8 @@ export class ReplyView {
   ): void {
     const { reply } = this;
     const streaming = reply.status === "streaming";
-    const label = modelLabel(reply.model, models);
-    this.element.style.setProperty("--lane-color", laneColor(reply.model, models));
+    const label = replyLabel(reply, models);
+    this.element.style.setProperty("--lane-color", laneColor(reply.lane, models));
     this.element.style.gridColumn = String(column);
     this.element.dataset["status"] = reply.status;
     if (reply.stream) this.element.dataset["stream"] = reply.stream;
@@ -110,6 +123,7 @@ export class ReplyView {
     this.element.setAttribute("aria-busy", String(streaming));
     this.element.setAttribute("aria-label", `${label} reply${streaming ? ", streaming" : ""}`);
     this.#label.textContent = label;
+    this.#label.title = routeTitle(reply);
     this.#state.textContent = streaming ? "streaming…" : "";
     this.#reasoning.update(reply);
     this.#markdown.update(reply.text, !streaming);
