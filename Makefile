@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_STAMP := rtserver/static/.built
 
-.PHONY: run test lint format web browser bench bench-fanout mutate clean
+.PHONY: run test lint format web browser bench bench-fanout bench-cluster mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench: $(BENCH_STAMP)
 # The in-process publish cost and a small loopback fan-out, without peers.
 bench-fanout: $(STAMP)
 	$(BIN)/python -m benchmarks.fanout
+
+# Cross-node fan-out through the Redis bus against one node, as ratios (needs Redis and
+# PostgreSQL: REDIS=redis://... and RTSERVER_TEST_POSTGRES=postgresql://...).
+bench-cluster: $(STAMP)
+	$(BIN)/python -m benchmarks.cluster $(if $(REDIS),--redis $(REDIS))
 
 # Mutation testing of the core modules against the unit and integration tests (see
 # docs/testing.md). Slow (most of an hour on two cores), so never part of `make test`; results

@@ -16,9 +16,14 @@ from rtserver.auth.access import Access, check_open_mode
 from rtserver.auth.limits import ClientLimits
 from rtserver.auth.origins import OriginPolicy
 from rtserver.auth.tokens import RoomTokens, secret_from
+from rtserver.bus.control import Control, Request
+from rtserver.bus.counters import ClusterCounters
+from rtserver.bus.redis import RedisBus
+from rtserver.bus.selection import open_bus
 from rtserver.config import Settings
 from rtserver.keys import (
     ACCESS,
+    BUS,
     CATALOG,
     CLIENT_LIMITS,
     DIRECTORY,
@@ -41,9 +46,10 @@ from rtserver.store.selection import open_store
 from rtserver.tools.toolbox import Toolbox
 from rtserver.transports import chat, http, sse, ws
 from rtserver.transports.http_errors import json_http_errors
-from rtserver.turns.directory import RoomDirectory
+from rtserver.turns.directory import RoomDirectory, check_room_id
+from rtserver.turns.shared import Cluster, SharedTurns
 from rtserver.turns.slots import Slots
-from rtserver.turns.turns import STREAMS_RETRY_S
+from rtserver.turns.turns import STREAMS_RETRY_S, Turns
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -78,6 +84,7 @@ def create_app(
     # Built here, before anything listens, so that a function tool that cannot be imported is a
     # ConfigError of `serve` itself; its MCP servers start with the app.
     app[TOOLBOX] = Toolbox.build(settings.tools)
+    app.cleanup_ctx.append(_open_bus)
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_run_retention)
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
@@ -120,10 +127,19 @@ async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(index)
 
 
+async def _open_bus(app: web.Application) -> AsyncIterator[None]:
+    bus = await open_bus(app[SETTINGS])
+    app[BUS] = bus
+    yield
+    await bus.close()
+
+
 async def _open_store(app: web.Application) -> AsyncIterator[None]:
     store = await open_store(app[SETTINGS].db_path)
     try:
-        recovered = await store.recover()
+        # Nodes share the store: a node starting must not end the replies others stream. A
+        # dead node's replies are ended room by room, once its turn lease has expired.
+        recovered = 0 if app[BUS].shared else await store.recover()
     except BaseException:
         await store.close()
         raise
@@ -174,6 +190,26 @@ async def _open_tools(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _open_directory(app: web.Application) -> AsyncIterator[None]:
+    bus = app[BUS]
+    control: Control | None = None
+    make: Callable[[str], Turns] | None = None
+    if isinstance(bus, RedisBus):
+        control = Control(bus)
+        cluster = Cluster(bus=bus, control=control, counters=ClusterCounters(bus))
+
+        def make(room_id: str) -> Turns:
+            return SharedTurns(
+                room_id,
+                cluster=cluster,
+                store=app[STORE],
+                catalog=app[CATALOG],
+                limits=app[SETTINGS].limits,
+                streams=app[STREAM_SLOTS],
+                memory=app[ROOM_MEMORY],
+                metrics=app[METRICS],
+                toolbox=app[TOOLBOX],
+            )
+
     directory = RoomDirectory(
         store=app[STORE],
         catalog=app[CATALOG],
@@ -181,11 +217,23 @@ async def _open_directory(app: web.Application) -> AsyncIterator[None]:
         streams=app[STREAM_SLOTS],
         memory=app[ROOM_MEMORY],
         metrics=app[METRICS],
+        make=make,
         toolbox=app[TOOLBOX],
     )
     app[DIRECTORY] = directory
+    if control is not None:
+        control.serve(lambda request: _forwarded(directory, request))
     yield
     await directory.close()
+    if control is not None:
+        await control.close()
+
+
+async def _forwarded(directory: RoomDirectory, request: Request) -> None:
+    """A frame another node sent to this one, which runs (or is to run) its room's turn."""
+    turns = await directory.get(check_room_id(request.room))
+    assert isinstance(turns, SharedTurns)
+    await turns.act_forwarded(request)
 
 
 async def _close_rooms(app: web.Application) -> None:

@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite database file (default ./rtserver.db), or a postgresql:// URL",
     )
     serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help="Redis shared by several nodes (redis://host:6379/0); needs --db postgresql://",
+    )
+    serve.add_argument(
         "--open",
         action="store_true",
         help="serve without room tokens on a host other than loopback, on purpose",
@@ -86,6 +91,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         port=getattr(args, "port", None),
         db_path=getattr(args, "db", None),
         open_mode=getattr(args, "open", False),
+        redis_url=getattr(args, "redis", None),
     )
 
 
@@ -140,6 +146,7 @@ def _serve(settings: Settings, log_level: str, log_format: LogFormat) -> int:
 
 def _run(settings: Settings) -> int:
     from rtserver.app import create_app
+    from rtserver.bus.selection import describe_redis
     from rtserver.ops.accesslog import RedactingAccessLogger
     from rtserver.store.lock import DatabaseLock
     from rtserver.store.selection import describe_db
@@ -154,7 +161,8 @@ def _run(settings: Settings) -> int:
         bound = _bound(banner, address)
         if lock is not None:
             lock.describe(bound)
-        print(f"rtserver: serving on {bound} (db {describe_db(settings.db_path)})")
+        bus = f", bus {describe_redis(settings.redis_url)}" if settings.redis_url else ""
+        print(f"rtserver: serving on {bound} (db {describe_db(settings.db_path)}{bus})")
 
     try:
         # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as

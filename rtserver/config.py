@@ -392,10 +392,34 @@ class StoreSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     retain_days: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
 
 
+class BusSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[bus]``: the Redis that several nodes share (none: one node, the in-process bus)."""
+
+    #: ``redis://``, ``rediss://`` or ``unix://`` URL of the Redis that carries rooms' events.
+    redis_url: str | None = None
+    #: What every key the bus writes starts with: deployments may share one Redis.
+    key_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "rt"
+
+    def __post_init__(self) -> None:
+        if self.redis_url is not None:
+            check_redis_url(self.redis_url)
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_redis_url(url: str) -> str:
+    """Return ``url`` if it names a Redis (``redis://``, ``rediss://``, ``unix://``)."""
+    if not url.startswith(REDIS_SCHEMES) or len(url) > 2048:
+        raise ValueError(f"redis_url: {url[:64]!r} is not a redis://, rediss:// or unix:// URL")
+    return url
+
+
 class ConfigFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerSection = msgspec.field(default_factory=ServerSection)
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
     store: StoreSection = msgspec.field(default_factory=StoreSection)
+    bus: BusSection = msgspec.field(default_factory=BusSection)
     limits: Limits = msgspec.field(default_factory=Limits)
     models: list[ModelSpec] = msgspec.field(default_factory=list)
     tools: list[ToolConfig] = msgspec.field(default_factory=list)
@@ -436,6 +460,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth: AuthSection = msgspec.field(default_factory=AuthSection)
     #: ``[store] retain_days``: messages older than this are deleted; 0 keeps them.
     retain_days: int = 0
+    #: ``[bus]``: a Redis shared by several nodes, or None for the in-process bus.
+    redis_url: str | None = None
+    bus_prefix: str = "rt"
     #: ``[[tools]]`` entries, which models name in their ``tools``.
     tools: tuple[ToolConfig, ...] = ()
 
@@ -471,6 +498,7 @@ def build_settings(
     port: int | None = None,
     db_path: str | None = None,
     open_mode: bool = False,
+    redis_url: str | None = None,
 ) -> Settings:
     """Combine a config file, the environment and command-line values (which win)."""
     config = config or ConfigFile()
@@ -487,8 +515,25 @@ def build_settings(
         trusted_proxies=tuple(config.server.trusted_proxies),
         auth=msgspec.structs.replace(config.auth, open=True) if open_mode else config.auth,
         retain_days=config.store.retain_days,
+        redis_url=_bus_url(redis_url or config.bus.redis_url, db_path or config.server.db),
+        bus_prefix=config.bus.key_prefix,
         tools=tuple(config.tools),
     )
+
+
+def _bus_url(redis_url: str | None, db: str | None) -> str | None:
+    """The Redis of several nodes, which must share one PostgreSQL store, not an SQLite file."""
+    if redis_url is None:
+        return None
+    try:
+        check_redis_url(redis_url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if db is None or not db.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "--redis (several nodes) needs a store they all share: --db postgresql://..."
+        )
+    return redis_url
 
 
 def _check_tools(tools: list[ToolConfig], models: tuple[ModelSpec, ...]) -> None:

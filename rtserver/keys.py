@@ -7,6 +7,7 @@ from aiohttp import web
 from rtserver.auth.access import Access
 from rtserver.auth.limits import ClientLimits
 from rtserver.auth.origins import OriginPolicy
+from rtserver.bus.base import Bus
 from rtserver.config import Settings
 from rtserver.ops.metrics import Metrics
 from rtserver.providers.catalog import Catalog
@@ -28,5 +29,7 @@ STREAM_SLOTS = web.AppKey("stream_slots", Slots)
 #: The memory rooms hold together for resume and welcomes (``[limits] room_memory_bytes``).
 ROOM_MEMORY = web.AppKey("room_memory", MemoryBudget)
 METRICS = web.AppKey("metrics", Metrics)
+#: How rooms reach their copies on other nodes (``--redis``), or the in-process bus.
+BUS = web.AppKey("bus", Bus)
 #: The tools models may call: ``builtin`` and the ``[[tools]]`` entries, started with the app.
 TOOLBOX = web.AppKey("toolbox", Toolbox)

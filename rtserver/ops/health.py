@@ -9,7 +9,7 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from rtserver.keys import METRICS, STORE
+from rtserver.keys import BUS, METRICS, STORE
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,19 @@ async def healthz_handler(request: web.Request) -> web.Response:
 
 
 async def readyz_handler(request: web.Request) -> web.Response:
-    """``GET /readyz``: 200 when the store answers, else 503."""
+    """``GET /readyz``: 200 when the store (and the bus, with ``--redis``) answers, else 503."""
     try:
         async with asyncio.timeout(STORE_PROBE_S):
             await request.app[STORE].ping()
     except Exception:
         log.warning("readiness probe: the store does not answer", exc_info=True)
         return web.json_response({"status": "unavailable", "store": "down"}, status=503)
+    if not request.app[BUS].healthy:
+        # A node cut off from the others would serve rooms that no longer move: out of the
+        # balancer until Redis answers again.
+        return web.json_response(
+            {"status": "unavailable", "store": "up", "bus": "down"}, status=503
+        )
     return web.json_response({"status": "ready", "store": "up"})
 
 

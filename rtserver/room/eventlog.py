@@ -92,6 +92,12 @@ class EventLog:
             _, _, size = self._events.popleft()
             self._grow(-size)
 
+    def restart(self, epoch: str, head: int) -> None:
+        """Stand at ``head`` of ``epoch``, keeping nothing: the log is a copy of one kept
+        elsewhere (the Redis bus's), which numbers events; the next appended is ``head + 1``."""
+        self.drop_all()
+        self.epoch, self._head = epoch, head
+
     def drop_all(self) -> None:
         """Forget every event kept; the epoch and head stay, so later seqs still follow."""
         self._events.clear()

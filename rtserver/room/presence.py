@@ -13,8 +13,30 @@ however large the room, and a burst of changes between two flushes costs one fra
 from __future__ import annotations
 
 from itertools import islice
+from typing import Protocol
 
 from rtserver.protocol.frames import PresenceDiff, PresenceEntry
+
+
+class Roster(Protocol):
+    """Who is in a room, as the room records and tells it: a :class:`PresenceBoard`, or one
+    that also hears of the room's participants on other nodes."""
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def pending(self) -> bool: ...
+
+    def listed(self) -> list[PresenceEntry]: ...
+
+    def join(self, entry: PresenceEntry) -> None: ...
+
+    def update(self, entry: PresenceEntry) -> None: ...
+
+    def leave(self, participant_id: str) -> None: ...
+
+    def flush(self) -> PresenceDiff | None: ...
 
 
 class PresenceBoard:

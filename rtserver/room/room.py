@@ -41,7 +41,7 @@ from rtserver.room.eventlog import EventLog
 from rtserver.room.member import Member, Seat
 from rtserver.room.memory import Budgeted, MemoryBudget
 from rtserver.room.outbox import Outbox
-from rtserver.room.presence import PresenceBoard
+from rtserver.room.presence import PresenceBoard, Roster
 from rtserver.room.recent import RecentMessages
 from rtserver.room.scheduler import LOOP, Scheduler, Timer
 
@@ -150,7 +150,7 @@ class Room:
         self._history = RecentMessages(
             max_messages=limits.history_messages, max_chars=limits.welcome_chars, budget=memory
         )
-        self._presence = PresenceBoard(listed_max=limits.presence_listed)
+        self._presence: Roster = PresenceBoard(listed_max=limits.presence_listed)
         self._presence_flush: Timer | None = None
         self._live: dict[str, LiveReply] = {}
         self._tokens: TokenCoalescer | None = None
@@ -380,7 +380,7 @@ class Room:
         if self._tokens is not None:
             self._tokens.flush()
 
-    def _log_and_fan_out(self, event: RoomEvent) -> int:
+    def _log_and_fan_out(self, event: RoomEvent) -> int | None:
         out = self.log.append(event)
         self._fan_out(out)
         return self.log.head

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from rtserver.auth.access import Identity
 from rtserver.errors import PeerError
-from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
+from rtserver.keys import ACCESS, BUS, CLIENT_LIMITS, DIRECTORY, SETTINGS
 from rtserver.ops import logging as structured
 from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import JSON, EventAt
@@ -35,6 +35,7 @@ from rtserver.transports.http import (
     room_id_or_400,
     seat_for,
 )
+from rtserver.turns.shared import SharedTurns
 
 SESSION_HEADER: Final = "X-RT-Session"
 #: An SSE comment: every SSE parser skips it. It keeps proxies from timing the response out and
@@ -206,6 +207,9 @@ async def frames_handler(request: web.Request) -> web.Response:
     session = request.query.get("session") or request.headers.get(SESSION_HEADER)
     found = request.app[DIRECTORY].member_by_session(room_id, session) if session else None
     if found is None:
+        answered = await _post_elsewhere(request, room_id, session) if session else None
+        if answered is not None:
+            return answered
         # Distinct from not_found (a frame naming a stream that does not exist): this one
         # means "open a new event stream", which the client must be able to tell apart.
         raise PeerError("forbidden", "no such session in this room: open a new event stream")
@@ -216,6 +220,25 @@ async def frames_handler(request: web.Request) -> web.Response:
         raise PeerError("bad_frame", "hello is the events request, not a frame", ref=frame.id)
     try:
         await room.act(member, frame)
+    except PeerError as exc:
+        return error_response(exc.with_ref(frame.id))
+    return json_response({"ok": True}, status=202)
+
+
+async def _post_elsewhere(request: web.Request, room_id: str, session: str) -> web.Response | None:
+    """With several nodes, a POST may reach another node than its event stream's: it is
+    sent to that one, and its answer is this POST's. None when no node holds the session."""
+    room = await request.app[DIRECTORY].get(room_id) if request.app[BUS].shared else None
+    if not isinstance(room, SharedTurns):
+        return None
+    # The holder checks the token's subject against the session's ("" in open mode: none).
+    owner = "" if request.app[ACCESS].open else identify(request, room=room_id).key
+    frame = SSE.decode(await read_body(request))
+    if isinstance(frame, Hello):
+        raise PeerError("bad_frame", "hello is the events request, not a frame", ref=frame.id)
+    try:
+        if not await room.act_by_session(session, owner, frame):
+            return None
     except PeerError as exc:
         return error_response(exc.with_ref(frame.id))
     return json_response({"ok": True}, status=202)

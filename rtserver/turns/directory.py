@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 import re
+from collections.abc import Callable
 
 from rtserver.config import ROOM_ID_PATTERN, Limits
 from rtserver.errors import PeerError
@@ -44,7 +45,10 @@ class RoomDirectory:
         memory: MemoryBudget | None = None,
         metrics: Metrics | None = None,
         toolbox: Toolbox | None = None,
+        make: Callable[[str], Turns] | None = None,
     ) -> None:
+        """``make`` builds a room's turns (several nodes: shared ones); by default, Turns."""
+        self._make = make
         self._metrics = metrics or Metrics()
         self._toolbox = toolbox
         self._metrics.watch_rooms(lambda: len(self._rooms))
@@ -109,15 +113,19 @@ class RoomDirectory:
             )
 
     async def _open(self, room_id: str) -> Turns:
-        room = Turns(
-            room_id,
-            store=self._store,
-            catalog=self._catalog,
-            limits=self._limits,
-            streams=self._streams,
-            memory=self._memory,
-            metrics=self._metrics,
-            toolbox=self._toolbox,
+        room = (
+            self._make(room_id)
+            if self._make is not None
+            else Turns(
+                room_id,
+                store=self._store,
+                catalog=self._catalog,
+                limits=self._limits,
+                streams=self._streams,
+                memory=self._memory,
+                metrics=self._metrics,
+                toolbox=self._toolbox,
+            )
         )
         await room.load()
         room.room.on_idle = lambda: self._idle(room)
@@ -142,7 +150,10 @@ class RoomDirectory:
 
     def _let_go(self, room_id: str) -> None:
         room = self._rooms.pop(room_id, None)
-        if room is not None and self._memory is not None:
+        if room is None:
+            return
+        room.let_go()
+        if self._memory is not None:
             for held in room.budgeted():
                 self._memory.forget(held)
 

@@ -109,6 +109,9 @@ class TurnRequest:
 class Turns:
     """The turn controller of one room."""
 
+    #: The room it holds: shared by several nodes in :class:`~rtserver.turns.shared.SharedTurns`.
+    room_class: type[Room] = Room
+
     def __init__(
         self,
         room_id: str,
@@ -131,7 +134,7 @@ class Turns:
         self._catalog = catalog
         self._limits = limits
         self._clock = clock
-        self.room = Room(
+        self.room = self.room_class(
             room_id,
             limits=room_limits(limits),
             models=catalog.infos,
@@ -792,6 +795,9 @@ class Turns:
             self._streams_ended()
 
     # --- shutdown ---------------------------------------------------------------------------
+
+    def let_go(self) -> None:
+        """The directory forgets this room (idle): nothing to let go of on one node."""
 
     async def close(self) -> None:
         """End running streams as interrupted, then close every connection with 1001.
