@@ -115,6 +115,11 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     tool_result_chars: Annotated[int, msgspec.Meta(ge=1)] = 20_000
     #: Tool calls one step of a reply may make; more are answered with an error.
     tool_calls_per_step: Annotated[int, msgspec.Meta(ge=1, le=128)] = 16
+    # --- the room's queue (issue 16) ---
+    #: Prompts (and regenerates) one room holds waiting for its running streams to end.
+    queue_max: Annotated[int, msgspec.Meta(ge=1)] = 20
+    #: Streams one room runs at once; a turn that would run more is refused.
+    streams_per_room: Annotated[int, msgspec.Meta(ge=1)] = 16
 
 
 class RouteWhen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

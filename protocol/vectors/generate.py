@@ -45,6 +45,7 @@ from rtserver.protocol.frames import (
     PresenceEntry,
     Prompt,
     ReasoningEvent,
+    Regenerate,
     RunningStream,
     ServerFrame,
     Since,
@@ -58,8 +59,10 @@ from rtserver.protocol.frames import (
     ToolErrorInfo,
     ToolResultEvent,
     Typing,
+    Unqueued,
     Usage,
     Welcome,
+    Withdraw,
 )
 from rtserver.protocol.nesting import MAX_NESTING
 
@@ -702,6 +705,129 @@ def _reasoning_welcome(room: Welcome) -> Welcome:
     )
 
 
+# --- the room's queue and regenerate (issue 16) ------------------------------------------------
+
+
+def queue_client_frames() -> list[tuple[str, ClientFrame]]:
+    """``withdraw`` and ``regenerate``, with and without their optional ``id``."""
+    return [
+        ("withdraw", Withdraw(message="m-5")),
+        ("withdraw-with-id", Withdraw(id="w-1", message="m-5")),
+        ("regenerate", Regenerate(model="demo", reply_to="m-1")),
+        ("regenerate-with-id", Regenerate(id="g-1", model="claude", reply_to="m-1")),
+    ]
+
+
+def queue_server_frames() -> list[tuple[str, ServerFrame]]:
+    """A queued ``message``, each ``unqueued`` reason, a ``stream_start`` that replaces a reply,
+    and history with queued, withdrawn and regenerated messages."""
+    queued = _prompt_message(id="m-10", text="Next?", ts=TS + 9_500, author=BOB, prompt_id="b-10")
+    regenerated = _reply_message(
+        id="m-12",
+        text="Hello again",
+        status="complete",
+        ts=TS + 20_000,
+        model="claude",
+        reply_to="m-1",
+        stream="s-9",
+    )
+    history = [
+        *_history(),
+        msgspec.structs.replace(queued, queued=True),
+        _prompt_message(id="m-11", text="Never mind", ts=TS + 9_600, author=ALICE, prompt_id="p-3"),
+        msgspec.structs.replace(regenerated, replaces="m-4"),
+    ]
+    history[-2] = msgspec.structs.replace(history[-2], withdrawn=True)
+    return [
+        (
+            "message-queued",
+            MessageEvent(
+                seq=20, id="m-10", author=BOB, text="Next?", prompt_id="b-10", ts=TS, queued=True
+            ),
+        ),
+        ("unqueued-started", Unqueued(seq=21, messages=["m-10"], reason="started")),
+        ("unqueued-withdrawn", Unqueued(seq=22, messages=["m-11"], reason="withdrawn")),
+        ("unqueued-cleared", Unqueued(seq=23, messages=["m-10", "m-11"], reason="cleared")),
+        (
+            "stream_start-replaces",
+            StreamStart(
+                seq=24,
+                stream="s-9",
+                model="claude",
+                message="m-12",
+                reply_to="m-1",
+                ts=TS + 20_000,
+                replaces="m-4",
+            ),
+        ),
+        (
+            "welcome-queue",
+            Welcome(
+                session="sess-6",
+                participant=ALICE,
+                room="lobby",
+                epoch="ep-9",
+                seq=24,
+                resumed=False,
+                models=[ModelInfo(id="claude", label="Claude", provider="anthropic")],
+                participants=[_present(ALICE, typing=False)],
+                messages=history,
+                streams=[],
+            ),
+        ),
+    ]
+
+
+def queue_invalid_inputs() -> list[tuple[str, dict[str, str], str, str | None]]:
+    """``withdraw`` and ``regenerate`` missing, mistyped or oversized fields."""
+    long_id = "x" * 129
+    return [
+        ("withdraw-message-missing", _both({"type": "withdraw", "id": "w-1"}), "bad_frame", "w-1"),
+        (
+            "withdraw-message-number",
+            _both({"type": "withdraw", "id": "w-2", "message": 5}),
+            "bad_frame",
+            "w-2",
+        ),
+        (
+            "withdraw-message-empty",
+            _both({"type": "withdraw", "id": "w-3", "message": ""}),
+            "bad_frame",
+            "w-3",
+        ),
+        (
+            "withdraw-message-too-long",
+            _both({"type": "withdraw", "id": "w-4", "message": long_id}),
+            "bad_frame",
+            "w-4",
+        ),
+        (
+            "regenerate-model-missing",
+            _both({"type": "regenerate", "id": "g-1", "reply_to": "m-1"}),
+            "bad_frame",
+            "g-1",
+        ),
+        (
+            "regenerate-reply-to-missing",
+            _both({"type": "regenerate", "id": "g-2", "model": "demo"}),
+            "bad_frame",
+            "g-2",
+        ),
+        (
+            "regenerate-model-list",
+            _both({"type": "regenerate", "id": "g-3", "model": ["demo"], "reply_to": "m-1"}),
+            "bad_frame",
+            "g-3",
+        ),
+        (
+            "regenerate-reply-to-too-long",
+            _both({"type": "regenerate", "id": "g-4", "model": "demo", "reply_to": long_id}),
+            "bad_frame",
+            "g-4",
+        ),
+    ]
+
+
 def _ping_nested(levels: int) -> dict[str, object]:
     """A ping whose unknown field ``x`` makes the frame ``levels`` maps and arrays deep."""
     inner: object = []
@@ -879,6 +1005,7 @@ def invalid_inputs() -> list[dict[str, object]]:
             "bad_frame",
             "a-4",
         ),
+        *queue_invalid_inputs(),
     ]
     return [
         {"name": name, "direction": "client", **data, "code": code, "ref": ref}
@@ -1005,8 +1132,12 @@ def close_codes() -> list[dict[str, object]]:
 def build() -> dict[str, str]:
     """Every vector file's name and exact text."""
     return {
-        "client.json": _document([_client_vector(n, f) for n, f in client_frames()]),
-        "server.json": _document([_server_vector(n, f) for n, f in server_frames()]),
+        "client.json": _document(
+            [_client_vector(n, f) for n, f in client_frames() + queue_client_frames()]
+        ),
+        "server.json": _document(
+            [_server_vector(n, f) for n, f in server_frames() + queue_server_frames()]
+        ),
         "invalid.json": _document(invalid_inputs()),
         "tolerant.json": _document(tolerant_inputs()),
         "closecodes.json": _document(close_codes()),

@@ -16,7 +16,15 @@ import jwt
 import msgspec
 
 from rtserver.errors import ConfigError, PeerError
-from rtserver.protocol.frames import Approve, Cancel, ClientFrame, Interrupt, Prompt
+from rtserver.protocol.frames import (
+    Approve,
+    Cancel,
+    ClientFrame,
+    Interrupt,
+    Prompt,
+    Regenerate,
+    Withdraw,
+)
 
 ALGORITHM: Final = "HS256"
 #: Shorter HS256 secrets can be guessed offline from any one token.
@@ -25,11 +33,13 @@ TokenRole = Literal["viewer", "member"]
 #: A room id, ``*``, or a prefix ending in ``*``.
 RoomPattern = Annotated[str, msgspec.Meta(min_length=1, max_length=65)]
 #: What a viewer may not send: everything that starts, stops or steers a generation.
-_ACTING_FRAMES: Final = {
+_ACTING_FRAMES: Final[dict[type, str]] = {
     Prompt: "prompt",
     Interrupt: "interrupt",
     Cancel: "cancel",
     Approve: "approve",
+    Regenerate: "regenerate",
+    Withdraw: "withdraw",
 }
 
 
@@ -72,11 +82,13 @@ class Grant:
             raise PeerError("forbidden", f"a viewer's token does not allow {acting}")
         if isinstance(frame, Prompt) or (isinstance(frame, Interrupt) and frame.text is not None):
             wanted = frame.models if frame.models is not None else list(defaults)
-            for model_id in wanted:
-                if not self.allows_model(model_id):
-                    raise PeerError(
-                        "forbidden", f"your token does not allow model {model_id[:128]!r}"
-                    )
+        elif isinstance(frame, Regenerate):
+            wanted = [frame.model]
+        else:
+            return
+        for model_id in wanted:
+            if not self.allows_model(model_id):
+                raise PeerError("forbidden", f"your token does not allow model {model_id[:128]!r}")
 
 
 #: Why a token is refused, by PyJWT's error, most specific first.

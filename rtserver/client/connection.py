@@ -46,11 +46,13 @@ from rtserver.protocol.frames import (
     Params,
     Ping,
     Prompt,
+    Regenerate,
     RoomEvent,
     ServerFrame,
     Since,
     Typing,
     Welcome,
+    Withdraw,
 )
 
 log = logging.getLogger(__name__)
@@ -249,6 +251,25 @@ class RoomClient:
     async def approve(self, call: str, *, allow: bool) -> str:
         """Answer a ``tool_approval``: run the call or deny it; returns the frame's id."""
         frame = Approve(id=new_id(), call=call, allow=allow)
+        await self._send_or_queue(frame)
+        return frame.id or ""
+
+    async def regenerate(self, model: str, reply_to: str) -> str:
+        """Run ``model``'s reply to user message ``reply_to`` again; returns the frame's id.
+
+        While streams run it waits in the room's queue like a prompt; its ``stream_start``
+        names the reply it replaces. An ``error`` refusing it carries the id as ``ref``.
+        """
+        frame = Regenerate(id=new_id(), model=model, reply_to=reply_to)
+        await self._send_or_queue(frame)
+        return frame.id or ""
+
+    async def withdraw(self, message: str) -> str:
+        """Take one's own queued prompt (its user message id) out of the room's queue.
+
+        The room hears of it as ``unqueued`` with reason ``withdrawn``. Returns the frame's id.
+        """
+        frame = Withdraw(id=new_id(), message=message)
         await self._send_or_queue(frame)
         return frame.id or ""
 
@@ -462,8 +483,8 @@ class RoomClient:
         return True
 
     async def _flush(self, ws: ClientConnection) -> None:
-        # Cancels go before prompts: a prompt sent first could be refused as busy by the very
-        # streams the cancel was meant to end.
+        # Cancels go before prompts: a prompt sent first would wait in the room's queue behind
+        # the very streams the cancel was meant to end, and a cancel of everything clears it.
         queued, self._queued = self._queued, []
         for frame in [*queued, *self._pending.values()]:
             data = self._codec.encode(frame)

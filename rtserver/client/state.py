@@ -34,6 +34,7 @@ from rtserver.protocol.frames import (
     ToolCallRecord,
     ToolDecisionEvent,
     ToolResultEvent,
+    Unqueued,
     Usage,
     Welcome,
 )
@@ -74,6 +75,8 @@ class Reply:
     route_reason: str | None = None
     #: The ``model_switch`` events of this reply, oldest first.
     switches: list[ModelSwitch] = field(default_factory=list)
+    #: The reply of the same model this one regenerated; None for a first answer.
+    replaces: str | None = None
 
     @property
     def lane(self) -> str:
@@ -91,6 +94,10 @@ class Turn:
     ts: int
     prompt_id: str | None
     replies: list[Reply] = field(default_factory=list)
+    #: Waiting in the room's queue (see :attr:`RoomState.queue`), not yet in ``turns``.
+    queued: bool = False
+    #: Never ran: withdrawn by its author, cleared by a cancel, or dropped at a restart.
+    withdrawn: bool = False
 
 
 class RoomState:
@@ -104,6 +111,9 @@ class RoomState:
         self.participant_count = 0
         self.me: Participant | None = None
         self.turns: list[Turn] = []
+        #: The room's queue: prompts stored while streams ran, in the order they will run.
+        #: Each leaves it for ``turns`` when it starts, or when withdrawn or cleared.
+        self.queue: list[Turn] = []
         self._turns: dict[str, Turn] = {}
         self._replies: dict[str, Reply] = {}
         self._by_stream: dict[str, Reply] = {}
@@ -155,8 +165,17 @@ class RoomState:
             case MessageEvent():
                 if event.id not in self._turns:
                     self._add_turn(
-                        Turn(event.id, event.author, event.text, event.ts, event.prompt_id)
+                        Turn(
+                            event.id,
+                            event.author,
+                            event.text,
+                            event.ts,
+                            event.prompt_id,
+                            queued=event.queued,
+                        )
                     )
+            case Unqueued():
+                self._unqueued(event)
             case StreamStart():
                 reply = self._reply(event.message, event.model, event.reply_to, event.ts)
                 if reply is not None:
@@ -164,6 +183,7 @@ class RoomState:
                     reply.started_at = self._clock()
                     reply.routed_from = event.routed_from
                     reply.route_reason = event.route_reason
+                    reply.replaces = event.replaces
             case TokenEvent():
                 self._token(event)
             case ReasoningEvent():
@@ -193,6 +213,7 @@ class RoomState:
             return
         self.snapshots += 1
         self.turns = []
+        self.queue = []
         self._turns.clear()
         self._replies.clear()
         self._by_stream.clear()
@@ -215,7 +236,15 @@ class RoomState:
     def _history(self, message: HistoryMessage) -> None:
         if message.role == "user":
             self._add_turn(
-                Turn(message.id, message.author, message.text, message.ts, message.prompt_id)
+                Turn(
+                    message.id,
+                    message.author,
+                    message.text,
+                    message.ts,
+                    message.prompt_id,
+                    queued=message.queued,
+                    withdrawn=message.withdrawn,
+                )
             )
             return
         if message.model is None or message.reply_to is None:
@@ -227,6 +256,7 @@ class RoomState:
         reply.routed_from = message.routed_from
         reply.reasoning = message.reasoning or ""
         reply.status = message.status
+        reply.replaces = message.replaces
         reply.usage = message.usage
         reply.error = message.error
         reply.tool_calls = {c.call: c for c in message.tool_calls or ()}
@@ -238,7 +268,18 @@ class RoomState:
 
     def _add_turn(self, turn: Turn) -> None:
         self._turns[turn.id] = turn
-        self.turns.append(turn)
+        (self.queue if turn.queued else self.turns).append(turn)
+
+    def _unqueued(self, event: Unqueued) -> None:
+        """Queued prompts started (they join ``turns``) or never will (withdrawn)."""
+        for message_id in event.messages:
+            turn = next((t for t in self.queue if t.id == message_id), None)
+            if turn is None:
+                continue
+            self.queue.remove(turn)
+            turn.queued = False
+            turn.withdrawn = event.reason != "started"
+            self.turns.append(turn)
 
     def _reply(self, reply_id: str, model: str, reply_to: str, ts: int) -> Reply | None:
         """The reply with this id, made if new; None when its user message is unknown."""

@@ -66,6 +66,14 @@ class SyncRoom:
     def interrupt(self, *, text: str | None = None, models: list[str] | None = None) -> str:
         return self._call(self._client.interrupt(text=text, models=models))
 
+    def regenerate(self, model: str, reply_to: str) -> str:
+        """Run ``model``'s reply to user message ``reply_to`` again; returns the frame's id."""
+        return self._call(self._client.regenerate(model, reply_to))
+
+    def withdraw(self, message: str) -> str:
+        """Take one's own queued prompt out of the room's queue; returns the frame's id."""
+        return self._call(self._client.withdraw(message))
+
     def typing(self, active: bool) -> None:
         self._call(self._client.typing(active))
 

@@ -103,8 +103,39 @@ class Approve(Frame, frozen=True, kw_only=True, tag="approve"):
     allow: bool
 
 
-ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping | Approve
-CLIENT_TYPES = frozenset(("hello", "prompt", "cancel", "interrupt", "typing", "ping", "approve"))
+# --- client -> server: the room's queue and regenerate (issue 16) ----------------------------
+
+
+class Withdraw(Frame, frozen=True, kw_only=True, tag="withdraw"):
+    """Take one's own queued prompt out of the room's queue before it runs."""
+
+    id: MessageId | None = None
+    #: The user message id of the queued prompt (``message.id``, not its ``prompt_id``).
+    message: MessageId
+
+
+class Regenerate(Frame, frozen=True, kw_only=True, tag="regenerate"):
+    """Run ``model``'s reply to user message ``reply_to`` again; queued like a prompt."""
+
+    id: MessageId | None = None
+    model: ModelId
+    reply_to: MessageId
+
+
+ClientFrame = Hello | Prompt | Cancel | Interrupt | Typing | Ping | Approve | Withdraw | Regenerate
+CLIENT_TYPES = frozenset(
+    (
+        "hello",
+        "prompt",
+        "cancel",
+        "interrupt",
+        "typing",
+        "ping",
+        "approve",
+        "withdraw",
+        "regenerate",
+    )
+)
 
 
 # --- shared records -------------------------------------------------------------------------
@@ -187,6 +218,12 @@ class HistoryMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     prompt_id: str | None = None
     #: Extension (issue 18): the router whose lane this reply is in; ``model`` answered it.
     routed_from: str | None = None
+    #: Extension: a user message waiting in the room's queue for the running streams to end.
+    queued: bool = False
+    #: Extension: a user message that never ran (withdrawn, cleared by a cancel, or dropped).
+    withdrawn: bool = False
+    #: Extension: the assistant message id an assistant message (a regenerated reply) supersedes.
+    replaces: str | None = None
     #: Extension: an assistant message's thinking text, kept apart from ``text``.
     reasoning: str | None = None
 
@@ -232,6 +269,8 @@ class MessageEvent(Frame, frozen=True, kw_only=True, tag="message"):
     text: str
     prompt_id: str
     ts: int
+    #: Extension: stored but waiting in the room's queue; an ``unqueued`` event follows.
+    queued: bool = False
 
 
 class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
@@ -244,6 +283,8 @@ class StreamStart(Frame, frozen=True, kw_only=True, tag="stream_start"):
     #: Extension (issue 18): the router that chose ``model``, and why, in a few words.
     routed_from: str | None = None
     route_reason: str | None = None
+    #: Extension: the assistant message this stream supersedes (it regenerates that reply).
+    replaces: str | None = None
 
 
 class TokenEvent(Frame, frozen=True, kw_only=True, tag="token"):
@@ -358,6 +399,20 @@ class ModelSwitch(Frame, frozen=True, kw_only=True, tag="model_switch"):
     reason: str
 
 
+# --- server -> client: the room's queue (issue 16) -------------------------------------------
+
+UnqueuedReason = Literal["started", "withdrawn", "cleared"]
+
+
+class Unqueued(Frame, frozen=True, kw_only=True, tag="unqueued"):
+    """Queued prompts left the room's queue: they started, or were withdrawn or cleared."""
+
+    seq: int
+    #: User message ids, in queue order.
+    messages: list[str]
+    reason: UnqueuedReason
+
+
 RoomEvent = (
     MessageEvent
     | StreamStart
@@ -369,5 +424,6 @@ RoomEvent = (
     | ToolResultEvent
     | ToolApprovalEvent
     | ToolDecisionEvent
+    | Unqueued
 )
 ServerFrame = Welcome | RoomEvent | Presence | PresenceDiff | ErrorFrame | Pong

@@ -60,6 +60,10 @@ class RecentMessages:
                 self._fit()
                 return
 
+    def get(self, message_id: str) -> HistoryMessage | None:
+        """The kept message with this id, if one is kept."""
+        return next((m for m in self._messages if m.id == message_id), None)
+
     def drop_oldest(self) -> None:
         if self._messages:
             self._grow(-_size(self._messages.popleft()))

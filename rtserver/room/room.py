@@ -195,6 +195,12 @@ class Room:
         """Keep ``messages`` among the recent ones a welcome carries (loaded, or just sent)."""
         self._history.extend(messages)
 
+    def unqueued(self, message_id: str, *, withdrawn: bool) -> None:
+        """A queued prompt kept here left the queue: it started, or it never will (withdrawn)."""
+        kept = self._history.get(message_id)
+        if kept is not None:
+            self._history.replace(msgspec.structs.replace(kept, queued=False, withdrawn=withdrawn))
+
     def stream_started(self, live: LiveReply, reply: HistoryMessage) -> None:
         """Show ``live`` in snapshots from now on; its ``reply`` joins the recent messages.
 

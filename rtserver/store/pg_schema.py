@@ -57,6 +57,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE messages ADD COLUMN routed_from TEXT;
     """,
+    # The room's queue and regenerate (issue 16): prompts stored while they wait, with what
+    # they ask for; prompts that never ran; the reply a regenerated one supersedes.
+    """
+    ALTER TABLE messages ADD COLUMN queued BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE messages ADD COLUMN withdrawn BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE messages ADD COLUMN request TEXT;
+    ALTER TABLE messages ADD COLUMN replaces TEXT;
+    CREATE INDEX messages_queued ON messages (room, n) WHERE queued;
+    CREATE INDEX messages_by_reply ON messages (reply_to) WHERE reply_to IS NOT NULL;
+    """,
 )
 
 #: First key of the advisory lock that serialises migrations ("rt" in ASCII); the second is

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Coroutine, Sequence
+from typing import Any, Final, TypeVar
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from rtserver.errors import PeerError, StoreError
 from rtserver.protocol.frames import (
@@ -27,11 +28,14 @@ from rtserver.protocol.frames import (
     ToolCallRecord,
     Usage,
 )
+from rtserver.store.base import PromptRequest, QueuedPrompt
 from rtserver.store.pg_schema import migrate
 from rtserver.store.pg_text import escape, escape_or_none, unescape, unescape_or_none
 from rtserver.store.selection import describe_db
 
 log = logging.getLogger(__name__)
+Connection = asyncpg.Connection | PoolConnectionProxy
+_T = TypeVar("_T")
 
 #: The owner written on replies while one node serves a database (see pg_schema.py).
 DEFAULT_NODE: Final = "default"
@@ -68,8 +72,19 @@ _TRANSIENT: Final = (
 
 _COLUMNS: Final = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts,"
-    " usage, tool_calls, error, prompt_id, reasoning, routed_from"
+    " usage, tool_calls, error, prompt_id, reasoning, routed_from, queued, withdrawn, replaces"
 )
+_LANE_COLUMNS: Final = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+#: The lane's messages: prompts that ran, and the model's newest finished reply to each.
+_LANE_MEMBER: Final = (
+    "(m.role = 'user' AND NOT m.queued AND NOT m.withdrawn)"
+    " OR (coalesce(m.routed_from, m.model) = $2"
+    " AND m.status <> 'streaming' AND m.text <> ''"
+    " AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.reply_to = m.reply_to"
+    " AND coalesce(r.routed_from, r.model) = coalesce(m.routed_from, m.model)"
+    " AND r.n > m.n AND r.status <> 'streaming' AND r.text <> ''))"
+)
+_request_decoder = msgspec.json.Decoder(PromptRequest)
 _usage_decoder = msgspec.json.Decoder(Usage)
 _calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
 _error_decoder = msgspec.json.Decoder(ErrorInfo)
@@ -154,55 +169,158 @@ class PostgresStore:
         self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
     ) -> bool:
         # Shielded: the turn is committed, or not, whatever happens to the caller.
-        try:
-            return await asyncio.shield(self._start_turn(room, user, prompt_id, replies))
-        except DB_ERRORS as exc:
-            raise _refusal(exc, room) from None
+        return await self._stored(room, self._start_turn(room, user, prompt_id, replies))
 
     async def _start_turn(
         self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
     ) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            # An update, not "do nothing": it locks the room's row, which retention skips.
-            await conn.execute(
-                "INSERT INTO rooms (id, created_ts) VALUES ($1, $2)"
-                " ON CONFLICT (id) DO UPDATE SET created_ts = rooms.created_ts",
-                escape(room),
-                user.ts,
-            )
-            stored = await conn.fetchval(
-                "INSERT INTO messages (id, room, role, author_id, author_name, prompt_id, text,"
-                " status, ts) VALUES ($1, $2, 'user', $3, $4, $5, $6, 'complete', $7)"
-                " ON CONFLICT (room, prompt_id) DO NOTHING RETURNING n",
-                escape(user.id),
-                escape(room),
-                escape_or_none(user.author.id if user.author else None),
-                escape_or_none(user.author.name if user.author else None),
-                escape(prompt_id),
-                escape(user.text),
-                user.ts,
-            )
-            if stored is None:
+            if not await self._insert_user(conn, room, user, prompt_id, None):
                 return False
-            await conn.executemany(
-                "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts,"
-                " owner, routed_from)"
-                " VALUES ($1, $2, 'assistant', $3, $4, $5, '', 'streaming', $6, $7, $8)",
-                [
-                    (
-                        escape(r.id),
-                        escape(room),
-                        escape_or_none(r.model),
-                        escape_or_none(r.stream),
-                        escape_or_none(r.reply_to),
-                        r.ts,
-                        escape(self.node),
-                        escape_or_none(r.routed_from),
-                    )
-                    for r in replies
-                ],
-            )
+            await self._insert_replies(conn, room, replies)
         return True
+
+    async def _insert_user(
+        self,
+        conn: Connection,
+        room: str,
+        user: HistoryMessage,
+        prompt_id: str,
+        request: PromptRequest | None,
+    ) -> bool:
+        """Insert a user message (queued, with a ``request``); False if ``prompt_id`` is known."""
+        # An update, not "do nothing": it locks the room's row, which retention skips.
+        await conn.execute(
+            "INSERT INTO rooms (id, created_ts) VALUES ($1, $2)"
+            " ON CONFLICT (id) DO UPDATE SET created_ts = rooms.created_ts",
+            escape(room),
+            user.ts,
+        )
+        stored = await conn.fetchval(
+            "INSERT INTO messages (id, room, role, author_id, author_name, prompt_id, text,"
+            " status, ts, queued, request)"
+            " VALUES ($1, $2, 'user', $3, $4, $5, $6, 'complete', $7, $8, $9)"
+            " ON CONFLICT (room, prompt_id) DO NOTHING RETURNING n",
+            escape(user.id),
+            escape(room),
+            escape_or_none(user.author.id if user.author else None),
+            escape_or_none(user.author.name if user.author else None),
+            escape(prompt_id),
+            escape(user.text),
+            user.ts,
+            request is not None,
+            _json_or_none(request),
+        )
+        return stored is not None
+
+    async def _insert_replies(
+        self, conn: Connection, room: str, replies: Sequence[HistoryMessage]
+    ) -> None:
+        await conn.executemany(
+            "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts,"
+            " owner, replaces, routed_from)"
+            " VALUES ($1, $2, 'assistant', $3, $4, $5, '', 'streaming', $6, $7, $8, $9)",
+            [
+                (
+                    escape(r.id),
+                    escape(room),
+                    escape_or_none(r.model),
+                    escape_or_none(r.stream),
+                    escape_or_none(r.reply_to),
+                    r.ts,
+                    escape(self.node),
+                    escape_or_none(r.replaces),
+                    escape_or_none(r.routed_from),
+                )
+                for r in replies
+            ],
+        )
+
+    # --- the room's queue and regenerate ---------------------------------------------------
+
+    async def enqueue(
+        self, room: str, user: HistoryMessage, prompt_id: str, request: PromptRequest
+    ) -> bool:
+        async def insert() -> bool:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await self._insert_user(conn, room, user, prompt_id, request)
+
+        return await self._stored(room, insert())
+
+    async def start_queued(
+        self, room: str, message_id: str, replies: Sequence[HistoryMessage]
+    ) -> bool:
+        async def start() -> bool:
+            async with self._pool.acquire() as conn, conn.transaction():
+                # A new n: the turn runs after every reply before it, and stands there.
+                moved = await conn.fetchval(
+                    "UPDATE messages SET queued = false, request = NULL, n = DEFAULT"
+                    " WHERE room = $1 AND id = $2 AND queued RETURNING n",
+                    escape(room),
+                    escape(message_id),
+                )
+                if moved is None:
+                    return False
+                await self._insert_replies(conn, room, replies)
+            return True
+
+        return await self._stored(room, start())
+
+    async def withdraw(self, room: str, message_ids: Sequence[str]) -> list[str]:
+        async def mark() -> list[str]:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "UPDATE messages SET queued = false, withdrawn = true, request = NULL"
+                    " WHERE room = $1 AND id = ANY($2::text[]) AND queued RETURNING id",
+                    escape(room),
+                    [escape(i) for i in message_ids],
+                )
+            done = {unescape(r["id"]) for r in rows}
+            return [i for i in message_ids if i in done]
+
+        return await self._stored(room, mark())
+
+    async def queued(self, room: str) -> list[QueuedPrompt]:
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS}, request FROM messages WHERE room = $1 AND queued ORDER BY n",
+            escape(room),
+        )
+        return [
+            QueuedPrompt(message=_message(r), request=_request_decoder.decode(r["request"]))
+            for r in rows
+        ]
+
+    async def add_replies(self, room: str, replies: Sequence[HistoryMessage]) -> None:
+        async def insert() -> None:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._insert_replies(conn, room, replies)
+
+        await self._stored(room, insert())
+
+    async def message(self, room: str, message_id: str) -> HistoryMessage | None:
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = $1 AND id = $2",
+            escape(room),
+            escape(message_id),
+        )
+        return _message(rows[0]) if rows else None
+
+    async def newest_reply(self, room: str, reply_to: str, model: str) -> HistoryMessage | None:
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = $1 AND reply_to = $2 AND model = $3"
+            " ORDER BY n DESC LIMIT 1",
+            escape(room),
+            escape(reply_to),
+            escape(model),
+        )
+        return _message(rows[0]) if rows else None
+
+    async def _stored(self, room: str, write: Coroutine[Any, Any, _T]) -> _T:
+        """Await a write shielded from the caller; a failure a client can wait out is ``busy``."""
+        try:
+            return await asyncio.shield(write)
+        except DB_ERRORS as exc:
+            raise _refusal(exc, room) from None
 
     async def has_prompt(self, room: str, prompt_id: str) -> bool:
         found = await self._fetchval(
@@ -290,7 +408,7 @@ class PostgresStore:
         while True:
             batch = await self._write(
                 "DELETE FROM messages WHERE n IN (SELECT n FROM messages"
-                " WHERE ts < $1 AND status <> 'streaming' LIMIT $2)",
+                " WHERE ts < $1 AND status <> 'streaming' AND NOT queued LIMIT $2)",
                 (ts_ms, DELETE_BATCH),
                 what="delete old messages",
             )
@@ -329,14 +447,21 @@ class PostgresStore:
         messages = [_message(r) for r in reversed(rows[:limit])]
         return messages, (messages[0].id if more and messages else None)
 
-    async def lane(self, room: str, model: str, limit: int) -> list[HistoryMessage]:
+    async def lane(
+        self, room: str, model: str, limit: int, *, upto: str | None = None
+    ) -> list[HistoryMessage]:
+        # A reply stands with the user message it answers (a regenerated one was stored later);
+        # `upto` ends the lane at that user message, before any reply to it.
+        bound = await self._position(room, upto) if upto else 2**62
         rows = await self._fetch(
-            f"SELECT {_COLUMNS} FROM messages WHERE room = $1"
-            " AND (role = 'user' OR (coalesce(routed_from, model) = $2"
-            " AND status <> 'streaming' AND text <> ''))"
-            " ORDER BY n DESC LIMIT $3",
+            f"SELECT {_LANE_COLUMNS} FROM messages m LEFT JOIN messages u ON u.id = m.reply_to"
+            f" WHERE m.room = $1 AND ({_LANE_MEMBER})"
+            " AND (coalesce(u.n, m.n) < $3 OR m.id = $4)"
+            " ORDER BY coalesce(u.n, m.n) DESC, m.n DESC LIMIT $5",
             escape(room),
             escape(model),
+            bound,
+            escape(upto or ""),
             limit,
         )
         return [_message(r) for r in reversed(rows)]
@@ -434,4 +559,7 @@ def _message(row: asyncpg.Record) -> HistoryMessage:
         prompt_id=unescape_or_none(row["prompt_id"]),
         reasoning=unescape_or_none(row["reasoning"]) or None,
         routed_from=unescape_or_none(row["routed_from"]),
+        queued=row["queued"],
+        withdrawn=row["withdrawn"],
+        replaces=unescape_or_none(row["replaces"]),
     )

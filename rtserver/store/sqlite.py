@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import aiosqlite
 import msgspec
@@ -26,6 +26,7 @@ from rtserver.protocol.frames import (
     ToolCallRecord,
     Usage,
 )
+from rtserver.store.base import PromptRequest, QueuedPrompt
 
 MIGRATIONS: Final[tuple[str, ...]] = (
     """
@@ -63,6 +64,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE messages ADD COLUMN routed_from TEXT;
     """,
+    # The room's queue and regenerate (issue 16): prompts stored while they wait, with what
+    # they ask for; prompts that never ran; the reply a regenerated one supersedes.
+    """
+    ALTER TABLE messages ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN request TEXT;
+    ALTER TABLE messages ADD COLUMN replaces TEXT;
+    CREATE INDEX messages_queued ON messages (room, n) WHERE queued = 1;
+    CREATE INDEX messages_by_reply ON messages (reply_to) WHERE reply_to IS NOT NULL;
+    """,
 )
 
 log = logging.getLogger(__name__)
@@ -76,8 +87,20 @@ FULL_RETRY_S = 60.0
 
 _COLUMNS = (
     "id, role, author_id, author_name, model, stream, reply_to, text, status, ts, "
-    "usage, tool_calls, error, prompt_id, reasoning, routed_from"
+    "usage, tool_calls, error, prompt_id, reasoning, routed_from, queued, withdrawn, replaces"
 )
+#: The lane's messages: prompts that ran, and the model's newest finished reply to each.
+_LANE_MEMBER: Final = (
+    "(m.role = 'user' AND m.queued = 0 AND m.withdrawn = 0)"
+    " OR (coalesce(m.routed_from, m.model) = ?"
+    " AND m.status != 'streaming' AND m.text != ''"
+    " AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.reply_to = m.reply_to"
+    " AND coalesce(r.routed_from, r.model) = coalesce(m.routed_from, m.model)"
+    " AND r.n > m.n AND r.status != 'streaming' AND r.text != ''))"
+)
+_LANE_COLUMNS: Final = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+_T = TypeVar("_T")
+_request_decoder = msgspec.json.Decoder(PromptRequest)
 _usage_decoder = msgspec.json.Decoder(Usage)
 _calls_decoder = msgspec.json.Decoder(list[ToolCallRecord])
 _error_decoder = msgspec.json.Decoder(ErrorInfo)
@@ -92,7 +115,7 @@ def _json_or_none(value: object) -> str | None:
 
 def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
     (mid, role, author_id, author_name, model, stream, reply_to, text, status, ts) = row[:10]
-    usage, calls, error, prompt_id, reasoning, routed_from = row[10:16]
+    usage, calls, error, prompt_id, reasoning, routed_from, queued, withdrawn, replaces = row[10:19]
     return HistoryMessage(
         id=mid,
         role=role,
@@ -109,6 +132,9 @@ def _row_to_message(row: Sequence[Any]) -> HistoryMessage:
         prompt_id=prompt_id,
         reasoning=reasoning or None,
         routed_from=routed_from,
+        queued=bool(queued),
+        withdrawn=bool(withdrawn),
+        replaces=replaces,
     )
 
 
@@ -189,14 +215,32 @@ class SqliteStore:
     async def _start_turn(
         self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
     ) -> bool:
+        async def insert() -> None:
+            await self._insert_user(room, user, prompt_id, None)
+            await self._insert_replies(room, replies)
+
+        return await self._new_prompt(room, prompt_id, insert)
+
+    async def _new_prompt(
+        self, room: str, prompt_id: str, insert: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Run ``insert`` in a transaction; False, storing nothing, if ``prompt_id`` is known."""
+        try:
+            await self._transaction(room, insert)
+        except aiosqlite.IntegrityError:
+            if await self.has_prompt(room, prompt_id):
+                return False
+            raise
+        return True
+
+    async def _transaction(self, room: str, work: Callable[[], Awaitable[_T]]) -> _T:
+        """``work`` in one transaction, committed, or rolled back when it raises.
+
+        A full disk becomes ``busy`` for the client: it can try again once there is space.
+        """
         async with self._writing:
             try:
-                await self._insert_turn(room, user, prompt_id, replies)
-            except aiosqlite.IntegrityError:
-                await self._db.rollback()
-                if await self.has_prompt(room, prompt_id):
-                    return False
-                raise
+                result = await work()
             except sqlite3.OperationalError as exc:
                 await self._db.rollback()
                 if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
@@ -207,14 +251,14 @@ class SqliteStore:
                     "the server has no room to store messages right now: try again later",
                     retry_after=FULL_RETRY_S,
                 ) from None
-            except Exception:
+            except BaseException:
                 await self._db.rollback()
                 raise
             await self._db.commit()
-        return True
+        return result
 
-    async def _insert_turn(
-        self, room: str, user: HistoryMessage, prompt_id: str, replies: Sequence[HistoryMessage]
+    async def _insert_user(
+        self, room: str, user: HistoryMessage, prompt_id: str, request: PromptRequest | None
     ) -> None:
         db = self._db
         await db.execute(
@@ -222,7 +266,7 @@ class SqliteStore:
         )
         await db.execute(
             "INSERT INTO messages (id, room, role, author_id, author_name, prompt_id, text,"
-            " status, ts) VALUES (?, ?, 'user', ?, ?, ?, ?, 'complete', ?)",
+            " status, ts, queued, request) VALUES (?, ?, 'user', ?, ?, ?, ?, 'complete', ?, ?, ?)",
             (
                 user.id,
                 room,
@@ -231,13 +275,95 @@ class SqliteStore:
                 prompt_id,
                 user.text,
                 user.ts,
+                int(request is not None),
+                _json_or_none(request),
             ),
         )
-        await db.executemany(
+
+    async def _insert_replies(self, room: str, replies: Sequence[HistoryMessage]) -> None:
+        await self._db.executemany(
             "INSERT INTO messages (id, room, role, model, stream, reply_to, text, status, ts,"
-            " routed_from) VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?, ?)",
-            [(r.id, room, r.model, r.stream, r.reply_to, r.ts, r.routed_from) for r in replies],
+            " replaces, routed_from) VALUES (?, ?, 'assistant', ?, ?, ?, '', 'streaming', ?, ?, ?)",
+            [
+                (r.id, room, r.model, r.stream, r.reply_to, r.ts, r.replaces, r.routed_from)
+                for r in replies
+            ],
         )
+
+    # --- the room's queue and regenerate ---------------------------------------------------
+
+    async def enqueue(
+        self, room: str, user: HistoryMessage, prompt_id: str, request: PromptRequest
+    ) -> bool:
+        async def insert() -> None:
+            await self._insert_user(room, user, prompt_id, request)
+
+        return await asyncio.shield(self._new_prompt(room, prompt_id, insert))
+
+    async def start_queued(
+        self, room: str, message_id: str, replies: Sequence[HistoryMessage]
+    ) -> bool:
+        async def start() -> bool:
+            # Moved to the end of the room's order: its turn runs after every reply before it.
+            cursor = await self._db.execute(
+                "UPDATE messages SET queued = 0, request = NULL,"
+                " n = (SELECT max(n) FROM messages) + 1"
+                " WHERE room = ? AND id = ? AND queued = 1",
+                (room, message_id),
+            )
+            if cursor.rowcount == 0:
+                return False
+            await self._insert_replies(room, replies)
+            return True
+
+        return await asyncio.shield(self._transaction(room, start))
+
+    async def withdraw(self, room: str, message_ids: Sequence[str]) -> list[str]:
+        async def mark() -> list[str]:
+            done = []
+            for message_id in message_ids:
+                cursor = await self._db.execute(
+                    "UPDATE messages SET queued = 0, withdrawn = 1, request = NULL"
+                    " WHERE room = ? AND id = ? AND queued = 1",
+                    (room, message_id),
+                )
+                if cursor.rowcount:
+                    done.append(message_id)
+            return done
+
+        return await asyncio.shield(self._transaction(room, mark))
+
+    async def queued(self, room: str) -> list[QueuedPrompt]:
+        rows = await self._db.execute_fetchall(
+            f"SELECT {_COLUMNS}, request FROM messages WHERE room = ? AND queued = 1 ORDER BY n",
+            (room,),
+        )
+        return [
+            QueuedPrompt(message=_row_to_message(r), request=_request_decoder.decode(r[-1]))
+            for r in rows
+        ]
+
+    async def add_replies(self, room: str, replies: Sequence[HistoryMessage]) -> None:
+        async def insert() -> None:
+            await self._insert_replies(room, replies)
+
+        await asyncio.shield(self._transaction(room, insert))
+
+    async def message(self, room: str, message_id: str) -> HistoryMessage | None:
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id = ?", (room, message_id)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _row_to_message(row) if row is not None else None
+
+    async def newest_reply(self, room: str, reply_to: str, model: str) -> HistoryMessage | None:
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND reply_to = ? AND model = ?"
+            " ORDER BY n DESC LIMIT 1",
+            (room, reply_to, model),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _row_to_message(row) if row is not None else None
 
     async def has_prompt(self, room: str, prompt_id: str) -> bool:
         async with self._db.execute(
@@ -333,7 +459,7 @@ class SqliteStore:
         while True:
             batch = await self._write(
                 "DELETE FROM messages WHERE n IN (SELECT n FROM messages"
-                " WHERE ts < ? AND status != 'streaming' LIMIT ?)",
+                " WHERE ts < ? AND status != 'streaming' AND queued = 0 LIMIT ?)",
                 (ts_ms, DELETE_BATCH),
             )
             deleted += batch
@@ -368,13 +494,18 @@ class SqliteStore:
         messages = [_row_to_message(r) for r in reversed(rows[:limit])]
         return messages, (messages[0].id if more and messages else None)
 
-    async def lane(self, room: str, model: str, limit: int) -> list[HistoryMessage]:
+    async def lane(
+        self, room: str, model: str, limit: int, *, upto: str | None = None
+    ) -> list[HistoryMessage]:
+        # A reply stands with the user message it answers (a regenerated one was stored later);
+        # `upto` ends the lane at that user message, before any reply to it.
+        bound = await self._position(room, upto) if upto else 2**62
         rows = await self._db.execute_fetchall(
-            f"SELECT {_COLUMNS} FROM messages WHERE room = ?"
-            " AND (role = 'user' OR (coalesce(routed_from, model) = ?"
-            " AND status != 'streaming' AND text != ''))"
-            " ORDER BY n DESC LIMIT ?",
-            (room, model, limit),
+            f"SELECT {_LANE_COLUMNS} FROM messages m LEFT JOIN messages u ON u.id = m.reply_to"
+            f" WHERE m.room = ? AND ({_LANE_MEMBER})"
+            " AND (coalesce(u.n, m.n) < ? OR m.id = ?)"
+            " ORDER BY coalesce(u.n, m.n) DESC, m.n DESC LIMIT ?",
+            (room, model, bound, upto or "", limit),
         )
         return [_row_to_message(r) for r in reversed(list(rows))]
 

@@ -37,10 +37,14 @@ from rtserver.protocol.frames import (
     Ping,
     Pong,
     Prompt,
+    Regenerate,
     ServerFrame,
     Since,
     StreamStart,
     Typing,
+    Unqueued,
+    UnqueuedReason,
+    Withdraw,
 )
 from rtserver.providers.base import ChatTurn, GenerationRequest
 from rtserver.providers.catalog import Catalog, Model
@@ -48,11 +52,12 @@ from rtserver.room.member import Member, Seat
 from rtserver.room.memory import Budgeted, MemoryBudget
 from rtserver.room.room import Room, RoomLimits, new_id
 from rtserver.room.scheduler import LOOP, Scheduler
-from rtserver.store.base import Store
+from rtserver.store.base import PromptRequest, Store
 from rtserver.tools.toolbox import Toolbox, ToolSet
 from rtserver.turns.approvals import Approvals
 from rtserver.turns.budgets import clamp_max_tokens, newest_turns_within
 from rtserver.turns.generation import Generation, StopReason
+from rtserver.turns.queue import TurnQueue, Waiting, WaitingPrompt, WaitingRegenerate
 from rtserver.turns.routed import Retarget, RoutedStream
 from rtserver.turns.routing import Routing
 from rtserver.turns.slots import Slots
@@ -63,6 +68,8 @@ log = logging.getLogger(__name__)
 #: Seconds a client is told to wait when every stream slot of the server is taken: streams
 #: take seconds to minutes, and a retry sooner than this would mostly be refused again.
 STREAMS_RETRY_S = 5.0
+#: Seconds a client is told to wait when its room's queue is full: a turn ending frees a place.
+QUEUE_RETRY_S = 5.0
 
 
 def now_ms() -> int:
@@ -145,6 +152,12 @@ class Turns:
         #: Whose daily budget each running stream spends (the prompt's author's).
         self._spenders: dict[str, DailyBudget] = {}
         self._turn_lock = asyncio.Lock()
+        #: What waits for the running streams to end: stored prompts and regenerates.
+        self._queue = TurnQueue(capacity=limits.queue_max, retry_after=QUEUE_RETRY_S)
+        #: Starts what waits once the streams have ended (see _run_next_soon).
+        self._next: asyncio.Task[None] | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._closed = False
 
     @property
     def id(self) -> str:
@@ -152,8 +165,9 @@ class Turns:
         return self.room.id
 
     async def load(self) -> None:
-        """Fill the room's recent messages from the store."""
+        """Fill the room's recent messages from the store; queued prompts wait again."""
         self.room.remember(*await self._store.recent(self.id, self._limits.history_messages))
+        await self._restore_queue()
 
     def budgeted(self) -> tuple[Budgeted, ...]:
         """What the room holds against the server's memory budget."""
@@ -213,7 +227,7 @@ class Turns:
             case Prompt():
                 await self._prompt(member, frame)
             case Cancel():
-                self._cancel(frame)
+                await self._cancel(frame)
             case Interrupt():
                 await self._interrupt(member, frame)
             case Typing(active=active):
@@ -224,6 +238,10 @@ class Turns:
             case Approve(call=call, allow=allow):
                 # A viewer's approve was refused by the grant check already.
                 self._approvals.answer(call, allow=allow, by=member.identity)
+            case Withdraw():
+                await self._withdraw(member, frame)
+            case Regenerate():
+                await self._regenerate(member, frame)
             case Hello():
                 raise PeerError("bad_frame", "hello was already received on this connection")
 
@@ -252,7 +270,10 @@ class Turns:
             if request is not None:
                 await self._begin(member, request, models, spend=False)
 
-    def _cancel(self, frame: Cancel) -> None:
+    async def _cancel(self, frame: Cancel) -> None:
+        if frame.stream is None and frame.model is None:
+            await self._cancel_all()
+            return
         if frame.stream is not None:
             generation = self._generations.get(frame.stream)
             if generation is None or generation.stopping:
@@ -269,9 +290,17 @@ class Turns:
                 raise PeerError("not_found", f"model {frame.model!r} has no running stream")
             for generation in running:
                 generation.stop("cancelled")
-        else:
+
+    async def _cancel_all(self) -> None:
+        """End every running stream and clear the queue, visibly to everyone.
+
+        The queue goes first, under the turn lock: nothing of it may start as the streams end.
+        """
+        async with self._turn_lock:
+            cleared = self._queue.clear()
             for generation in list(self._generations.values()):
                 generation.stop("cancelled")
+            await self._unqueue(TurnQueue.prompt_ids(cleared), "cleared")
 
     async def stop_all(self, reason: StopReason) -> None:
         """Stop every running stream with ``reason`` and wait until each has ended."""
@@ -316,6 +345,12 @@ class Turns:
                 "too_large",
                 f"a prompt may name at most {self._limits.models_per_prompt} models",
             )
+        if len(ids) > self._limits.streams_per_room:
+            raise PeerError(
+                "too_large",
+                f"a room runs at most {self._limits.streams_per_room} streams at once;"
+                f" this prompt names {len(ids)} models",
+            )
         models = []
         for model_id in ids:
             model = self._catalog.get(model_id)
@@ -330,20 +365,228 @@ class Turns:
     # --- what runs when ---------------------------------------------------------------------
 
     async def _admit(self, member: Member, request: TurnRequest, models: list[Model]) -> None:
-        """Decide what becomes of an accepted prompt: it starts now, or it is refused ``busy``.
+        """Decide what becomes of an accepted prompt: it starts now, or it waits its turn.
 
-        Called with the turn lock held. The one place that decides whether a turn may start.
+        Called with the turn lock held. The one place that decides whether a turn may start:
+        while streams run, or anything waits before it, the prompt joins the queue.
         """
-        if self._generations:
-            raise PeerError("busy", "models are still answering: cancel them or send an interrupt")
+        if self._generations or len(self._queue):
+            await self._enqueue(member, request, models)
+            return
         await self._begin(member, request, models, spend=True)
 
     def _streams_ended(self) -> None:
-        """The last running stream has ended: what runs next starts from here.
+        """The last running stream has ended: what waits starts from here."""
+        self._run_next_soon()
 
-        Nothing waits today (a prompt while streams run is refused in :meth:`_admit`); the
-        room tells its directory itself when it is left idle.
+    # --- the queue ----------------------------------------------------------------------------
+
+    async def _enqueue(self, member: Member, request: TurnRequest, models: list[Model]) -> None:
+        """Store the prompt as queued and tell everyone; it runs when the streams before it end."""
+        self._queue.check_room()
+        self._spend_prompt(member)
+        user = HistoryMessage(
+            id=new_id("m"),
+            role="user",
+            text=request.text,
+            status="complete",
+            ts=now_ms(),
+            author=member.identity,
+            prompt_id=request.prompt_id,
+            queued=True,
+        )
+        asked = PromptRequest(models=[m.id for m in models], params=request.params)
+        if not await self._store.enqueue(self.id, user, request.prompt_id, asked):
+            return
+        self._queue.push(
+            WaitingPrompt(
+                message=user.id,
+                author=member.id,
+                models=tuple(asked.models),
+                params=request.params,
+                prompt_id=request.prompt_id,
+                text=request.text,
+                budget=member.budget,
+            )
+        )
+        self.room.remember(user)
+        self._metrics.prompts.inc()
+        self.room.publish(
+            MessageEvent(
+                seq=0,
+                id=user.id,
+                author=member.identity,
+                text=user.text,
+                prompt_id=request.prompt_id,
+                ts=user.ts,
+                queued=True,
+            )
+        )
+
+    async def _withdraw(self, member: Member, frame: Withdraw) -> None:
+        async with self._turn_lock:
+            entry = self._queue.own(frame.message, member.id)
+            await self._unqueue([entry.message], "withdrawn")
+            self._queue.remove(entry)
+
+    async def _unqueue(self, message_ids: list[str], reason: UnqueuedReason) -> None:
+        """Store queued prompts as withdrawn (they never run) and tell everyone."""
+        if not message_ids:
+            return
+        done = await self._store.withdraw(self.id, message_ids)
+        for message_id in done:
+            self.room.unqueued(message_id, withdrawn=True)
+        if done:
+            self.room.publish(Unqueued(seq=0, messages=done, reason=reason))
+
+    async def _restore_queue(self) -> None:
+        """Queued prompts stored before a restart wait again, in order; one that can no longer
+        run (its model is gone) is withdrawn, for everyone to see."""
+        waiting: list[Waiting] = []
+        gone: list[str] = []
+        for queued in await self._store.queued(self.id):
+            message, models = queued.message, queued.request.models
+            if message.author is None or not all(m in self._catalog for m in models):
+                gone.append(message.id)
+                continue
+            waiting.append(
+                WaitingPrompt(
+                    message=message.id,
+                    author=message.author.id,
+                    models=tuple(models),
+                    params=queued.request.params,
+                    prompt_id=message.prompt_id or "",
+                    text=message.text,
+                )
+            )
+        await self._unqueue(gone, "withdrawn")
+        self._queue.restore(waiting)
+        if waiting:
+            self._run_next_soon()
+
+    def _run_next_soon(self) -> None:
+        if self._closed or (self._next is not None and not self._next.done()):
+            return
+        self._next = asyncio.get_running_loop().create_task(self._run_next())
+
+    async def _run_next(self) -> None:
+        """Start what waits, in order, once nothing runs; one turn at a time."""
+        async with self._turn_lock:
+            while not self._generations and not self._closed:
+                entry = self._queue.pop()
+                if entry is None:
+                    return
+                try:
+                    await self._start_waiting(entry)
+                except PeerError as exc:
+                    if exc.code == "busy":
+                        # The server runs all the streams it may, or cannot store: it waits on.
+                        self._wait_and_retry(entry, exc.retry_after or STREAMS_RETRY_S)
+                        return
+                    # What it referred to is gone (retention deleted the prompt, say).
+                    log.warning("room %s: a queued entry cannot start: %s", self.id, exc.message)
+                except Exception:
+                    log.exception("room %s: failed to start a queued entry", self.id)
+                    self._wait_and_retry(entry, STREAMS_RETRY_S)
+                    return
+
+    def _wait_and_retry(self, entry: Waiting, delay: float) -> None:
+        """Put ``entry`` back at the head of the queue and try again in ``delay`` seconds."""
+        self._queue.restore([entry])
+        self._retry = asyncio.get_running_loop().call_later(delay, self._run_next_soon)
+
+    async def _start_waiting(self, entry: Waiting) -> None:
+        if isinstance(entry, WaitingRegenerate):
+            model = self._catalog.get(entry.model)
+            if model is not None:
+                await self._start_regenerate(entry, model)
+            return
+        models = [self._catalog.get(m) for m in entry.models]
+        if any(m is None for m in models):
+            await self._unqueue([entry.message], "withdrawn")
+            return
+        resolved = [m for m in models if m is not None]
+        self._streams.take(len(resolved))
+        started = False
+        try:
+            started = await self._start_queued(entry, resolved)
+        finally:
+            if not started:
+                self._streams.give_back(len(resolved))
+
+    async def _start_queued(self, entry: WaitingPrompt, models: list[Model]) -> bool:
+        user = HistoryMessage(
+            id=entry.message, role="user", text=entry.text, status="complete", ts=now_ms()
+        )
+        replies = [self._placeholder(m, user, entry.text) for m in models]
+        if not await self._store.start_queued(self.id, entry.message, replies):
+            return False
+        self.room.unqueued(entry.message, withdrawn=False)
+        self.room.publish(Unqueued(seq=0, messages=[entry.message], reason="started"))
+        with self._metrics.turn(room=self.id, prompt=entry.prompt_id):
+            for model, reply in zip(models, replies, strict=True):
+                if entry.budget is not None and reply.stream is not None:
+                    self._spenders[reply.stream] = entry.budget
+                self._start_generation(model, reply, entry.params, entry.text)
+        return True
+
+    # --- regenerate ---------------------------------------------------------------------------
+
+    async def _regenerate(self, member: Member, frame: Regenerate) -> None:
+        model = self._catalog.get(frame.model)
+        if model is None:
+            raise PeerError("unknown_model", f"unknown model {frame.model[:128]!r}")
+        async with self._turn_lock:
+            await self._regenerable(frame.reply_to, model)
+            entry = WaitingRegenerate(
+                reply_to=frame.reply_to, model=model.id, author=member.id, budget=member.budget
+            )
+            if self._generations or len(self._queue):
+                self._queue.check_room()
+                self._spend_prompt(member)
+                self._queue.push(entry)
+                return
+            self._streams.take()
+            try:
+                self._spend_prompt(member)
+            except PeerError:
+                self._streams.give_back()
+                raise
+            await self._start_regenerate(entry, model, slot_taken=True)
+
+    async def _regenerable(
+        self, reply_to: str, model: Model
+    ) -> tuple[HistoryMessage, HistoryMessage]:
+        """The prompt and the reply a regenerate of ``model``'s answer to ``reply_to`` replaces.
+
+        Raises ``not_found`` when there is no such prompt or reply.
         """
+        prompt = await self._store.message(self.id, reply_to)
+        if prompt is None or prompt.role != "user" or prompt.queued or prompt.withdrawn:
+            raise PeerError("not_found", f"no prompt {reply_to[:128]!r} that ran in this room")
+        old = await self._store.newest_reply(self.id, reply_to, model.id)
+        if old is None:
+            raise PeerError("not_found", f"model {model.id!r} did not answer {reply_to[:128]!r}")
+        return prompt, old
+
+    async def _start_regenerate(
+        self, entry: WaitingRegenerate, model: Model, *, slot_taken: bool = False
+    ) -> None:
+        """Run ``model``'s reply to ``entry.reply_to`` again, replacing its newest one."""
+        if not slot_taken:
+            self._streams.take()
+        try:
+            prompt, old = await self._regenerable(entry.reply_to, model)
+            reply = msgspec.structs.replace(
+                self._placeholder(model, prompt, prompt.text), ts=now_ms(), replaces=old.id
+            )
+            await self._store.add_replies(self.id, [reply])
+        except BaseException:
+            self._streams.give_back()
+            raise
+        if entry.budget is not None and reply.stream is not None:
+            self._spenders[reply.stream] = entry.budget
+        self._start_generation(model, reply, None, prompt.text, upto=entry.reply_to)
 
     async def _begin(
         self, member: Member, request: TurnRequest, models: list[Model], *, spend: bool
@@ -413,15 +656,24 @@ class Turns:
         )
 
     def _start_generation(
-        self, model: Model, reply: HistoryMessage, params: Params | None, text: str
+        self,
+        model: Model,
+        reply: HistoryMessage,
+        params: Params | None,
+        text: str,
+        *,
+        upto: str | None = None,
     ) -> None:
+        """Start ``reply``'s stream; ``upto`` (a regenerate) ends its lane at that prompt."""
         stream = reply.stream or new_id("s")
         if self._routing.is_router(model.id):
             self._start_routed(model, reply, params, text)
             return
 
         async def prepare() -> GenerationRequest:
-            lane = await self._store.lane(self.id, model.id, self._limits.context_messages)
+            lane = await self._store.lane(
+                self.id, model.id, self._limits.context_messages, upto=upto
+            )
             return request_for(model, lane, params, self._limits)
 
         generation = Generation(
@@ -447,6 +699,7 @@ class Turns:
                 message=reply.id,
                 reply_to=reply.reply_to or "",
                 ts=reply.ts,
+                replaces=reply.replaces,
             )
         )
         generation.start()
@@ -547,7 +800,15 @@ class Turns:
         """The directory forgets this room (idle): nothing to let go of on one node."""
 
     async def close(self) -> None:
-        """End running streams as interrupted, then close every connection with 1001."""
+        """End running streams as interrupted, then close every connection with 1001.
+
+        What waits in the queue stays stored as queued, and runs when the room opens again.
+        """
+        self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._next is not None:
+            self._next.cancel()
         await self.stop_all("interrupted")
         self.room.close()
 

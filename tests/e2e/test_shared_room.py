@@ -144,15 +144,18 @@ async def test_keyboard_enter_sends_escape_stops_and_a_busy_enter_queues(
         await expect(bob.locator("rt-chat .prompt")).to_contain_text("line one\nline two")
         await both_streaming(alice, min_chars=1)
 
-        # While replies stream, Enter queues the next prompt instead of failing with `busy`.
+        # While replies stream, Enter puts the next prompt in the room's queue, seen by both.
         await box.fill("about volcanoes")
         await box.press("Enter")
-        await expect(alice.locator("rt-chat .queued")).to_contain_text("about volcanoes")
+        for page in (alice, bob):
+            await expect(page.locator("rt-chat .room-queue")).to_contain_text("about volcanoes")
 
+        # Esc stops every stream and clears the room's queue, for both pages.
         await box.press("Escape")
         for model in ("tortoise", "hare"):
             await expect(reply(bob, model, turn=0)).to_have_attribute("data-status", "cancelled")
-        # Once the turn has ended the queued prompt goes out by itself.
-        await expect(bob.locator("rt-chat section.turn")).to_have_count(2)
-        await expect(bob.locator("rt-chat section.turn").last).to_contain_text("about volcanoes")
-        await expect(alice.locator("rt-chat .queued")).to_be_hidden()
+        for page in (alice, bob):
+            await expect(page.locator("rt-chat .room-queue")).to_be_hidden()
+            withdrawn = page.locator("rt-chat section.turn[data-withdrawn]")
+            await expect(withdrawn).to_contain_text("about volcanoes")
+            await expect(withdrawn.locator("article.reply")).to_have_count(0)

@@ -128,3 +128,33 @@ class Recording:
 
     async def aclose(self) -> None:
         return None
+
+
+class Gate:
+    """Each request says ``started``, then waits for its own :meth:`release` to finish.
+
+    Records every request, so a test can see what a model was sent, and holds each turn open
+    for exactly as long as the test needs: the test, not the clock, decides when it ends.
+    """
+
+    kind = "demo"
+
+    def __init__(self, answer: str = "done") -> None:
+        self.answer = answer
+        self.requests: list[GenerationRequest] = []
+        self._releases = asyncio.Semaphore(0)
+
+    def release(self, count: int = 1) -> None:
+        """Let ``count`` waiting (or future) requests finish."""
+        for _ in range(count):
+            self._releases.release()
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        self.requests.append(request)
+        yield TextDelta("started ")
+        await self._releases.acquire()
+        yield TextDelta(self.answer)
+        yield FinishDelta("complete")
+
+    async def aclose(self) -> None:
+        return None

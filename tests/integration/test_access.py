@@ -112,6 +112,8 @@ async def test_a_viewer_watches_but_its_prompt_interrupt_and_cancel_are_forbidde
         {"type": "interrupt", "id": "v2", "text": "stop that"},
         {"type": "interrupt", "id": "v3"},
         {"type": "cancel", "id": "v4"},
+        {"type": "regenerate", "id": "v5", "model": "quick", "reply_to": "m_any"},
+        {"type": "withdraw", "id": "v6", "message": "m_any"},
     ):
         await viewer.send(frame)
         error = await viewer.wait_for(is_type("error", ref=frame["id"]))
@@ -127,6 +129,29 @@ async def test_a_viewer_watches_but_its_prompt_interrupt_and_cancel_are_forbidde
     assert not any(f.get("author", {}).get("name") == "eyes" for f in viewer.of_type("message"))
     await viewer.close()
     await member.close()
+
+
+async def test_a_queued_prompt_is_withdrawn_by_its_subject_from_any_tab_and_by_no_one_else(
+    secured: TestServer, http: aiohttp.ClientSession
+) -> None:
+    tab1 = await join(http, secured, token=token("ada"))
+    tab2 = await join(http, secured, token=token("ada"))
+    other = await join(http, secured, token=token("bea"))
+    await other.send({"type": "prompt", "id": "run", "text": "rivers", "models": ["slow"]})
+    await other.wait_for(is_type("stream_start"))
+    await tab1.send({"type": "prompt", "id": "q", "text": "next", "models": ["slow"]})
+    queued = await tab2.wait_for(is_type("message", prompt_id="q"))
+    assert queued["queued"] is True
+    await other.send({"type": "withdraw", "id": "w1", "message": queued["id"]})
+    assert (await other.wait_for(is_type("error", ref="w1")))["code"] == "forbidden"
+    # The same subject is the same participant, whichever tab it writes from.
+    await tab2.send({"type": "withdraw", "id": "w2", "message": queued["id"]})
+    await tab1.wait_for(is_type("unqueued", reason="withdrawn"))
+    assert tab2.of_type("error") == []
+    await other.send({"type": "cancel"})
+    await other.wait_for(is_type("stream_end"))
+    for client in (tab1, tab2, other):
+        await client.close()
 
 
 async def test_a_model_outside_the_tokens_models_is_forbidden_and_hidden(

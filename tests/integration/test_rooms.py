@@ -172,7 +172,7 @@ async def test_interrupt_with_redirect(server: TestServer, http: aiohttp.ClientS
     await client.wait_for(is_type("stream_end", stream=new))
 
 
-async def test_prompt_while_streaming_is_busy_and_repeat_id_is_ignored(
+async def test_prompt_while_streaming_is_queued_and_repeat_id_is_ignored(
     server: TestServer, http: aiohttp.ClientSession
 ) -> None:
     client = await RoomClient.connect(http, ws_url(server))
@@ -180,12 +180,14 @@ async def test_prompt_while_streaming_is_busy_and_repeat_id_is_ignored(
     stream = (await _streams(client, first, 1))["slow"]
     await client.send({"type": "prompt", "id": "p1", "text": "one", "models": ["slow"]})
     await client.send({"type": "prompt", "id": "p9", "text": "two", "models": ["slow"]})
-    busy = await client.wait_for(is_type("error", ref="p9"))
-    assert busy["code"] == "busy"
-    await client.send({"type": "cancel", "stream": stream})
+    queued = await client.wait_for(is_type("message", prompt_id="p9"))
+    assert queued["queued"] is True
+    await client.send({"type": "cancel"})
     await client.wait_for(is_type("stream_end", stream=stream))
-    assert len(client.of_type("message")) == 1
-    assert not client.of_type("error")[1:]
+    cleared = await client.wait_for(is_type("unqueued"))
+    assert (cleared["reason"], cleared["messages"]) == ("cleared", [queued["id"]])
+    assert len(client.of_type("message")) == 2
+    assert client.of_type("error") == []
 
 
 async def test_late_joiner_sees_cancelled_partial_text_and_running_streams(

@@ -224,7 +224,8 @@ async def test_posted_frames_get_their_errors_in_the_http_response(
 
     prompt = {"type": "prompt", "id": "p1", "text": "dunes", "models": ["slow"]}
     assert (await sse.post(prompt))[:2] == (202, {"ok": True})
-    await refused({**prompt, "id": "p2"}, 503, "busy")
+    # A second prompt while the first runs would be queued; here it is over the rate first.
+    await refused({**prompt, "id": "p2"}, 429, "rate_limited")
     assert (await sse.post(prompt))[:2] == (202, {"ok": True}), "a repeated prompt id"
     assert (await sse.post({"type": "cancel"}))[0] == 202
     await sse.wait_for(is_type("stream_end"))

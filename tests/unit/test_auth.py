@@ -17,7 +17,7 @@ from rtserver.auth.origins import OriginPolicy
 from rtserver.auth.tokens import Claims, Grant, RoomTokens, secret_from
 from rtserver.config import ConfigFile, Limits, ServerSection, build_settings
 from rtserver.errors import ConfigError, PeerError
-from rtserver.protocol.frames import Cancel, Interrupt, Ping, Prompt, Typing
+from rtserver.protocol.frames import Cancel, Interrupt, Ping, Prompt, Regenerate, Typing, Withdraw
 
 SECRET = "k" * 64
 TOKENS = RoomTokens(secret=SECRET)
@@ -101,6 +101,8 @@ def test_a_viewer_grant_refuses_what_steers_generations() -> None:
         Interrupt(),
         Interrupt(text="x"),
         Cancel(),
+        Regenerate(model="m", reply_to="u"),
+        Withdraw(message="u"),
     ):
         with pytest.raises(PeerError) as refused:
             viewer.check(frame, defaults=["m"])
@@ -118,6 +120,7 @@ def test_a_grant_with_models_refuses_others_and_the_defaults_outside_it() -> Non
         Prompt(id="p", text="t", models=["a", "b"]),
         Prompt(id="p", text="t"),
         Interrupt(text="t"),
+        Regenerate(model="b", reply_to="u"),
     ):
         with pytest.raises(PeerError) as refused:
             grant.check(frame, defaults=["b"])

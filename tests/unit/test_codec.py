@@ -168,11 +168,11 @@ def test_unknown_fields_are_ignored(codec_name: str) -> None:
 
 @pytest.mark.parametrize("codec_name", ["json", "msgpack"])
 def test_unknown_type_keeps_the_ref(codec_name: str) -> None:
-    value = {"type": "regenerate", "id": "r-1", "model": "demo"}
+    value = {"type": "retract", "id": "r-1", "model": "demo"}
     data = msgspec.json.encode(value) if codec_name == "json" else _msgpack(value)
     error = _error(codec_name, data)
     assert (error.code, error.ref) == ("unknown_type", "r-1")
-    assert "regenerate" in error.message
+    assert "retract" in error.message
 
 
 @pytest.mark.parametrize("bad_id", ["", "x" * 129, 7, ["a"], None])

@@ -86,6 +86,7 @@ def test_the_unions_map_every_wire_type() -> None:
         "model_switch",
         "reasoning",
         "tool_result", "tool_approval", "tool_decision",
+        "unqueued",
     }  # fmt: skip
     for ref in [*client.values(), *server.values()]:
         assert ref.removeprefix("#/$defs/") in defs

@@ -126,6 +126,7 @@ function reply(overrides: Partial<Reply>): Reply {
     routeReason: null,
     switches: [],
     replyTo: "m",
+    replaces: null,
     stream: "s",
     text: "",
     reasoning: "",

@@ -39,6 +39,7 @@ function reply(overrides: Partial<Reply>): Reply {
     routeReason: null,
     switches: [],
     replyTo: "m",
+    replaces: null,
     stream: "s",
     text: "",
     reasoning: "",
@@ -126,7 +127,16 @@ describe("lanes", () => {
   test("selected models first, then the server's defaults, and history keeps its columns", () => {
     assert.deepEqual(laneOrder([], models, []), ["b"]);
     const turns = [
-      { id: "m", author: null, text: "", ts: 0, promptId: null, replies: [reply({ model: "z", lane: "z" })] },
+      {
+        id: "m",
+        author: null,
+        text: "",
+        ts: 0,
+        promptId: null,
+        replies: [reply({ model: "z", lane: "z" })],
+        queued: false,
+        withdrawn: false,
+      },
     ];
     assert.deepEqual(laneOrder(["a"], models, turns), ["a", "z"]);
   });

@@ -15,6 +15,7 @@ function reply(model: string, status: MessageStatus): Reply {
     routeReason: null,
     switches: [],
     replyTo: "m",
+    replaces: null,
     stream: "s",
     text: "",
     reasoning: "",
@@ -34,7 +35,16 @@ function reply(model: string, status: MessageStatus): Reply {
 }
 
 function turn(id: string, replies: Reply[]): Turn {
-  return { id, author: null, text: "", ts: 0, promptId: null, replies };
+  return {
+    id,
+    author: null,
+    text: "",
+    ts: 0,
+    promptId: null,
+    replies,
+    queued: false,
+    withdrawn: false,
+  };
 }
 
 describe("laneStatus", () => {

@@ -37,6 +37,7 @@ import {
   type ToolCallFrame,
   type ToolDecisionFrame,
   type ToolResultFrame,
+  type UnqueuedFrame,
   type WelcomeFrame,
   type ClientFrame,
 } from "./frames.js";
@@ -82,6 +83,7 @@ export interface ClientEventMap {
   tool_result: ToolResultFrame;
   tool_approval: ToolApprovalFrame;
   tool_decision: ToolDecisionFrame;
+  unqueued: UnqueuedFrame;
   presence: PresenceFrame;
   presence_diff: PresenceDiffFrame;
   error: ErrorFrame;
@@ -293,6 +295,27 @@ export class RtClient {
   approve(call: string, allow: boolean): string {
     const id = newId();
     this.#sendOrQueue({ type: "approve", id, call, allow });
+    return id;
+  }
+
+  /**
+   * Runs `model`'s reply to the user message `replyTo` again (queued like a prompt while
+   * streams run); its `stream_start` names the reply it replaces. Returns the frame id, the
+   * `ref` of an error refusing it.
+   */
+  regenerate(model: string, replyTo: string): string {
+    const id = newId();
+    this.#sendOrQueue({ type: "regenerate", id, model, reply_to: replyTo });
+    return id;
+  }
+
+  /**
+   * Takes this participant's own queued prompt (its user message id) out of the room's queue;
+   * the room hears of it as `unqueued` with reason `withdrawn`. Returns the frame id.
+   */
+  withdraw(message: string): string {
+    const id = newId();
+    this.#sendOrQueue({ type: "withdraw", id, message });
     return id;
   }
 
@@ -546,6 +569,9 @@ export class RtClient {
       case "tool_decision":
         this.#emitter.emit("tool_decision", event);
         return;
+      case "unqueued":
+        this.#emitter.emit("unqueued", event);
+        return;
     }
   }
 
@@ -557,8 +583,8 @@ export class RtClient {
   #flush(): void {
     const transport = this.#transport;
     if (!transport) return;
-    // Cancels go before prompts: a prompt sent first would be refused as busy by the very
-    // streams the cancel was meant to end.
+    // Cancels go before prompts: a prompt sent first would wait in the room's queue behind
+    // the very streams the cancel was meant to end, and a cancel of everything would clear it.
     const queued = this.#queued;
     this.#queued = [];
     for (const frame of queued) transport.send(frame);

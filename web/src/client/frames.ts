@@ -86,6 +86,23 @@ export interface ApproveFrame {
   allow: boolean;
 }
 
+// --- client -> server: the room's queue and regenerate (issue 16) ---------------------------
+
+/** Takes one's own queued prompt (by its user message id) out of the room's queue. */
+export interface WithdrawFrame {
+  type: "withdraw";
+  id?: string;
+  message: string;
+}
+
+/** Runs `model`'s reply to user message `reply_to` again; queued like a prompt. */
+export interface RegenerateFrame {
+  type: "regenerate";
+  id?: string;
+  model: string;
+  reply_to: string;
+}
+
 export type ClientFrame =
   | HelloFrame
   | PromptFrame
@@ -93,7 +110,9 @@ export type ClientFrame =
   | InterruptFrame
   | TypingFrame
   | PingFrame
-  | ApproveFrame;
+  | ApproveFrame
+  | WithdrawFrame
+  | RegenerateFrame;
 
 // --- shared records ------------------------------------------------------------------------
 
@@ -177,6 +196,12 @@ export interface HistoryMessage {
   routed_from?: string;
   /** Extension: an assistant message's thinking text, kept apart from `text`. */
   reasoning?: string;
+  /** Extension: a user message waiting in the room's queue. */
+  queued?: boolean;
+  /** Extension: a user message that never ran (withdrawn, cleared by a cancel, or dropped). */
+  withdrawn?: boolean;
+  /** Extension: the assistant message a regenerated reply supersedes. */
+  replaces?: string;
 }
 
 export interface RunningStream {
@@ -221,6 +246,8 @@ export interface MessageFrame {
   text: string;
   prompt_id: string;
   ts: number;
+  /** Extension: stored, waiting in the room's queue; an `unqueued` event follows. */
+  queued?: boolean;
 }
 
 export interface StreamStartFrame {
@@ -235,6 +262,8 @@ export interface StreamStartFrame {
   routed_from?: string;
   /** Extension (routers): why it chose it, in a few words for people. */
   route_reason?: string;
+  /** Extension: the assistant message this stream supersedes (a regenerate). */
+  replaces?: string;
 }
 
 export interface TokenFrame {
@@ -352,6 +381,18 @@ export interface ToolDecisionFrame {
   by?: Participant;
 }
 
+// --- server -> client: the room's queue (issue 16) --------------------------------------------
+
+export type UnqueuedReason = "started" | "withdrawn" | "cleared";
+
+/** Queued prompts (user message ids, in queue order) left the room's queue. */
+export interface UnqueuedFrame {
+  type: "unqueued";
+  seq: number;
+  messages: string[];
+  reason: UnqueuedReason;
+}
+
 export type RoomEvent =
   | MessageFrame
   | StreamStartFrame
@@ -362,7 +403,8 @@ export type RoomEvent =
   | ToolResultFrame
   | ToolApprovalFrame
   | ToolDecisionFrame
-  | ModelSwitchFrame;
+  | ModelSwitchFrame
+  | UnqueuedFrame;
 
 export type ServerFrame =
   | WelcomeFrame
@@ -383,6 +425,7 @@ const ROOM_EVENT_TYPES: ReadonlySet<string> = new Set([
   "tool_result",
   "tool_approval",
   "tool_decision",
+  "unqueued",
 ]);
 
 const SERVER_TYPES: ReadonlySet<string> = new Set([

@@ -17,6 +17,7 @@ import type {
   RoomEvent,
   StreamReason,
   ToolCallRecord,
+  UnqueuedFrame,
   Usage,
   WelcomeFrame,
 } from "./frames.js";
@@ -46,6 +47,8 @@ export interface Reply {
   readonly switches: ModelSwitch[];
   /** The user message this answers. */
   readonly replyTo: string;
+  /** The reply of the same model that this one regenerated; null for a first answer. */
+  replaces: string | null;
   stream: string | null;
   text: string;
   /** The model's thinking text, apart from the answer in `text`; empty when it had none. */
@@ -87,6 +90,10 @@ export interface Turn {
   readonly promptId: string | null;
   /** Replies in the order they started; a model may have several (newest last). */
   readonly replies: Reply[];
+  /** Waiting in the room's queue (see {@link RoomState.queue}), not yet in `turns`. */
+  queued: boolean;
+  /** Never ran: withdrawn by its author, cleared by a cancel, or dropped at a restart. */
+  withdrawn: boolean;
 }
 
 export type Change =
@@ -95,6 +102,8 @@ export type Change =
   /** Turns from earlier history, put before every other turn; oldest first. */
   | { kind: "earlier"; turns: Turn[] }
   | { kind: "reply"; reply: Reply }
+  /** The room's queue changed: see {@link RoomState.queue}. */
+  | { kind: "queue" }
   | { kind: "presence" };
 
 export type Now = () => number;
@@ -119,6 +128,11 @@ export class RoomState {
   participantCount = 0;
   me: Participant | null = null;
   readonly turns: Turn[] = [];
+  /**
+   * The room's queue: prompts stored while streams ran, in the order they will run. Each
+   * leaves it for `turns` when it starts, or when it is withdrawn or cleared (as withdrawn).
+   */
+  readonly queue: Turn[] = [];
   readonly #turns = new Map<string, Turn>();
   readonly #replies = new Map<string, Reply>();
   readonly #byStream = new Map<string, Reply>();
@@ -192,13 +206,16 @@ export class RoomState {
   prependHistory(page: EarlierPage, snapshots: number): Change[] {
     if (snapshots !== this.#snapshots) return [];
     const added: Turn[] = [];
+    const queuedEarlier: Turn[] = [];
     const repliesToKnownTurns: Reply[] = [];
     const waiting = this.#orphans;
     this.#orphans = [];
     for (const message of [...page.messages, ...waiting]) {
       if (message.role === "user") {
         if (this.#turns.has(message.id)) continue;
-        added.push(this.#newTurn(message));
+        const turn = this.#newTurn(message);
+        if (turn.queued) queuedEarlier.push(turn);
+        else added.push(turn);
         continue;
       }
       if (this.#replies.has(message.id)) continue;
@@ -208,10 +225,12 @@ export class RoomState {
       }
     }
     this.turns.unshift(...added);
+    this.queue.unshift(...queuedEarlier);
     this.#oldest = page.messages[0]?.id ?? this.#oldest;
     this.#earlier = page.next === null ? "none" : "more";
     const changes: Change[] = repliesToKnownTurns.map((reply) => ({ kind: "reply", reply }));
     if (added.length > 0) changes.unshift({ kind: "earlier", turns: added });
+    if (queuedEarlier.length > 0) changes.push({ kind: "queue" });
     return changes;
   }
 
@@ -223,6 +242,7 @@ export class RoomState {
     this.me = welcome.participant;
     if (welcome.resumed) return [{ kind: "presence" }];
     this.turns.length = 0;
+    this.queue.length = 0;
     this.#turns.clear();
     this.#replies.clear();
     this.#byStream.clear();
@@ -292,6 +312,7 @@ export class RoomState {
         );
         if (!reply) return [];
         reply.routeReason = event.route_reason ?? null;
+        reply.replaces = event.replaces ?? null;
         reply.stream = event.stream;
         reply.status = "streaming";
         this.#byStream.set(event.stream, reply);
@@ -320,6 +341,8 @@ export class RoomState {
         else reply.toolCalls.push({ call: event.call, name: event.name, args: event.args });
         return [{ kind: "reply", reply }];
       }
+      case "unqueued":
+        return this.#onUnqueued(event);
       case "stream_end": {
         const reply = this.#byStream.get(event.stream);
         this.#running.delete(event.stream);
@@ -386,13 +409,49 @@ export class RoomState {
 
   #onMessage(event: MessageFrame): Change[] {
     if (this.#turns.has(event.id)) return [];
-    const turn = this.#addTurn(event.id, event.author, event.text, event.ts, event.prompt_id);
+    const queued = event.queued === true;
+    const turn: Turn = {
+      id: event.id,
+      author: event.author,
+      text: event.text,
+      ts: event.ts,
+      promptId: event.prompt_id,
+      replies: [],
+      queued,
+      withdrawn: false,
+    };
+    this.#turns.set(turn.id, turn);
+    if (queued) {
+      this.queue.push(turn);
+      return [{ kind: "queue" }];
+    }
+    this.turns.push(turn);
     return [{ kind: "turn", turn }];
   }
 
+  /** Queued prompts started (they join the conversation) or never will (withdrawn). */
+  #onUnqueued(event: UnqueuedFrame): Change[] {
+    const changes: Change[] = [{ kind: "queue" }];
+    for (const id of event.messages) {
+      const at = this.queue.findIndex((turn) => turn.id === id);
+      if (at < 0) continue;
+      const [turn] = this.queue.splice(at, 1);
+      if (!turn) continue;
+      turn.queued = false;
+      turn.withdrawn = event.reason !== "started";
+      this.turns.push(turn);
+      changes.push({ kind: "turn", turn });
+    }
+    return changes;
+  }
+
   #addHistory(message: HistoryMessage): void {
-    if (message.role === "user") this.turns.push(this.#newTurn(message));
-    else this.#addHistoryReply(message);
+    if (message.role !== "user") {
+      this.#addHistoryReply(message);
+      return;
+    }
+    const turn = this.#newTurn(message);
+    (turn.queued ? this.queue : this.turns).push(turn);
   }
 
   /** A user message of history as a turn, known by id but not yet placed in `turns`. */
@@ -404,6 +463,8 @@ export class RoomState {
       ts: message.ts,
       promptId: message.prompt_id ?? null,
       replies: [],
+      queued: message.queued === true,
+      withdrawn: message.withdrawn === true,
     };
     this.#turns.set(turn.id, turn);
     return turn;
@@ -426,6 +487,7 @@ export class RoomState {
     reply.text = message.text;
     reply.reasoning = message.reasoning ?? "";
     reply.status = message.status;
+    reply.replaces = message.replaces ?? null;
     reply.usage = message.usage ?? null;
     reply.error = message.error ?? null;
     reply.toolCalls = message.tool_calls?.map((call) => ({ ...call })) ?? [];
@@ -437,19 +499,6 @@ export class RoomState {
       this.#byStream.set(message.stream, reply);
     }
     return reply;
-  }
-
-  #addTurn(
-    id: string,
-    author: Participant | null,
-    text: string,
-    ts: number,
-    promptId: string | null,
-  ): Turn {
-    const turn: Turn = { id, author, text, ts, promptId, replies: [] };
-    this.#turns.set(id, turn);
-    this.turns.push(turn);
-    return turn;
   }
 
   /**
@@ -475,6 +524,7 @@ export class RoomState {
       routeReason: null,
       switches: [],
       replyTo,
+      replaces: null,
       stream: null,
       text: "",
       reasoning: "",

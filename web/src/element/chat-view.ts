@@ -18,9 +18,8 @@ export interface ChatSnapshot {
   room: string;
   /** The models prompts go to (the `models` attribute). */
   selectedModels: string[];
-  /** Replies stream or our prompt is on its way: a new one is queued. */
+  /** Replies stream or our prompt is on its way: a new one waits in the room's queue. */
   busy: boolean;
-  queued: string | null;
   earlierLoading: boolean;
   earlierError: string | null;
   /** Whether earlier messages were loaded since the last snapshot. */
@@ -150,11 +149,11 @@ export class ChatView {
     ui.lanes.showRoutes((lane) => latestReply(lane, state.turns), state.models);
     ui.empty.hidden = state.turns.length > 0;
     this.#drawEarlier(snapshot);
+    ui.queue.render(state.queue, state.me?.id ?? null);
     ui.composer.render({
       busy: snapshot.busy,
       open: connection.state === "open",
       canStop: running.length > 0,
-      queued: snapshot.queued,
       escapeCloses: snapshot.launcher.enabled,
     });
     const streaming = running.length > 0;

@@ -17,7 +17,7 @@ export interface ClientListeners {
   presenceDiff(diff: PresenceDiffFrame): void;
   error(frame: ErrorFrame): void;
   /** Every conversation event: messages, stream starts, tokens, reasoning, tool calls and
-   * their approvals and results, ends. */
+   * their approvals and results, ends, and prompts leaving the room's queue (`unqueued`). */
   roomEvent(event: RoomEvent): void;
 }
 
@@ -39,6 +39,7 @@ export function listenTo(client: RtClient, listeners: ClientListeners): () => vo
     client.on("tool_result", (event) => listeners.roomEvent(event)),
     client.on("tool_approval", (event) => listeners.roomEvent(event)),
     client.on("tool_decision", (event) => listeners.roomEvent(event)),
+    client.on("unqueued", (event) => listeners.roomEvent(event)),
   ];
   return () => {
     for (const off of offs) off();

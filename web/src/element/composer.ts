@@ -1,6 +1,6 @@
 /**
- * The composer: the prompt box, its buttons, the queued prompt and the alert of a refusal, and
- * the keyboard: Enter sends (or queues while replies stream), Shift+Enter adds a new line,
+ * The composer: the prompt box, its buttons and the alert of a refusal, and the keyboard:
+ * Enter sends (the room queues it while replies stream), Shift+Enter adds a new line,
  * Ctrl+Enter interrupts and sends now, Esc stops every stream. What those do is the element's:
  * the composer asks through {@link ComposerActions}.
  */
@@ -19,19 +19,17 @@ export interface ComposerActions {
   /** The box's text changed. */
   typed(text: string): void;
   stopAll(): void;
-  discardQueued(): void;
   /** Whether anything streams, for Esc to stop. */
   streaming(): boolean;
 }
 
 export interface ComposerState {
-  /** Replies stream or our prompt is on its way: a new one is queued. */
+  /** Replies stream or our prompt is on its way: a new one waits in the room's queue. */
   busy: boolean;
   /** Connected. */
   open: boolean;
   /** Something streams that Stop all can stop. */
   canStop: boolean;
-  queued: string | null;
   /** Esc closes the launcher's panel instead of stopping the streams. */
   escapeCloses?: boolean;
 }
@@ -43,8 +41,6 @@ export class Composer {
   readonly #interrupt: HTMLButtonElement;
   readonly #stopAll: HTMLButtonElement;
   readonly #hint: HTMLElement;
-  readonly #queued: HTMLElement;
-  readonly #queuedText: HTMLElement;
   readonly #alert: HTMLElement;
   #alertTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -58,9 +54,6 @@ export class Composer {
     this.#interrupt.hidden = this.#stopAll.hidden = true;
     this.#hint = el(doc, "p", "hint");
     this.#hint.id = "rt-hint";
-    this.#queued = el(doc, "div", "queued");
-    this.#queued.hidden = true;
-    this.#queuedText = el(doc, "q");
     this.#alert = el(doc, "p", "alert");
     this.#alert.setAttribute("role", "alert");
     this.#assemble(doc);
@@ -75,21 +68,18 @@ export class Composer {
     keyScope.addEventListener("keydown", (event) => onEscape(event, actions), on);
     this.#interrupt.addEventListener("click", () => this.#submit(actions, "interrupt"), on);
     this.#stopAll.addEventListener("click", () => actions.stopAll(), on);
-    this.#queued.addEventListener("click", (event) => onDiscard(event, actions), on);
   }
 
-  render({ busy, open, canStop, queued, escapeCloses = false }: ComposerState): void {
+  render({ busy, open, canStop, escapeCloses = false }: ComposerState): void {
     setLabel(this.#send, busy ? "Queue" : "Send", busy ? "queue" : "send");
     this.#send.setAttribute(
       "aria-label",
-      busy ? "Queue this prompt until the replies finish" : "Send",
+      busy ? "Queue this prompt in the room until the replies finish" : "Send",
     );
     this.#interrupt.hidden = !busy;
     this.#stopAll.hidden = !busy;
     this.#stopAll.disabled = !canStop;
     this.#hint.textContent = hintText(busy, open, escapeCloses);
-    this.#queued.hidden = queued === null;
-    this.#queuedText.textContent = queued ?? "";
   }
 
   /** Puts the keyboard in the prompt box. */
@@ -143,12 +133,7 @@ export class Composer {
     actions.append(this.#send, this.#interrupt, this.#stopAll);
     const row = el(doc, "div", "composer-row");
     row.append(this.#input, actions);
-    const discard = el(doc, "button", undefined, "Discard");
-    discard.type = "button";
-    discard.dataset["action"] = "discard";
-    discard.setAttribute("aria-label", "Discard the queued prompt");
-    this.#queued.append(el(doc, "span", undefined, "Queued:"), this.#queuedText, discard);
-    this.element.append(label, row, this.#hint, this.#queued, this.#alert);
+    this.element.append(label, row, this.#hint, this.#alert);
   }
 }
 
@@ -160,13 +145,6 @@ function onEscape(event: Event, actions: ComposerActions): void {
   if (!(event instanceof KeyboardEvent) || event.key !== "Escape" || !actions.streaming()) return;
   event.preventDefault();
   actions.stopAll();
-}
-
-function onDiscard(event: Event, actions: ComposerActions): void {
-  const target = event.target;
-  if (target instanceof HTMLButtonElement && target.dataset["action"] === "discard") {
-    actions.discardQueued();
-  }
 }
 
 function promptBox(doc: Document): HTMLTextAreaElement {
@@ -206,8 +184,8 @@ function setLabel(node: HTMLButtonElement, text: string, iconName: IconName): vo
 function hintText(busy: boolean, open: boolean, escapeCloses: boolean): string {
   if (busy) {
     return (
-      "Replies are streaming. Enter queues your prompt, Ctrl+Enter interrupts and sends it " +
-      `now, ${escapeCloses ? "Stop all stops them" : "Esc stops all"}.`
+      "Replies are streaming. Enter queues your prompt in the room, Ctrl+Enter interrupts and " +
+      `sends it now, ${escapeCloses ? "Stop all" : "Esc"} stops them all and clears the queue.`
     );
   }
   return open

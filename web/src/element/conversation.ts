@@ -6,7 +6,14 @@
 import type { Change, Reply, RoomState, Turn } from "../client/room-state.js";
 import { laneOrder } from "./lanes.js";
 import { anchorAt, type ScrollAnchor } from "./log-scroll.js";
-import { ReplyView, TurnView } from "./views.js";
+import { ReplyView, TurnView, type Versions } from "./views.js";
+
+export interface ConversationActions {
+  /** Run `model`'s reply to user message `replyTo` again. */
+  regenerate(model: string, replyTo: string): void;
+  /** Something on screen changed by itself (earlier versions shown): draw again. */
+  changed(): void;
+}
 
 /** What a draw did that the rest of the element must follow. */
 export interface Drawn {
@@ -29,12 +36,49 @@ export class Conversation {
   #lanes: string[] = [];
   /** Whether this page's participant may answer tool approvals (a member, not a viewer). */
   canApprove = true;
+  /** Turn and model (`turn\nmodel`) whose earlier replies are shown, not only the newest. */
+  readonly #expanded = new Set<string>();
 
   /** `element` holds the turns, and nothing else. */
   constructor(element: HTMLElement) {
     this.element = element;
   }
 
+  /** Listens to the replies' buttons until `signal` aborts. */
+  wire(signal: AbortSignal, actions: ConversationActions): void {
+    this.element.addEventListener("click", (event) => this.#onClick(event, actions), { signal });
+  }
+
+  #onClick(event: Event, actions: ConversationActions): void {
+    if (!(event.target instanceof Element)) return;
+    const button = event.target.closest<HTMLButtonElement>("button[data-action]");
+    const model = button?.dataset["model"];
+    const replyTo = button?.dataset["replyTo"];
+    if (!button || !model || !replyTo) return;
+    if (button.dataset["action"] === "regenerate") {
+      actions.regenerate(model, replyTo);
+      return;
+    }
+    const key = `${replyTo}\n${model}`;
+    if (!this.#expanded.delete(key)) this.#expanded.add(key);
+    for (const reply of this.#siblings(replyTo, model)) this.#dirtyReplies.add(reply);
+    actions.changed();
+  }
+
+  /** `model`'s replies to user message `turnId`, oldest first. */
+  #siblings(turnId: string, model: string): Reply[] {
+    const turn = this.#turnViews.get(turnId)?.turn;
+    return turn ? turn.replies.filter((reply) => reply.model === model) : [];
+  }
+
+  #versions(reply: Reply): Versions {
+    const siblings = this.#siblings(reply.replyTo, reply.model);
+    return {
+      newest: siblings.at(-1) === reply || siblings.length === 0,
+      older: Math.max(0, siblings.length - 1),
+      expanded: this.#expanded.has(`${reply.replyTo}\n${reply.model}`),
+    };
+  }
   /** The models shown as columns, in order, as of the last draw. */
   get lanes(): readonly string[] {
     return this.#lanes;
@@ -118,8 +162,20 @@ export class Conversation {
   }
 
   #updateReplies(state: RoomState): void {
+    // A new reply (a regenerate) changes which of its model's replies to that prompt shows.
+    for (const reply of [...this.#dirtyReplies]) {
+      if (this.#replyViews.has(reply.id)) continue;
+      for (const sibling of this.#siblings(reply.replyTo, reply.model)) {
+        this.#dirtyReplies.add(sibling);
+      }
+    }
     for (const reply of this.#dirtyReplies) {
-      this.#replyView(reply)?.update(state.models, this.#column(reply), state.liveRate(reply));
+      this.#replyView(reply)?.update(
+        state.models,
+        this.#column(reply),
+        state.liveRate(reply),
+        this.#versions(reply),
+      );
     }
     this.#dirtyReplies.clear();
   }

@@ -7,6 +7,7 @@ import { EarlierView } from "./earlier-view.js";
 import { LaneHeads } from "./lane-heads.js";
 import { LauncherView } from "./launcher.js";
 import { LogScroll } from "./log-scroll.js";
+import { QueueView } from "./queue-view.js";
 import { StatusBar } from "./status-bar.js";
 import { STYLES } from "./styles.js";
 import { COMPACT_STYLES } from "./styles-compact.js";
@@ -22,6 +23,8 @@ export interface Ui {
   empty: HTMLElement;
   conversation: Conversation;
   scroll: LogScroll;
+  /** The room's queue: prompts waiting for the replies to end, everyone's. */
+  queue: QueueView;
   composer: Composer;
   announcer: Announcer;
   /** The floating button and the panel the rest sits in (`mode="launcher"`). */
@@ -55,9 +58,10 @@ export function buildUi(shadow: ShadowRoot): Ui {
   probeBox.append(probe);
   log.append(probeBox, lanes.element, earlier.element, empty, turns);
   const scroll = new LogScroll(log);
+  const queue = new QueueView(doc);
   const composer = new Composer(doc);
   const announcer = new Announcer(doc);
-  root.append(bar.element, log, scroll.jump, composer.element, announcer.element);
+  root.append(bar.element, log, scroll.jump, queue.element, composer.element, announcer.element);
   const launcher = new LauncherView(doc);
   bar.element.append(launcher.close);
   launcher.panel.append(root);
@@ -78,6 +82,7 @@ export function buildUi(shadow: ShadowRoot): Ui {
     empty,
     conversation,
     scroll,
+    queue,
     composer,
     announcer,
     launcher,

@@ -1,38 +1,17 @@
 /**
- * Our prompts that are not in the conversation yet: the one queued while replies stream (sent
- * when they end), and the one sent that the server has neither echoed nor refused. No DOM.
+ * Our prompt that is on its way: sent, and neither echoed nor refused by the server yet (a
+ * prompt sent while replies stream waits in the room's queue, which the server keeps). No DOM.
  */
 
 import type { Turn } from "../client/room-state.js";
 
 export class PendingPrompts {
-  #queued: string | null = null;
   #inflight: string | null = null;
   #inflightText = "";
 
-  /** The prompt waiting for the replies to end; null when there is none. */
-  get queued(): string | null {
-    return this.#queued;
-  }
-
-  /** Whether a prompt of ours is on its way: until then, a new one is queued. */
+  /** Whether a prompt of ours is on its way. */
   get awaiting(): boolean {
     return this.#inflight !== null;
-  }
-
-  queue(text: string): void {
-    this.#queued = text;
-  }
-
-  discardQueued(): void {
-    this.#queued = null;
-  }
-
-  /** Takes the queued prompt out, to send it. */
-  takeQueued(): string | null {
-    const text = this.#queued;
-    this.#queued = null;
-    return text;
   }
 
   /** The prompt with this id (the client's) and text went out. */
@@ -60,8 +39,8 @@ export class PendingPrompts {
     return this.#inflightText;
   }
 
-  /** Forgets both: a new connection starts from the server's snapshot. */
+  /** Forgets it: a new connection starts from the server's snapshot. */
   clear(): void {
-    this.#queued = this.#inflight = null;
+    this.#inflight = null;
   }
 }

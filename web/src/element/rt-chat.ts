@@ -114,17 +114,13 @@ export class RtChatElement extends HTMLElement {
   }
 
   /**
-   * Sends a prompt to the selected models. While replies stream it is queued instead and sent
-   * when they end; returns the prompt id, or null when it was queued or empty.
+   * Sends a prompt to the selected models; returns its id, or null when it is empty. While
+   * replies stream the server keeps it in the room's queue, shown to everyone, and runs it
+   * when they end.
    */
   send(text: string): string | null {
     const prompt = text.trim();
     if (!prompt || !this.#client) return null;
-    if (this.#busy) {
-      this.#prompts.queue(prompt);
-      this.#view?.invalidate();
-      return null;
-    }
     return this.#sent(this.#client.prompt(prompt, this.#modelsOption()), prompt);
   }
 
@@ -136,8 +132,26 @@ export class RtChatElement extends HTMLElement {
       this.#client.interrupt();
       return null;
     }
-    this.#prompts.discardQueued();
     return this.#sent(this.#client.interrupt({ text: prompt, ...this.#modelsOption() }), prompt);
+  }
+
+  /**
+   * Runs `model`'s reply to the user message `replyTo` again; the new reply shows in place of
+   * the old one, which stays reachable. Waits in the room's queue while replies stream.
+   */
+  regenerate(model: string, replyTo: string): string | null {
+    const id = this.#client?.regenerate(model, replyTo) ?? null;
+    // A regenerate has no message of its own in the queue: say that it waits.
+    if (id !== null && (this.#state.busy || this.#state.queue.length > 0)) {
+      const label = modelLabel(model, this.#state.models);
+      this.#view?.announce(`${label} will answer again when the replies before it end.`);
+    }
+    return id;
+  }
+
+  /** Takes this participant's own queued prompt (its user message id) out of the room's queue. */
+  withdraw(message: string): string | null {
+    return this.#client?.withdraw(message) ?? null;
   }
 
   /** Cancels one model's running stream. */
@@ -148,10 +162,7 @@ export class RtChatElement extends HTMLElement {
     }
   }
 
-  /**
-   * Cancels every running stream in the room. A queued prompt stays queued, so it goes out as
-   * soon as the streams have ended: "stop those, go on with mine". It has its own Discard.
-   */
+  /** Cancels every running stream in the room and clears the room's queue, for everyone. */
   cancelAll(): void {
     this.#client?.cancel();
   }
@@ -279,8 +290,7 @@ export class RtChatElement extends HTMLElement {
       this.#earlierPages = 0;
       void this.#checkEarlier();
     }
-    this.#prompts.seenIn(this.#state.turns);
-    this.#sendQueuedWhenIdle();
+    this.#prompts.seenIn([...this.#state.turns, ...this.#state.queue]);
     this.#dispatch("rt-ready", welcome);
     // Labels and colours come with the models, so lane heads are drawn again too.
     this.#view?.invalidate({ people: true, lanes: true });
@@ -321,6 +331,8 @@ export class RtChatElement extends HTMLElement {
       case "stream_end":
         this.#onStreamEnd(event);
         break;
+      case "unqueued":
+        break;
       default:
         // Tokens change a reply, not the chrome around it.
         return;
@@ -339,7 +351,6 @@ export class RtChatElement extends HTMLElement {
     const model = reply?.model ?? "";
     this.#view?.announce(streamEndedText(modelLabel(model, this.#state.models), event));
     this.#dispatch("rt-stream-end", { ...event, model, text: reply?.text ?? "" });
-    this.#sendQueuedWhenIdle();
   }
 
   // --- launcher ----------------------------------------------------------------------------
@@ -391,20 +402,14 @@ export class RtChatElement extends HTMLElement {
     return id;
   }
 
-  #sendQueuedWhenIdle(): void {
-    if (this.#busy) return;
-    const text = this.#prompts.takeQueued();
-    if (text !== null) this.send(text);
-  }
-
   get #busy(): boolean {
     return this.#state.busy || this.#prompts.awaiting;
   }
 
-  /** The composer's Send, Enter, Ctrl+Enter; true when the prompt was sent or queued. */
+  /** The composer's Send, Enter, Ctrl+Enter; true when the prompt was sent. */
   #submit(text: string, how: SubmitHow): boolean {
     const sent = how === "interrupt" && this.#busy ? this.interrupt(text) : this.send(text);
-    return sent !== null || this.#prompts.queued !== null;
+    return sent !== null;
   }
 
   // --- view --------------------------------------------------------------------------------
@@ -418,7 +423,6 @@ export class RtChatElement extends HTMLElement {
       room: this.getAttribute("room") ?? "",
       selectedModels: this.selectedModels,
       busy: this.#busy,
-      queued: this.#prompts.queued,
       earlierLoading: earlier?.loading ?? false,
       earlierError: earlier?.error ?? null,
       earlierLoadedAny: this.#earlierPages > 0,
@@ -437,13 +441,14 @@ export class RtChatElement extends HTMLElement {
       submit: (text, how) => this.#submit(text, how),
       typed: (text) => this.#typing.typed(text),
       stopAll: () => this.cancelAll(),
-      discardQueued: () => {
-        this.#prompts.discardQueued();
-        this.#view?.invalidate();
-      },
       streaming: () => this.#state.busy,
     });
     ui.earlier.button.addEventListener("click", () => void this.loadEarlier(), { signal });
+    ui.queue.wire(signal, { withdraw: (message) => this.withdraw(message) });
+    ui.conversation.wire(signal, {
+      regenerate: (model, replyTo) => this.regenerate(model, replyTo),
+      changed: () => this.#view?.invalidate(),
+    });
     ui.lanes.wire(signal, {
       cancel: (model) => this.cancel(model),
       select: (model) => this.selectLane(model),

@@ -264,8 +264,24 @@ button.primary {
 button.danger { color: var(--_danger); border-color: currentColor; }
 .lane button { padding: .1rem .55rem; font-size: .8em; }
 .hint { margin: .35rem 0 0; font-size: .78em; color: var(--_muted); }
-.queued { margin: .35rem 0 0; font-size: .85em; display: flex; gap: .5rem; align-items: center; }
-.queued q { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; flex: 1; }
+.room-queue {
+  border-top: 1px solid var(--_border); padding: .45rem .85rem; background: var(--_surface);
+  font-size: .85em; max-height: 9rem; overflow: auto;
+}
+.room-queue-title { margin: 0 0 .25rem; font-size: 1em; font-weight: 600; color: var(--_muted); }
+.room-queue-list { margin: 0; padding-left: 1.4rem; display: grid; gap: .2rem; }
+.room-queue-entry { display: flex; gap: .5rem; align-items: center; min-width: 0; }
+.room-queue-entry .who { font-weight: 600; white-space: nowrap; }
+.room-queue-entry q {
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; flex: 1;
+}
+.room-queue-entry button, .reply-actions button { padding: .1rem .55rem; font-size: .8em; }
+.reply-actions { display: flex; gap: .4rem; flex-wrap: wrap; }
+/* No space for the row when none of its buttons shows. */
+.reply-actions:not(:has(button:not([hidden]))) { display: none; }
+.reply[data-version="older"] { opacity: .75; border-style: dashed; }
+.turn[data-withdrawn] .prompt { opacity: .65; }
+.withdrawn-note { display: block; font-size: .8em; font-style: italic; color: var(--_muted); }
 .alert { margin: .35rem 0 0; font-size: .85em; color: var(--_danger); }
 .alert:empty { display: none; }
 

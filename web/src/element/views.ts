@@ -43,6 +43,16 @@ export function routeTitle(reply: Reply): string {
   return lines.join("\n");
 }
 
+/** Where a reply stands among its model's replies to one prompt (several after regenerates). */
+export interface Versions {
+  /** It is the newest: the one shown, and the one Regenerate runs again. */
+  newest: boolean;
+  /** How many replies of the model to that prompt came before the newest. */
+  older: number;
+  /** The older ones are shown too. */
+  expanded: boolean;
+}
+
 export class ReplyView {
   readonly element: HTMLElement;
   readonly #label: HTMLElement;
@@ -52,6 +62,8 @@ export class ReplyView {
   readonly #tools: ToolCallsView;
   readonly #stats: HTMLElement;
   readonly #reason: HTMLElement;
+  readonly #regenerate: HTMLButtonElement;
+  readonly #versions: HTMLButtonElement;
 
   /** `canApprove` says whether this page's participant may answer a tool approval. */
   constructor(
@@ -74,10 +86,31 @@ export class ReplyView {
     this.#tools = new ToolCallsView(tools);
     this.#stats = el(doc, "div", "stats");
     this.#reason = el(doc, "p", "reason");
-    this.element.append(head, this.#reasoning.element, body, tools, this.#stats, this.#reason);
+    this.#regenerate = actionButton(doc, "regenerate", "Regenerate");
+    this.#regenerate.dataset["model"] = reply.model;
+    this.#regenerate.dataset["replyTo"] = reply.replyTo;
+    this.#versions = actionButton(doc, "versions", "");
+    this.#versions.dataset["model"] = reply.model;
+    this.#versions.dataset["replyTo"] = reply.replyTo;
+    const actions = el(doc, "div", "reply-actions");
+    actions.append(this.#regenerate, this.#versions);
+    this.element.append(
+      head,
+      this.#reasoning.element,
+      body,
+      tools,
+      this.#stats,
+      this.#reason,
+      actions,
+    );
   }
 
-  update(models: readonly ModelInfo[], column: number, liveRate: number | null): void {
+  update(
+    models: readonly ModelInfo[],
+    column: number,
+    liveRate: number | null,
+    versions: Versions = { newest: true, older: 0, expanded: false },
+  ): void {
     const { reply } = this;
     const streaming = reply.status === "streaming";
     const label = replyLabel(reply, models);
@@ -97,8 +130,30 @@ export class ReplyView {
     this.#tools.render(reply.toolCalls, streaming, this.canApprove());
     this.#stats.textContent = statsLine(reply, liveRate);
     this.#reason.textContent = reasonText(reply) ?? "";
+    this.#showVersions(label, streaming, versions);
   }
 
+  /** An older version shows only when asked for; the newest offers Regenerate and the others. */
+  #showVersions(label: string, streaming: boolean, versions: Versions): void {
+    this.element.dataset["version"] = versions.newest ? "newest" : "older";
+    this.element.hidden = !versions.newest && !versions.expanded;
+    this.#regenerate.hidden = !versions.newest || streaming;
+    this.#regenerate.setAttribute("aria-label", `Regenerate ${label}'s reply`);
+    this.#versions.hidden = !versions.newest || versions.older === 0;
+    this.#versions.setAttribute("aria-expanded", String(versions.expanded));
+    this.#versions.textContent = versions.expanded
+      ? "Hide earlier versions"
+      : `Earlier versions (${versions.older})`;
+  }
+
+}
+
+function actionButton(doc: Document, action: string, text: string): HTMLButtonElement {
+  const node = el(doc, "button", `reply-${action}`, text);
+  node.type = "button";
+  node.dataset["action"] = action;
+  node.hidden = true;
+  return node;
 }
 
 export class TurnView {
@@ -121,6 +176,11 @@ export class TurnView {
       turn.author && turn.author.id === me ? `${author} (you)` : author,
     );
     prompt.append(who, doc.createTextNode(turn.text));
+    if (turn.withdrawn) {
+      // It never ran: withdrawn by its author, cleared by a Stop all, or dropped at a restart.
+      this.element.dataset["withdrawn"] = "true";
+      prompt.append(el(doc, "span", "withdrawn-note", "Withdrawn: not sent to the models."));
+    }
     this.element.setAttribute("aria-label", `${author} asked`);
     this.replies = el(doc, "div", "grid replies");
     this.element.append(prompt, this.replies);
