@@ -35,6 +35,7 @@ from rtserver.protocol.frames import (
     ToolCallRecord,
     ToolDecisionEvent,
     ToolResultEvent,
+    Unqueued,
 )
 from rtserver.room.presence import PresenceBoard, Roster
 from rtserver.room.room import LiveReply, Room
@@ -162,6 +163,9 @@ class SharedRoom(Room):
     def stream_started(self, live: LiveReply, reply: HistoryMessage) -> None:
         return None  # its stream_start, once delivered
 
+    def unqueued(self, message_id: str, *, withdrawn: bool) -> None:
+        return None  # its unqueued, once delivered
+
     def stream_ended(self, stream: str, final: HistoryMessage) -> None:
         return None  # its stream_end, once delivered
 
@@ -219,6 +223,9 @@ class SharedRoom(Room):
             if mirrored is not None:
                 # A routed stream falls back: the model answering it is another from now on.
                 mirrored.model_id = event.model
+        elif isinstance(event, Unqueued):
+            for message_id in event.messages:
+                Room.unqueued(self, message_id, withdrawn=event.reason != "started")
         elif isinstance(event, _TOOL_EVENTS):
             mirrored = self._mirrored.get(event.stream)
             if mirrored is not None:
@@ -239,6 +246,7 @@ class SharedRoom(Room):
                     ts=event.ts,
                     author=event.author,
                     prompt_id=event.prompt_id,
+                    queued=event.queued,
                 ),
             )
 
@@ -254,6 +262,7 @@ class SharedRoom(Room):
             reply_to=event.reply_to,
             stream=event.stream,
             routed_from=event.routed_from,
+            replaces=event.replaces,
         )
         if self._known(reply.id):
             self._live[event.stream] = mirrored
@@ -285,5 +294,6 @@ class SharedRoom(Room):
             error=event.error,
             reasoning=mirrored.reasoning or None,
             routed_from=mirrored.routed_from,
+            replaces=kept.replaces if kept is not None else None,
         )
         Room.stream_ended(self, event.stream, final)

@@ -147,6 +147,10 @@ class SharedTurns(Turns):
         room.relay = self._link.publish
         room.on_restart = lambda: self._spawn(self._reload())
         await self._end_orphans()
+        # Prompts left queued by a node that is gone wait again here; a node that runs the
+        # room's turn holds its queue itself.
+        if await self._lease.holder() is None:
+            await self._restore_queue()
         self._watcher = asyncio.create_task(self._watch(), name=f"room {self.id} watch")
 
     async def _reload(self) -> None:
@@ -329,9 +333,39 @@ class SharedTurns(Turns):
         super()._streams_ended()
         self._spawn(self._release_if_done())
 
+    async def _run_next(self) -> None:
+        # What waits runs only under the lease; a node that cannot take it leaves it to the
+        # node that holds it (which has the same queue in the store).
+        if len(self._queue):
+            async with self._lease_lock:
+                try:
+                    taken = await self._lease.acquire()
+                except RedisError:
+                    taken = False
+            if not taken:
+                self._wait_and_retry_lease()
+                return
+        try:
+            await super()._run_next()
+        finally:
+            await self._release_if_done()
+
+    def _wait_and_retry_lease(self) -> None:
+        self._retry = asyncio.get_running_loop().call_later(WATCH_S, self._run_next_soon)
+
+    @property
+    def _busy(self) -> bool:
+        """True while streams run here or something waits to: the lease is still needed."""
+        running = self._next
+        # Asked from inside that task (its last step), it is not what still needs the lease.
+        running_next = (
+            running is not None and not running.done() and running is not asyncio.current_task()
+        )
+        return bool(self._generations) or bool(len(self._queue)) or running_next
+
     async def _release_if_done(self) -> None:
         async with self._lease_lock:
-            if self._lease.held and not self._generations:
+            if self._lease.held and not self._busy:
                 await self._lease.release()
 
     def _lease_lost(self) -> None:

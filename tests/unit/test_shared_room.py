@@ -238,3 +238,19 @@ def test_a_routed_stream_that_falls_back_is_mirrored_with_its_new_model() -> Non
     [welcome] = frames(later)
     reply = welcome["messages"][-1]
     assert (reply["model"], reply["routed_from"], reply["text"]) == ("big", "auto", "ok")
+
+
+def test_the_queue_is_followed_from_its_events() -> None:
+    from rtserver.protocol.frames import Unqueued
+
+    room, bus = make()
+    room.unqueued("m_u", withdrawn=True)  # the turns layer's word is not what counts
+    bus.deliver(msgspec.structs.replace(message("m_q"), queued=True), message("m_w"))
+    bus.deliver(msgspec.structs.replace(message("m_w2"), queued=True))
+    bus.deliver(Unqueued(seq=0, messages=["m_w2"], reason="withdrawn"))
+    bus.deliver(Unqueued(seq=0, messages=["m_q"], reason="started"))
+    member = room.join(name="x", since=None, codec=JSON)
+    [welcome] = frames(member)
+    kept = {m["id"]: m for m in welcome["messages"]}
+    assert not kept["m_q"].get("queued") and not kept["m_q"].get("withdrawn")
+    assert kept["m_w2"].get("withdrawn") is True
