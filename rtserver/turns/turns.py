@@ -409,19 +409,7 @@ class Turns:
                 budget=member.budget,
             )
         )
-        self.room.remember(user)
-        self._metrics.prompts.inc()
-        self.room.publish(
-            MessageEvent(
-                seq=0,
-                id=user.id,
-                author=member.identity,
-                text=user.text,
-                prompt_id=request.prompt_id,
-                ts=user.ts,
-                queued=True,
-            )
-        )
+        self._announce(member, user, request.prompt_id, queued=True)
 
     async def _withdraw(self, member: Member, frame: Withdraw) -> None:
         async with self._turn_lock:
@@ -621,18 +609,7 @@ class Turns:
         # The user message is durable before anyone hears of it (rule 5).
         if not await self._store.start_turn(self.id, user, request.prompt_id, replies):
             return False
-        self.room.remember(user)
-        self._metrics.prompts.inc()
-        self.room.publish(
-            MessageEvent(
-                seq=0,
-                id=user.id,
-                author=member.identity,
-                text=user.text,
-                prompt_id=request.prompt_id,
-                ts=ts,
-            )
-        )
+        self._announce(member, user, request.prompt_id, queued=False)
         with self._metrics.turn(room=self.id, prompt=request.prompt_id):
             for model, reply in zip(models, replies, strict=True):
                 if member.budget is not None and reply.stream is not None:
@@ -653,6 +630,24 @@ class Turns:
             reply_to=user.id,
             stream=new_id("s"),
             routed_from=model.id if routed else None,
+        )
+
+    def _announce(
+        self, member: Member, user: HistoryMessage, prompt_id: str, *, queued: bool
+    ) -> None:
+        """Keep a stored user message and tell the room of it, queued or starting now."""
+        self.room.remember(user)
+        self._metrics.prompts.inc()
+        self.room.publish(
+            MessageEvent(
+                seq=0,
+                id=user.id,
+                author=member.identity,
+                text=user.text,
+                prompt_id=prompt_id,
+                ts=user.ts,
+                queued=queued,
+            )
         )
 
     def _start_generation(
