@@ -1,7 +1,7 @@
 """Flood benchmark: one hostile client against the per-client limits, and a calm client's pings.
 
     .venv/bin/python -m benchmarks.flood [--seconds 10] [--workers 4] [--rate 0]
-        [--mode reconnect|frames]
+        [--mode reconnect|frames] [--server-core N]
 
 A real server with room tokens on a loopback port. A calm client (its own token subject, its
 own room, its own process) measures ping round trips alone: the baseline. Then, for
@@ -11,6 +11,8 @@ connection and sends typing changes, prompts and pings on it as fast as the sock
 while the calm client measures again; five windows of each, in turns (one of each for
 ``--mode frames``). It prints what the flood got through and what was refused, and the calm
 client's p50 and p99 in both phases. The calm client pings 200 times a second in both.
+``--server-core N`` gives the server core N of its own and the clients the others, as a
+server and its clients would be on separate machines.
 Everything is bounded in time and stays on 127.0.0.1.
 """
 
@@ -34,6 +36,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from benchmarks.procstat import SERVER_CORE_HELP, pin, pin_elsewhere
 from benchmarks.remote import Remote
 from rtserver.app import create_app
 from rtserver.auth.tokens import RoomTokens
@@ -189,25 +192,27 @@ def _summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), cuts[98]
 
 
-def _serve(sock: socket.socket, db_path: str, workers: int) -> None:
+def _serve(sock: socket.socket, db_path: str, workers: int, core: int | None) -> None:
     """The server, in a process of its own so that the clients do not share its event loop."""
+    pin(core)
     model = ModelSpec(id="quick", provider="demo", tokens_per_s=2000, first_token_s=0.0)
     settings = Settings(
         db_path=db_path, models=(model,), limits=Limits(connections_per_client=workers + 1)
     )
-    app = create_app(settings, env={"RTSERVER_SECRET": SECRET}, govern_gc=True)
+    app = create_app(settings, env={"RTSERVER_SECRET": SECRET}, own_process=True)
     web.run_app(app, sock=sock, print=None, handle_signals=True)
 
 
-async def run(seconds: float, workers: int, rate: float, mode: str) -> None:
+async def run(seconds: float, workers: int, rate: float, mode: str, core: int | None) -> None:
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(512)
         base = URL(f"http://127.0.0.1:{sock.getsockname()[1]}")
         process = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(sock, str(Path(tmp) / "flood.db"), workers)
+            target=_serve, args=(sock, str(Path(tmp) / "flood.db"), workers, core)
         )
         process.start()
+        pin_elsewhere(core)
         try:
             await _measure(base, seconds, workers, rate, mode)
         finally:
@@ -286,9 +291,11 @@ def main() -> None:
         default="reconnect",
         help="reconnect and misbehave each round, or send frames flat out on one connection",
     )
+    parser.add_argument("--server-core", type=int, help=SERVER_CORE_HELP)
     args = parser.parse_args()
     workers = max(1, min(args.workers, 64))
-    asyncio.run(run(min(args.seconds, 120.0), workers, max(0.0, args.rate), args.mode))
+    seconds, rate = min(args.seconds, 120.0), max(0.0, args.rate)
+    asyncio.run(run(seconds, workers, rate, args.mode, args.server_core))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Join storm: thousands of WebSockets join one room at once, then all watch one stream.
 
     .venv/bin/python -m benchmarks.joinstorm [--participants 5000] [--concurrency 100]
+        [--server-core N]
 
 The server runs in a child process (on a socket bound to port 0 here), so that its event loop
 is not the load generator's. Meanwhile a bystander in another room, in a third process so that
@@ -32,6 +33,7 @@ import msgspec
 from aiohttp import web
 from yarl import URL
 
+from benchmarks.procstat import SERVER_CORE_HELP, pin, pin_elsewhere
 from benchmarks.remote import Remote
 from rtserver.app import create_app
 from rtserver.config import Limits, ModelSpec, Settings
@@ -317,11 +319,12 @@ async def _stored_reply(http: aiohttp.ClientSession, base: URL) -> str:
 # --- the benchmark: the server in its own process -------------------------------------------
 
 
-def _serve(sock: socket.socket, db_path: str, participants: int) -> None:
+def _serve(sock: socket.socket, db_path: str, participants: int, core: int | None) -> None:
+    pin(core)
     raise_open_files(participants * 2 + 256)
 
     async def main() -> None:
-        runner = web.AppRunner(create_app(storm_settings(db_path), govern_gc=True))
+        runner = web.AppRunner(create_app(storm_settings(db_path), own_process=True))
         await runner.setup()
         await web.SockSite(runner, sock).start()
         await asyncio.Event().wait()
@@ -363,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--server-core", type=int, help=SERVER_CORE_HELP)
     args = parser.parse_args(argv)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -372,9 +376,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db_path = str(Path(tmp) / "storm.db")
         server = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(sock, db_path, args.participants), daemon=True
+            target=_serve, args=(sock, db_path, args.participants, args.server_core), daemon=True
         )
         server.start()
+        pin_elsewhere(args.server_core)
         try:
             report = asyncio.run(_measure(base, args.participants, args.concurrency))
         finally:

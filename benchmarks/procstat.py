@@ -2,12 +2,14 @@
 
 CPU time comes from each thread's ``schedstat`` (nanoseconds on a CPU), summed over the
 process's threads: /proc/<pid>/stat counts in clock ticks of 10 ms, too coarse for runs whose
-server time is a few hundred milliseconds. Memory is the resident set (``VmRSS``).
+server time is a few hundred milliseconds. Memory is the resident set (``VmRSS``). And where a
+benchmark's server runs: on a core of its own, as if its clients were on other machines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -44,3 +46,20 @@ async def wait_idle(
             return True
         before = now
     return False
+
+
+SERVER_CORE_HELP = "give the server this CPU core alone, and the clients the others"
+
+
+def pin(core: int | None) -> None:
+    """Run this process on ``core`` alone (None: wherever the system likes)."""
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+
+
+def pin_elsewhere(core: int | None) -> None:
+    """Keep this process off ``core``, if there is another core to run on."""
+    if core is not None:
+        others = os.sched_getaffinity(0) - {core}
+        if others:
+            os.sched_setaffinity(0, others)

@@ -37,7 +37,7 @@ def _app(args: argparse.Namespace) -> web.Application:
 
     config = read_config_file(args.config)
     settings = build_settings(config, env={}, host="127.0.0.1", port=0, db_path=args.db)
-    return create_app(settings, env={}, govern_gc=True)
+    return create_app(settings, env={}, own_process=True)
 
 
 async def _serve(app: web.Application) -> None:

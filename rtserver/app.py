@@ -30,12 +30,14 @@ from rtserver.keys import (
     ORIGINS,
     ROOM_MEMORY,
     SETTINGS,
+    SETUP_GATE,
     STORE,
     STREAM_SLOTS,
     TOOLBOX,
 )
 from rtserver.ops import health
 from rtserver.ops.collector import govern_collections
+from rtserver.ops.descriptors import reserved_descriptors
 from rtserver.ops.metrics import Metrics
 from rtserver.providers.base import Provider
 from rtserver.providers.catalog import Catalog
@@ -45,6 +47,7 @@ from rtserver.store.retention import Retention
 from rtserver.store.selection import open_store
 from rtserver.tools.toolbox import Toolbox
 from rtserver.transports import chat, http, sse, ws
+from rtserver.transports.fairness import SetupGate
 from rtserver.transports.http_errors import json_http_errors
 from rtserver.transports.static import STATIC_DIR, static_handler
 from rtserver.turns.directory import RoomDirectory, check_room_id
@@ -61,13 +64,15 @@ def create_app(
     providers: Mapping[str, Provider] | None = None,
     env: Mapping[str, str] | None = None,
     tracer_provider: TracerProvider | None = None,
-    govern_gc: bool = False,
+    own_process: bool = False,
 ) -> web.Application:
     """Build the server. ``providers`` replaces the provider of the models it names;
     spans go to ``tracer_provider``, else to OpenTelemetry's global provider.
 
-    ``govern_gc`` is for a process that is the server: full garbage collections wait until
-    connections stop pouring in (:mod:`rtserver.ops.collector`). It changes the whole process.
+    ``own_process`` is for a process that is the server: full garbage collections wait until
+    connections stop pouring in (:mod:`rtserver.ops.collector`), and the descriptor table is
+    sized once for every connection to come (:mod:`rtserver.ops.descriptors`). It changes the
+    whole process.
     """
     app = web.Application(
         # json_http_errors runs inside api_errors, so its answers get the API's headers too.
@@ -82,6 +87,7 @@ def create_app(
         allowed=settings.allowed_origins, any_host_name=not app[ACCESS].open
     )
     app[CLIENT_LIMITS] = ClientLimits(settings.limits)
+    app[SETUP_GATE] = SetupGate()
     app[STREAM_SLOTS] = Slots(
         capacity=settings.limits.streams_max, what="running streams", retry_after=STREAMS_RETRY_S
     )
@@ -95,7 +101,8 @@ def create_app(
     app.cleanup_ctx.append(_catalog_opener(providers or {}, env))
     app.cleanup_ctx.append(_open_tools)
     app.cleanup_ctx.append(_open_directory)
-    if govern_gc:
+    if own_process:
+        app.cleanup_ctx.append(reserved_descriptors)
         # Last, so that what every other context opened is frozen as start-up's.
         app.cleanup_ctx.append(govern_collections)
     # WebSockets must be closed before aiohttp waits for handlers to finish.

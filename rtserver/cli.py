@@ -168,7 +168,7 @@ def _run(settings: Settings) -> int:
         # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as
         # interrupted and are persisted, and sockets close with 1001.
         web.run_app(
-            create_app(settings, govern_gc=True),
+            create_app(settings, own_process=True),
             host=settings.host,
             port=settings.port,
             shutdown_timeout=10,

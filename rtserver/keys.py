@@ -14,6 +14,7 @@ from rtserver.providers.catalog import Catalog
 from rtserver.room.memory import MemoryBudget
 from rtserver.store.base import Store
 from rtserver.tools.toolbox import Toolbox
+from rtserver.transports.fairness import SetupGate
 from rtserver.turns.directory import RoomDirectory
 from rtserver.turns.slots import Slots
 
@@ -33,3 +34,5 @@ METRICS = web.AppKey("metrics", Metrics)
 BUS = web.AppKey("bus", Bus)
 #: The tools models may call: ``builtin`` and the ``[[tools]]`` entries, started with the app.
 TOOLBOX = web.AppKey("toolbox", Toolbox)
+#: Connection set-ups let through per event-loop turn, for every WebSocket and event stream.
+SETUP_GATE = web.AppKey("setup_gate", SetupGate)

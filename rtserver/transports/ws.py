@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 
 from rtserver.auth.access import Identity
 from rtserver.errors import PeerError
-from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS
+from rtserver.keys import ACCESS, CLIENT_LIMITS, DIRECTORY, SETTINGS, SETUP_GATE
 from rtserver.ops import logging as structured
 from rtserver.protocol.closecodes import CloseCode
 from rtserver.protocol.codec import SUBPROTOCOLS, Codec, codec_for
@@ -54,6 +54,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     try:
         room_id = room_id_or_400(request)
         with _waiting_for_hello(request):
+            await request.app[SETUP_GATE].enter()
             await _upgrade(ws, request)
             codec = codec_for(ws.ws_protocol)
             hello = await _read_hello(ws, codec, limits.hello_timeout)
@@ -139,6 +140,7 @@ async def _join(
 ) -> tuple[Turns, Member] | None:
     """Join the room, or refuse the connection (and return None)."""
     room_id = request.match_info["room"]
+    await request.app[SETUP_GATE].enter()
     try:
         room = await request.app[DIRECTORY].get(room_id)
         member = room.join(

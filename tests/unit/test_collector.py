@@ -97,7 +97,7 @@ async def test_a_governed_server_freezes_its_start_and_hands_back_the_collector(
 ) -> None:
     thresholds = gc.get_threshold()
     frozen_before = gc.get_freeze_count()
-    server: TestServer = await start_server(govern_gc=True)
+    server: TestServer = await start_server(own_process=True)
     try:
         assert gc.get_freeze_count() > frozen_before
         young, middle, old = gc.get_threshold()
