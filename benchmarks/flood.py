@@ -1,7 +1,7 @@
 """Flood benchmark: one hostile client against the per-client limits, and a calm client's pings.
 
     .venv/bin/python -m benchmarks.flood [--seconds 10] [--workers 4] [--rate 0]
-        [--mode reconnect|frames] [--server-core N]
+        [--mode reconnect|frames] [--server-core N] [--peer]
 
 A real server with room tokens on a loopback port. A calm client (its own token subject, its
 own room, its own process) measures ping round trips alone: the baseline. Then, for
@@ -12,7 +12,9 @@ while the calm client measures again; five windows of each, in turns (one of eac
 ``--mode frames``). It prints what the flood got through and what was refused, and the calm
 client's p50 and p99 in both phases. The calm client pings 200 times a second in both.
 ``--server-core N`` gives the server core N of its own and the clients the others, as a
-server and its clients would be on separate machines.
+server and its clients would be on separate machines. ``--peer`` floods, in the same run, a
+bare aiohttp server that refuses everyone as cheaply as it can (``benchmarks/peers.py``): the
+floor of what a calm client's ping costs while one event loop upgrades and refuses that fast.
 Everything is bounded in time and stays on 127.0.0.1.
 """
 
@@ -36,6 +38,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from benchmarks.peers import refusing_app
 from benchmarks.procstat import SERVER_CORE_HELP, pin, pin_elsewhere
 from benchmarks.remote import Remote
 from rtserver.app import create_app
@@ -192,29 +195,34 @@ def _summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), cuts[98]
 
 
-def _serve(sock: socket.socket, db_path: str, workers: int, core: int | None) -> None:
+def _serve(sock: socket.socket, db_path: str, workers: int, core: int | None, peer: str) -> None:
     """The server, in a process of its own so that the clients do not share its event loop."""
     pin(core)
-    model = ModelSpec(id="quick", provider="demo", tokens_per_s=2000, first_token_s=0.0)
-    settings = Settings(
-        db_path=db_path, models=(model,), limits=Limits(connections_per_client=workers + 1)
-    )
-    app = create_app(settings, env={"RTSERVER_SECRET": SECRET}, own_process=True)
+    if peer == "refusing":
+        app = refusing_app()
+    else:
+        model = ModelSpec(id="quick", provider="demo", tokens_per_s=2000, first_token_s=0.0)
+        settings = Settings(
+            db_path=db_path, models=(model,), limits=Limits(connections_per_client=workers + 1)
+        )
+        app = create_app(settings, env={"RTSERVER_SECRET": SECRET}, own_process=True)
     web.run_app(app, sock=sock, print=None, handle_signals=True)
 
 
-async def run(seconds: float, workers: int, rate: float, mode: str, core: int | None) -> None:
+async def run(
+    seconds: float, workers: int, rate: float, mode: str, core: int | None, peer: str = "rtserver"
+) -> None:
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(512)
         base = URL(f"http://127.0.0.1:{sock.getsockname()[1]}")
         process = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(sock, str(Path(tmp) / "flood.db"), workers, core)
+            target=_serve, args=(sock, str(Path(tmp) / "flood.db"), workers, core, peer)
         )
         process.start()
         pin_elsewhere(core)
         try:
-            await _measure(base, seconds, workers, rate, mode)
+            await _measure(base, seconds, workers, rate, mode, peer)
         finally:
             process.terminate()
             process.join(timeout=15)
@@ -232,7 +240,9 @@ async def _wait_until_serving(http: aiohttp.ClientSession, base: URL) -> None:
             await asyncio.sleep(0.1)
 
 
-async def _measure(base: URL, seconds: float, workers: int, rate: float, mode: str) -> None:
+async def _measure(
+    base: URL, seconds: float, workers: int, rate: float, mode: str, peer: str
+) -> None:
     tokens = RoomTokens(secret=SECRET)
     calm_token = tokens.issue(sub="calm", rooms=["calm"], ttl_s=3600)
     flood_token = tokens.issue(sub="flooder", rooms=["*"], ttl_s=3600)
@@ -268,7 +278,9 @@ async def _measure(base: URL, seconds: float, workers: int, rate: float, mode: s
     pace = f"{rate:g} reconnects/s each" if rate else "flat out"
     if mode == "frames":
         pace = "frames flat out on one connection each"
-    print(f"flood for {seconds:.0f} s, {workers} workers ({pace}) sharing one token subject")
+    print(
+        f"{peer}: flood for {seconds:.0f} s, {workers} workers ({pace}) sharing one token subject"
+    )
     print(f"({attempts / seconds:.0f} outcomes a second):")
     for outcome, count in sorted(tally.items()):
         print(f"  {outcome:<28} {count:>7}")
@@ -292,10 +304,17 @@ def main() -> None:
         help="reconnect and misbehave each round, or send frames flat out on one connection",
     )
     parser.add_argument("--server-core", type=int, help=SERVER_CORE_HELP)
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also flood a bare aiohttp server that only refuses (the floor), in the same run",
+    )
     args = parser.parse_args()
     workers = max(1, min(args.workers, 64))
     seconds, rate = min(args.seconds, 120.0), max(0.0, args.rate)
     asyncio.run(run(seconds, workers, rate, args.mode, args.server_core))
+    if args.peer:
+        asyncio.run(run(seconds, workers, rate, args.mode, args.server_core, "refusing"))
 
 
 if __name__ == "__main__":

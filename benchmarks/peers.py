@@ -140,3 +140,51 @@ def socketio_app() -> web.Application:
     sio.on("connect", connect)
     sio.on("go", go)
     return app
+
+
+#: What the refusing peer answers every flooder: the cheapest refusal an aiohttp server has.
+REFUSAL = msgspec.json.encode(
+    {"type": "error", "code": "rate_limited", "message": "refused", "retry_after": 1.0}
+)
+
+
+def refusing_app() -> web.Application:
+    """The floor under a reconnect flood: refuse everyone but the calm room, and do no more.
+
+    A history page is answered 429 at once; a WebSocket is upgraded, its hello read, and it is
+    refused with one error frame and a 1013 close. The calm room's socket answers pings. What a
+    calm client's ping costs against this peer is what the event loop itself costs while it
+    upgrades and refuses as fast as the flood comes.
+    """
+    app = web.Application()
+    app.router.add_get("/v1/models", _no_models)
+    app.router.add_get("/v1/rooms/{room}/messages", _too_many)
+    app.router.add_get("/v1/rooms/{room}/ws", _refusing_socket)
+    return app
+
+
+async def _no_models(request: web.Request) -> web.Response:
+    return web.json_response({"models": []})
+
+
+async def _too_many(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"error": {"code": "rate_limited"}}, status=429, headers={"Retry-After": "1"}
+    )
+
+
+async def _refusing_socket(request: web.Request) -> web.StreamResponse:
+    ws = web.WebSocketResponse(compress=False)
+    await ws.prepare(request)
+    await ws.receive()  # the hello
+    if request.match_info["room"] != "calm":
+        await ws.send_frame(REFUSAL, WSMsgType.TEXT)
+        await ws.close(code=1013)
+        return ws
+    await ws.send_frame(msgspec.json.encode({"type": "welcome", "seq": 0}), WSMsgType.TEXT)
+    async for msg in ws:
+        frame = msgspec.json.decode(msg.data)
+        if frame.get("type") == "ping":
+            pong = {"type": "pong", "id": frame.get("id")}
+            await ws.send_frame(msgspec.json.encode(pong), WSMsgType.TEXT)
+    return ws

@@ -60,7 +60,9 @@ class SetupGate:
         """Return once this set-up may run: now, or on a later loop turn."""
         loop = asyncio.get_running_loop()
         self._arm(loop)
-        if not self._waiting and self._used < self._per_turn:
+        # No one waits while the turn has a share left: a turn's start hands its shares to
+        # those waiting first, so a newcomer never passes one who came before.
+        if self._used < self._per_turn:
             self._used += 1
             return
         turn = loop.create_future()
