@@ -246,3 +246,32 @@ async def test_a_reader_that_falls_behind_within_its_outbox_loses_nothing(
     chunks = [c for c in text.split(".") if c]
     assert chunks == [f"<{n}>" for n in range(len(chunks))], "every chunk, in order"
     assert len(text) > 2 * (1 << 20), "more than a socket's buffers held"
+
+
+async def test_a_backlog_left_when_the_room_goes_quiet_goes_out_once_the_reader_reads(
+    start_server: ServerFactory, db_path: str, http: aiohttp.ClientSession
+) -> None:
+    """Nothing new arrives to wake the socket's writer: its drainer alone must see the socket
+    drain and write the rest, the reply's end included."""
+    hose = Firehose()
+    settings = fast_settings(
+        db_path,
+        models=(ModelSpec(id="hose", provider="demo", default=True),),
+        limits=Limits(outbox_bytes=256 << 20),
+    )
+    server = await start_server(settings, providers={"hose": hose})
+    lagging = await RoomClient.connect(http, ws_url(server), name="lagging", hello=False)
+    await lagging.send({"type": "hello", "name": "lagging"})
+    lagging.welcome = await lagging.receive()
+    await lagging.send({"type": "prompt", "id": "p", "text": "everything at once"})
+    room = await server.app[DIRECTORY].get("lobby")
+    [member] = room.members
+    await eventually(lambda: member.outbox.backlog, timeout=60)
+    hose.stop.set()
+    # The reply has ended and its end waits in the outbox: the room sends nothing more.
+    await eventually(lambda: not room.room.streaming, timeout=60)
+    assert member.outbox.backlog
+    lagging.start_reading()
+    end = await lagging.wait_for(is_type("stream_end"), timeout=30)
+    assert end["reason"] == "complete"
+    assert lagging.closed_with is None
