@@ -64,6 +64,7 @@ async def page_server(start_server: ServerFactory, db_path: str) -> TestServer:
     return await start_server(fast_settings(db_path, allowed_origins=(PAGE,)))
 
 
+@pytest.mark.frame_layout
 async def test_an_idle_websocket_holds_no_frame_of_the_api_middlewares(
     page_server: TestServer, http: aiohttp.ClientSession
 ) -> None:
@@ -78,6 +79,7 @@ async def test_an_idle_websocket_holds_no_frame_of_the_api_middlewares(
     assert all("/aiohttp/" in code.co_filename for code in stack[:handler]), stack[:handler]
 
 
+@pytest.mark.frame_layout
 async def test_an_event_stream_does_hold_them_which_the_stack_shows(
     page_server: TestServer, http: aiohttp.ClientSession
 ) -> None:
