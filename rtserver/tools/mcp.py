@@ -18,12 +18,15 @@ import asyncio
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 
 import mcp_types
 from mcp import Client, StdioServerParameters
+from mcp.client import Transport
 from mcp.client.session import IncomingMessage
+from mcp.client.stdio import stdio_client
 from mcp.client.subscriptions import SubscriptionLost
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -175,12 +178,15 @@ class MCPSource:
             await asyncio.sleep(pause)
             pause = min(pause * 2, RESTART_MAX_S)
 
-    def _server(self) -> StdioServerParameters | str:
+    def _server(self) -> Transport | str:
         config = self._config
         if config.command is not None:
-            return StdioServerParameters(
+            params = StdioServerParameters(
                 command=config.command[0], args=config.command[1:], env=config.env
             )
+            # The server's stderr goes to ours as it is now: the SDK's default is the
+            # sys.stderr of when it was imported, which may have been closed since.
+            return stdio_client(params, errlog=sys.stderr)
         assert config.url is not None
         return config.url
 
