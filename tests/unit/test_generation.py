@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -384,3 +385,35 @@ async def test_every_path_moves_by_the_table_and_ends_once(
     assert _end(sink).reason == reason
     with pytest.raises(RuntimeError):
         generation._enter(Phase.STREAMING)
+
+
+async def test_an_ended_stream_is_logged_with_its_model_reason_code_and_duration(
+    make: Make, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    failure = ProviderError("rate_limited", "slow down", retry_after=2.0)
+    generation, _ = await make(Scripted("x", fail=failure))
+    with caplog.at_level(logging.INFO, logger="rtserver.turns.generation"):
+        generation.start()
+        await asyncio.wait_for(generation.wait(), 10)
+    [record] = [r for r in caplog.records if r.getMessage() == "stream ended"]
+    fields = {k: getattr(record, k) for k in ("model", "reason", "code")}
+    assert fields == {"model": "m", "reason": "error", "code": "rate_limited"}
+    assert isinstance(record.duration_ms, int | float)  # type: ignore[attr-defined]
+    assert record.duration_ms >= 0  # type: ignore[attr-defined]
+
+
+async def test_a_failed_generation_is_logged_with_its_stream_and_traceback(
+    make: Make, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(Scripted):
+        async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+            yield TextDelta("ok")
+            raise RuntimeError("boom")
+
+    generation, _ = await make(Broken())
+    with caplog.at_level(logging.ERROR, logger="rtserver.turns.generation"):
+        generation.start()
+        await asyncio.wait_for(generation.wait(), 10)
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == "generation s1 failed"
+    assert record.exc_info is not None

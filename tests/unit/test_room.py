@@ -4,6 +4,7 @@ and no event loop. Time moves only when a test advances the ManualScheduler.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,6 +262,31 @@ def test_a_member_that_stops_reading_is_closed_4000_and_nobody_else_notices() ->
     clock.advance(0.1)
     diffs = [f for f in frames(reader) if f["type"] == "presence_diff"]
     assert diffs[-1]["count"] == 1
+
+
+def test_a_slow_member_is_logged_for_operators_with_its_room_and_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    room, _ = make(RoomLimits(token_flush_ms=0, outbox_bytes=1024, presence_interval=0.1))
+    stalled = join(room, "stalled")
+    with caplog.at_level(logging.INFO, logger="rtserver.room.room"):
+        for _ in range(5):
+            room.publish(token("x" * 300))
+    [record] = [r for r in caplog.records if "too slow" in r.getMessage()]
+    assert record.getMessage() == f"room r1: participant {stalled.id} is too slow, closing it"
+    assert (record.room, record.participant) == ("r1", stalled.id)  # type: ignore[attr-defined]
+
+
+def test_a_join_is_logged_with_its_room_participant_and_kind_of_resume(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    room, _ = make()
+    with caplog.at_level(logging.INFO, logger="rtserver.room.room"):
+        fresh = join(room, "ann")
+        back = join(room, "bob", since=Since(epoch="another", seq=3))
+    joins = [r for r in caplog.records if r.getMessage() == "joined"]
+    seen = [(r.room, r.participant, r.resume) for r in joins]  # type: ignore[attr-defined]
+    assert seen == [("r1", fresh.id, None), ("r1", back.id, "snapshot")]
 
 
 # --- token coalescing ---------------------------------------------------------------------
