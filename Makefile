@@ -69,7 +69,7 @@ bench-cluster: $(STAMP)
 # docs/testing.md). Slow (most of an hour on two cores), so never part of `make test`; results
 # are kept in mutants/ and re-used by the next run: `rm -rf mutants` for a fresh one.
 mutate: $(STAMP)
-	$(BIN)/mutmut run --max-children 2
+	RTSERVER_MUTANT_TESTS=30 $(BIN)/mutmut run --max-children 4
 	$(BIN)/python -m tests.mutation_score
 
 clean:

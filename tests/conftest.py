@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from rtserver.app import create_app
 from rtserver.config import Settings
 from tests.support import fast_settings
 
-pytest_plugins = ["tests.exit_guard"]
+#: The exit guard (a run ends soon after its last test) and the ``store`` fixtures, run once
+#: per store (SQLite and PostgreSQL).
+pytest_plugins = ["tests.exit_guard", "tests.stores"]
 
 
 class ServedAsInProduction(TestServer):
@@ -33,8 +36,22 @@ class ServedAsInProduction(TestServer):
 
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
-#: The ``store`` fixtures, run once per store (SQLite and PostgreSQL).
-pytest_plugins = ["tests.stores"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``make mutate``, a mutant runs at most ``RTSERVER_MUTANT_TESTS`` of its tests.
+
+    mutmut hands each mutant every test that reaches the mutated function, the fastest first,
+    and one that survives runs them all: for the room's busiest functions, the whole suite.
+    Capped, a mutant counts as killed only if one of its fastest tests fails, so the score is
+    a lower bound (docs/testing.md).
+    """
+    cap = os.environ.get("RTSERVER_MUTANT_TESTS")
+    if cap and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        dropped = items[int(cap) :]
+        if dropped:
+            del items[int(cap) :]
+            config.hook.pytest_deselected(items=dropped)
 
 
 @pytest.fixture

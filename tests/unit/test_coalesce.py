@@ -12,6 +12,7 @@ from rtserver.client import RoomState
 from rtserver.protocol.codec import JSON
 from rtserver.protocol.frames import (
     MessageEvent,
+    ReasoningEvent,
     Participant,
     StreamEnd,
     StreamStart,
@@ -20,6 +21,7 @@ from rtserver.protocol.frames import (
 )
 from rtserver.room.coalesce import TokenCoalescer
 from rtserver.room.room import Room, RoomLimits
+from rtserver.room.scheduler import ManualScheduler
 
 Emitted = tuple[str, str, int | None]
 
@@ -176,3 +178,76 @@ def test_the_python_client_counts_the_tokens_of_a_coalesced_frame() -> None:
     reply = state.lanes()["a"]
     assert reply.text == "Hello there"
     assert state.live_rate(reply) == 3.0, "three tokens after the first, in one second"
+
+
+# --- the window, on a clock that moves only when told (times exact in binary) ---------------
+
+
+def _on_clock(window_s: float = 0.25) -> tuple[TokenCoalescer, list[Emitted], ManualScheduler]:
+    out: list[Emitted] = []
+    clock = ManualScheduler(start=1.0)
+
+    def emit(stream: str, parts: list[str], stamp: int | None) -> None:
+        out.append((stream, "".join(parts), stamp))
+
+    return TokenCoalescer(window_s=window_s, emit=emit, scheduler=clock), out, clock
+
+
+def test_a_token_a_whole_window_after_its_streams_last_frame_goes_at_once() -> None:
+    tokens, out, clock = _on_clock()
+    assert tokens.add(_token("s1", "a")) is True
+    clock.advance(0.25)
+    assert tokens.add(_token("s1", "b")) is True, "a window has passed: not gathered"
+    assert [text for _, text, _ in out] == ["a", "b"]
+
+
+def test_a_gathered_token_is_reported_as_not_sent() -> None:
+    tokens, out, clock = _on_clock()
+    tokens.add(_token("s1", "a"))
+    clock.advance(0.125)
+    assert tokens.add(_token("s1", "b")) is False
+    assert tokens.add(_token("s1", "c")) is False, "added to what is gathered: not sent either"
+    assert [text for _, text, _ in out] == ["a"]
+
+
+def test_the_window_ends_one_window_after_the_streams_last_frame() -> None:
+    tokens, out, clock = _on_clock()
+    tokens.add(_token("s1", "a"))  # sent at 1.0
+    clock.advance(0.125)
+    tokens.add(_token("s1", "b"))  # gathered at 1.125, due at 1.25
+    clock.advance(0.0625)
+    assert [text for _, text, _ in out] == ["a"], "not before the window ends"
+    clock.advance(0.0625)
+    assert [text for _, text, _ in out] == ["a", "b"]
+
+
+def test_after_a_flush_the_stream_waits_a_window_from_the_flush() -> None:
+    tokens, out, clock = _on_clock()
+    tokens.add(_token("s1", "a"))  # sent at 1.0
+    clock.advance(0.125)
+    tokens.add(_token("s1", "b"))  # gathered
+    clock.advance(0.125)  # the window's flush at 1.25 sends it
+    clock.advance(0.125)
+    assert tokens.add(_token("s1", "c")) is False, "within a window of the flush's frame"
+    tokens.flush()
+    clock.advance(0.125)
+    assert tokens.add(_token("s1", "d")) is False, "within a window of an explicit flush"
+    assert [text for _, text, _ in out] == ["a", "b", "c"]
+
+
+def test_answer_after_reasoning_sends_the_reasoning_and_gathers_the_answer() -> None:
+    out: list[tuple[str, str]] = []
+    clock = ManualScheduler(start=1.0)
+    tokens = TokenCoalescer(
+        window_s=0.25,
+        emit=lambda stream, parts, stamp: out.append(("token", "".join(parts))),
+        emit_reasoning=lambda stream, parts: out.append(("reasoning", "".join(parts))),
+        scheduler=clock,
+    )
+    assert tokens.add(ReasoningEvent(seq=0, stream="s1", text="hm")) is True
+    clock.advance(0.125)
+    assert tokens.add(ReasoningEvent(seq=0, stream="s1", text=" so")) is False
+    assert tokens.add(_token("s1", "Yes")) is False, "the answer is gathered, not sent"
+    assert out == [("reasoning", "hm"), ("reasoning", " so")]
+    clock.advance(0.125)
+    assert out[-1] == ("token", "Yes")
