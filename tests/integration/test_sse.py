@@ -251,9 +251,12 @@ async def test_cors_preflight_allows_the_sse_headers(
 ) -> None:
     async with http.options(server.make_url("/v1/rooms/lobby/frames")) as response:
         assert response.status == 204
-        allowed = response.headers["Access-Control-Allow-Headers"]
-    for header in ("Content-Type", "X-RT-Session", "Last-Event-ID"):
-        assert header in allowed
+        headers = response.headers
+    assert headers["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
+    assert headers["Access-Control-Allow-Headers"] == (
+        "Authorization, Content-Type, X-RT-Session, Last-Event-ID"
+    )
+    assert headers["Access-Control-Max-Age"] == "600"
 
 
 async def test_heartbeat_comments_and_presence_when_an_sse_participant_goes(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, cast
 
 from rtserver.config import ModelSpec
+from rtserver.ops.metrics import StreamMeter
 from rtserver.protocol.frames import (
     ErrorInfo,
     HistoryMessage,
@@ -20,7 +21,9 @@ from rtserver.protocol.frames import (
 )
 from rtserver.providers.base import (
     ChatTurn,
+    Delta,
     GenerationRequest,
+    Provider,
     ReasoningDelta,
     TextDelta,
     UsageDelta,
@@ -57,7 +60,7 @@ class Kept:
         self.final = {"text": text, "reasoning": reasoning, "usage": usage}
 
 
-def _generation(provider: Deltas, sink: Sink, store: Kept, **kwargs: Any) -> Generation:
+def _generation(provider: Provider, sink: Sink, store: Kept, **kwargs: Any) -> Generation:
     async def prepare() -> GenerationRequest:
         return GenerationRequest(messages=(ChatTurn("user", "q" * 40),))
 
@@ -78,7 +81,7 @@ def _generation(provider: Deltas, sink: Sink, store: Kept, **kwargs: Any) -> Gen
     )
 
 
-async def _run(provider: Deltas, **kwargs: Any) -> tuple[Sink, Kept]:
+async def _run(provider: Provider, **kwargs: Any) -> tuple[Sink, Kept]:
     sink, store = Sink(), Kept()
     generation = _generation(provider, sink, store, **kwargs)
     generation.start()
@@ -148,3 +151,67 @@ async def test_checkpoints_save_the_reasoning_with_the_text() -> None:
     finally:
         hold_plain.set()
         await asyncio.wait_for(quiet.wait(), 10)
+
+
+class Clocked:
+    """A model that sets the test's clock before each delta: the time each one arrives."""
+
+    kind = "test"
+
+    def __init__(self, clock: list[float], *timed: tuple[float, Delta]) -> None:
+        self._clock = clock
+        self._timed = timed
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
+        for at, delta in self._timed:
+            self._clock[0] = at
+            yield delta
+        self._clock[0] = 13.0
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Meter:
+    """Records what a generation tells its stream meter."""
+
+    def __init__(self) -> None:
+        self.first_token_s: list[float] = []
+        self.counted = 0
+
+    def enter(self) -> None:
+        pass
+
+    def first_token(self, seconds: float) -> None:
+        self.first_token_s.append(seconds)
+
+    def tokens(self, count: int) -> None:
+        self.counted += count
+
+    def ended(self, reason: str, error_code: str | None) -> None:
+        pass
+
+
+async def test_the_first_thought_starts_the_clock_and_every_thought_is_counted() -> None:
+    clock = [10.0]
+    meter = Meter()
+    provider = Clocked(
+        clock,
+        (10.5, ReasoningDelta("hm")),
+        (11.0, ReasoningDelta(" so")),
+        (12.0, TextDelta("yes")),
+    )
+    sink, _ = await _run(provider, clock=lambda: clock[0], meter=cast(StreamMeter, meter))
+    end = sink.events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.ttft_ms == 500, "the first thought, not the first word of the answer"
+    assert meter.first_token_s == [0.5]
+    assert meter.counted == 3, "two thoughts and a word"
+
+
+async def test_a_thoughts_token_count_from_the_provider_is_its_usage() -> None:
+    sink, _ = await _run(Deltas(ReasoningDelta("ab", tokens=9)))
+    end = sink.events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.usage is not None
+    assert end.usage.output_tokens == 9, "the provider's count, not one from the characters"
