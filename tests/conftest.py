@@ -43,15 +43,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     mutmut hands each mutant every test that reaches the mutated function, the fastest first,
     and one that survives runs them all: for the room's busiest functions, the whole suite.
-    Capped, a mutant counts as killed only if one of its fastest tests fails, so the score is
-    a lower bound (docs/testing.md).
+    Capped, the tests are taken from each file in turn (each file's fastest first), so that a
+    file of many quick cases does not stand in for every other; a mutant counts as killed only
+    if one of those fails, so the score is a lower bound (docs/testing.md).
     """
     cap = os.environ.get("RTSERVER_MUTANT_TESTS")
-    if cap and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
-        dropped = items[int(cap) :]
-        if dropped:
-            del items[int(cap) :]
-            config.hook.pytest_deselected(items=dropped)
+    if not cap or "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+        return
+    kept = _in_turns_by_file(items)[: int(cap)]
+    chosen = set(kept)
+    dropped = [item for item in items if item not in chosen]
+    items[:] = kept
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+
+
+def _in_turns_by_file(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The first item of each file, then the second of each, ...; files in order of their first."""
+    by_file: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
+    turns: list[pytest.Item] = []
+    for depth in range(max((len(group) for group in by_file.values()), default=0)):
+        turns += [group[depth] for group in by_file.values() if depth < len(group)]
+    return turns
 
 
 @pytest.fixture
