@@ -43,14 +43,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     mutmut hands each mutant every test that reaches the mutated function, the fastest first,
     and one that survives runs them all: for the room's busiest functions, the whole suite.
-    Capped, the tests are taken from each file in turn (each file's fastest first), so that a
-    file of many quick cases does not stand in for every other; a mutant counts as killed only
-    if one of those fails, so the score is a lower bound (docs/testing.md).
+    Capped, the tests of the mutated module come first (files named after it, then the other
+    unit tests, then the rest), taken from each file in turn, so that a file of many quick
+    cases does not stand in for every other. A mutant counts as killed only if one of those
+    fails, so the score is a lower bound (docs/testing.md).
     """
     cap = os.environ.get("RTSERVER_MUTANT_TESTS")
-    if not cap or "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if not cap or "__mutmut_" not in mutant:
         return
-    kept = _in_turns_by_file(items)[: int(cap)]
+    kept = _in_turns_by_file(items, _module_words(mutant))[: int(cap)]
     chosen = set(kept)
     dropped = [item for item in items if item not in chosen]
     items[:] = kept
@@ -58,14 +60,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=dropped)
 
 
-def _in_turns_by_file(items: list[pytest.Item]) -> list[pytest.Item]:
-    """The first item of each file, then the second of each, ...; files in order of their first."""
+def _module_words(mutant: str) -> set[str]:
+    """``rtserver.transports.ws_sink.x...`` -> ``{"ws", "sink", "ws_sink"}``."""
+    module = [part for part in mutant.split(".") if not part.startswith("x")][-1]
+    return {module, *module.split("_")}
+
+
+def _in_turns_by_file(items: list[pytest.Item], words: set[str]) -> list[pytest.Item]:
+    """Each file's first item, then each one's second, ...; the module's own files first."""
     by_file: dict[str, list[pytest.Item]] = {}
     for item in items:
         by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def tier(path: str) -> int:
+        stem = path.rsplit("/", 1)[-1].removesuffix(".py").removeprefix("test_")
+        if words & set(stem.split("_")) or stem in words:
+            return 0
+        return 1 if path.startswith("tests/unit/") else 2
+
+    groups = sorted(by_file.items(), key=lambda kv: tier(kv[0]))  # stable: fastest first within
     turns: list[pytest.Item] = []
-    for depth in range(max((len(group) for group in by_file.values()), default=0)):
-        turns += [group[depth] for group in by_file.values() if depth < len(group)]
+    for level in (0, 1, 2):
+        tiered = [group for path, group in groups if tier(path) == level]
+        for depth in range(max((len(group) for group in tiered), default=0)):
+            turns += [group[depth] for group in tiered if depth < len(group)]
     return turns
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from rtserver.room.outbox import Outbox, OutboxClosed
+from rtserver.transports.ws_sink import frame_header
 
 
 class FakeSink:
@@ -172,3 +173,25 @@ async def test_wait_closed_returns_at_once_for_a_closed_outbox() -> None:
     box.close(1000, "")
     await box.wait_closed()
     assert box.closed
+
+
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [
+        (0, b"\x81\x00"),
+        (125, b"\x81\x7d"),
+        (126, b"\x81\x7e\x00\x7e"),
+        (65535, b"\x81\x7e\xff\xff"),
+        (65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
+        (2**32 + 5, b"\x81\x7f\x00\x00\x00\x01\x00\x00\x00\x05"),
+    ],
+)
+def test_a_frame_header_has_the_length_form_rfc_6455_gives_its_size(
+    length: int, expected: bytes
+) -> None:
+    # A final text frame, unmasked: 7 bits of length up to 125, then 16, then 64.
+    assert frame_header(0x1, length) == expected
+
+
+def test_a_binary_frame_header_names_its_opcode() -> None:
+    assert frame_header(0x2, 3) == b"\x82\x03"
