@@ -12,8 +12,8 @@ from rtserver.client import RoomState
 from rtserver.protocol.codec import JSON
 from rtserver.protocol.frames import (
     MessageEvent,
-    ReasoningEvent,
     Participant,
+    ReasoningEvent,
     StreamEnd,
     StreamStart,
     TokenEvent,

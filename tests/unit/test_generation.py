@@ -7,14 +7,16 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
 
 from rtserver.config import ModelSpec
 from rtserver.errors import ProviderError
+from rtserver.ops.metrics import StreamMeter
 from rtserver.protocol.frames import (
+    ErrorInfo,
     HistoryMessage,
     ModelInfo,
     RoomEvent,
@@ -417,3 +419,60 @@ async def test_a_failed_generation_is_logged_with_its_stream_and_traceback(
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert record.getMessage() == "generation s1 failed"
     assert record.exc_info is not None
+
+
+class EndMeter:
+    """Records how a generation tells its meter it ended."""
+
+    def __init__(self) -> None:
+        self.ends: list[tuple[str, str | None]] = []
+
+    def enter(self) -> None:
+        pass
+
+    def first_token(self, seconds: float) -> None:
+        pass
+
+    def tokens(self, count: int) -> None:
+        pass
+
+    def ended(self, reason: str, error_code: str | None) -> None:
+        self.ends.append((reason, error_code))
+
+
+async def test_the_final_reply_is_the_whole_stored_message_and_the_meter_hears_the_end(
+    store: SqliteStore,
+) -> None:
+    failure = ProviderError("rate_limited", "slow down")
+    generation, sink = await _generation(store, Scripted("par", "tial", fail=failure))
+    meter = EndMeter()
+    generation._meter = cast(StreamMeter, meter)
+    ended_by: list[Generation] = []
+
+    def finished(ended: Generation, message: HistoryMessage) -> None:
+        ended_by.append(ended)
+        sink.finished.append(message)
+
+    generation._finished = finished
+    generation.start()
+    await asyncio.wait_for(generation.wait(), 10)
+    [final] = sink.finished
+    assert final == HistoryMessage(
+        id="r1",
+        role="assistant",
+        text="partial",
+        status="error",
+        ts=1,
+        model="m",
+        reply_to="u1",
+        usage=final.usage,
+        stream="s1",
+        error=ErrorInfo(code="rate_limited", message="slow down"),
+    )
+    assert final.usage is not None
+    assert final.usage.estimated
+    assert ended_by == [generation]
+    assert meter.ends == [("error", "rate_limited")]
+    end = _end(sink)
+    assert end.stream == "s1"
+    assert end.tokens_per_s_estimated is (end.tokens_per_s is not None)

@@ -34,7 +34,7 @@ def test_a_calls_fragments_are_joined_under_the_name_of_the_first() -> None:
 def test_a_result_completes_its_call_and_keeps_its_arguments() -> None:
     reply = MirroredReply(START)
     reply.follow_tool(fragment("c1", '{"q": 1}', name="search"))
-    failure = ToolErrorInfo(code="tool_failed", message="no")
+    failure = ToolErrorInfo(code="failed", message="no")
     reply.follow_tool(
         ToolResultEvent(seq=0, stream="s1", call="c1", name="search", duration_ms=5, error=failure)
     )

@@ -154,6 +154,39 @@ def test_a_join_gets_a_welcome_then_a_replay_or_a_snapshot(
     assert [f["seq"] for f in rest] == replayed
 
 
+def test_a_welcome_names_the_member_the_room_and_who_is_here() -> None:
+    room, _ = make()
+    first = join(room, "ann")
+    second = join(room, "bob")
+    frames(first)
+    [welcome] = frames(second)
+    assert welcome["session"] == second.session
+    assert welcome["participant"] == {"id": second.id, "name": "bob"}
+    assert (welcome["room"], welcome["epoch"]) == ("r1", room.log.epoch)
+    assert welcome["participant_count"] == 2
+    assert [p["id"] for p in welcome["participants"]] == [first.id, second.id]
+
+
+@pytest.mark.parametrize(("name", "shown"), [(None, None), ("   ", None), (" ann ", "ann")])
+def test_a_member_without_a_name_is_a_guest_named_after_its_id(
+    name: str | None, shown: str | None
+) -> None:
+    room, _ = make()
+    member = room.join(name=name, since=None, codec=JSON)
+    assert member.name == (shown or f"guest-{member.id[-4:]}")
+
+
+def test_each_member_gets_its_own_prompt_and_typing_limits() -> None:
+    room, _ = make(RoomLimits(prompts_per_minute=2, typing_changes_per_minute=3))
+    ann, bob = join(room, "ann"), join(room, "bob")
+    assert ann.prompts is not bob.prompts
+    assert ann.typing_changes is not bob.typing_changes
+    # A burst of the per-minute limit, then the wait for a minute's share of it.
+    assert [ann.prompts.take() for _ in range(3)] == [0.0, 0.0, 30.0]
+    assert bob.prompts.take() == 0.0
+    assert [ann.typing_changes.take() for _ in range(4)] == [0.0, 0.0, 0.0, 20.0]
+
+
 def test_a_long_replay_becomes_a_snapshot() -> None:
     room, _ = make(RoomLimits(token_flush_ms=0, outbox_bytes=2048))
     for _ in range(10):
@@ -284,9 +317,14 @@ def test_a_join_is_logged_with_its_room_participant_and_kind_of_resume(
     with caplog.at_level(logging.INFO, logger="rtserver.room.room"):
         fresh = join(room, "ann")
         back = join(room, "bob", since=Since(epoch="another", seq=3))
+        again = join(room, "cy", since=Since(epoch=room.log.epoch, seq=0))
     joins = [r for r in caplog.records if r.getMessage() == "joined"]
     seen = [(r.room, r.participant, r.resume) for r in joins]  # type: ignore[attr-defined]
-    assert seen == [("r1", fresh.id, None), ("r1", back.id, "snapshot")]
+    assert seen == [
+        ("r1", fresh.id, None),
+        ("r1", back.id, "snapshot"),
+        ("r1", again.id, "replay"),
+    ]
 
 
 # --- token coalescing ---------------------------------------------------------------------
