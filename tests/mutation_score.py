@@ -2,19 +2,27 @@
 
 A mutant counts as killed when a test failed (``killed``), the suite hung on it (``timeout``)
 or the type check refused it (``caught by type check``). Every other checked mutant, including
-one no test runs (``no tests``), counts against the score. Mutants not yet run are left out.
+one no test runs (``no tests``), counts against the score, and is shown by the kind of its
+reason in ``tests/mutation_reasons.tsv`` (equivalent, log only, at import, or open when it
+has none).
+Mutants not yet run are left out.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from pathlib import Path
 
 KILLED = {"killed", "timeout", "caught by type check"}
 UNCHECKED = {"not checked", "skipped"}
-_LINE = re.compile(r"^\s*(?P<name>\S+?)__mutmut_\d+: (?P<status>.+?)\s*$")
+REASONS = Path("tests/mutation_reasons.tsv")
+#: The table's columns after the mutant count, in order.
+COLUMNS = ("killed", "equivalent", "log", "import", "open")
+_LINE = re.compile(r"^\s*(?P<name>\S+__mutmut_\d+): (?P<status>.+?)\s*$")
 
 
 def module_of(mangled: str) -> str:
@@ -24,31 +32,50 @@ def module_of(mangled: str) -> str:
     return "/".join(path) + ".py"
 
 
-def tally(lines: list[str]) -> dict[str, Counter[str]]:
+def load_reasons() -> dict[str, tuple[str, str]]:
+    """The kind and reason recorded for each surviving mutant looked at, by mutant name."""
+    if not REASONS.exists():
+        return {}
+    with REASONS.open(newline="") as file:
+        rows = csv.reader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return {row[0]: (row[1], row[2]) for row in rows if len(row) >= 3}
+
+
+def tally(lines: list[str], reasons: dict[str, tuple[str, str]]) -> dict[str, Counter[str]]:
+    """Per module, how many mutants were killed and how many survive of each kind."""
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for line in lines:
         match = _LINE.match(line)
-        if match:
-            by_module[module_of(match["name"])][match["status"]] += 1
+        if not match or match["status"] in UNCHECKED:
+            continue
+        name = match["name"]
+        if match["status"] in KILLED:
+            kind = "killed"
+        else:
+            kind = reasons.get(name, ("open", ""))[0]
+            kind = kind if kind in COLUMNS else "open"
+        by_module[module_of(name.rpartition("__mutmut_")[0])][kind] += 1
     return by_module
 
 
 def report(by_module: dict[str, Counter[str]]) -> str:
-    rows = ["| module | mutants | killed | survived | score |", "|---|---:|---:|---:|---:|"]
+    rows = [
+        "| module | mutants | killed | equivalent | log only | at import | open | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     totals: Counter[str] = Counter()
     for module in sorted(by_module):
-        counts = by_module[module]
-        totals.update(counts)
-        rows.append(_row(module, counts))
+        totals.update(by_module[module])
+        rows.append(_row(f"`{module}`", by_module[module]))
     rows.append(_row("**all**", totals))
     return "\n".join(rows)
 
 
 def _row(module: str, counts: Counter[str]) -> str:
-    checked = sum(n for status, n in counts.items() if status not in UNCHECKED)
-    killed = sum(counts[status] for status in KILLED)
-    score = f"{100 * killed / checked:.1f}%" if checked else "-"
-    return f"| {module} | {checked} | {killed} | {checked - killed} | {score} |"
+    checked = sum(counts[kind] for kind in COLUMNS)
+    score = f"{100 * counts['killed'] / checked:.1f}%" if checked else "-"
+    cells = " | ".join(str(counts[kind]) for kind in COLUMNS)
+    return f"| {module} | {checked} | {cells} | {score} |"
 
 
 def main() -> int:
@@ -58,7 +85,7 @@ def main() -> int:
         text=True,
         check=True,
     )
-    print(report(tally(done.stdout.splitlines())))
+    print(report(tally(done.stdout.splitlines(), load_reasons())))
     return 0
 
 

@@ -13,7 +13,6 @@ that one of them kills is then recorded as killed by mutmut itself.
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -25,16 +24,17 @@ from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.stats import status_by_exit_code
 from mutmut.utils.file_utils import walk_mutatable_files
 
-from tests.mutation_score import KILLED, UNCHECKED
+from tests.mutation_score import KILLED, UNCHECKED, load_reasons
 
-REASONS = Path("tests/mutation_reasons.tsv")
 PAGE = Path("docs/reference/mutation-survivors.md")
 
 #: What each kind of reason means, in the order the page lists them.
 KINDS = {
     "equivalent": "the change cannot be seen from outside",
     "log": "only log text or context, or the close of a connection whose peer has gone",
-    "open": "not decided yet: a test may still kill it",
+    "import": "runs only while its module is imported, before mutmut turns the mutant on in a"
+    " test's process: a test named in the reason kills it when run with `MUTANT_UNDER_TEST` set",
+    "open": "not decided, or not killed yet: a test may still kill it",
 }
 
 HEADER = """\
@@ -47,15 +47,6 @@ Made by `python -m tests.mutation_survivors` from `mutants/` and the reasons kep
 rtserver.NAME` prints the whole change (`.` between a class and its method is mutmut's `ǁ`).
 
 """
-
-
-def load_reasons() -> dict[str, tuple[str, str]]:
-    """The kind and reason of each mutant looked at, by mutant name."""
-    if not REASONS.exists():
-        return {}
-    with REASONS.open(newline="") as file:
-        rows = csv.reader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return {row[0]: (row[1], row[2]) for row in rows if len(row) >= 3}
 
 
 def survivors() -> list[tuple[str, Path]]:

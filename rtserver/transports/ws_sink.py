@@ -123,8 +123,8 @@ class SocketSink:
             if closed is None:
                 return
             # Without waiting for the socket: a close that drops the queue (a slow consumer)
-            # goes out behind what the transport holds, and aiohttp then reads (and drops)
-            # what the peer still sends until its answer, so the peer is not left blocked.
+            # goes out behind what the transport holds. A peer that neither reads it nor
+            # answers is cut when the grace period set up in wake() ends.
             with suppress(ConnectionError):
                 reason = close_reason(closed.reason)
                 await self._ws.close(code=closed.code, message=reason, drain=False)

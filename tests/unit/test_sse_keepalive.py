@@ -107,3 +107,23 @@ def test_a_closed_outbox_whose_connection_stays_is_cut_a_heartbeat_later() -> No
         assert transport.aborted
 
     _run(scenario())
+
+
+def test_a_heartbeat_is_queued_past_the_bound_of_a_full_outbox() -> None:
+    """A reader that lags near the bound still gets its beats: a beat must not be what cuts it."""
+    frame = b"data: x\n\n"
+    outbox = Outbox(max_bytes=len(frame))
+    assert outbox.put(frame)
+    assert not outbox.put(frame), "the outbox is full"
+    request = _Request()
+
+    async def scenario() -> None:
+        keeper = asyncio.create_task(_keep_alive(request, outbox, 1.0))  # type: ignore[arg-type]
+        try:
+            await asyncio.sleep(1.5)
+            assert outbox.take_ready() == [frame, HEARTBEAT]
+            assert not outbox.closed
+        finally:
+            keeper.cancel()
+
+    _run(scenario())

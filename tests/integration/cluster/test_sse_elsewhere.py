@@ -47,4 +47,11 @@ async def test_the_other_node_checks_the_posts_token_and_refuses_a_hello(
     status, body = await post({"type": "hello", "id": "h1"}, ada)
     assert (status, body["code"]) == (400, "bad_frame")
     assert (body["message"], body["ref"]) == ("hello is the events request, not a frame", "h1")
+    # With no session named, no node is asked and the frame is not read: open a new stream.
+    async with http.post(
+        other, data=msgspec.json.encode({"type": "hello", "id": "h2"}), headers=bearer(ada)
+    ) as response:
+        assert response.status == 403
+        body = await response.json()
+    assert body["message"] == "no such session in this room: open a new event stream"
     sse.close()
