@@ -319,14 +319,19 @@ async def _stored_reply(http: aiohttp.ClientSession, base: URL) -> str:
 # --- the benchmark: the server in its own process -------------------------------------------
 
 
-def _serve(sock: socket.socket, db_path: str, participants: int, core: int | None) -> None:
+def _serve(
+    sock: socket.socket, db_path: str, participants: int, core: int | None, accept_batch: int
+) -> None:
     pin(core)
     raise_open_files(participants * 2 + 256)
 
     async def main() -> None:
         runner = web.AppRunner(create_app(storm_settings(db_path), own_process=True))
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        # asyncio accepts up to the backlog in one callback and listens with it too: the
+        # queue is widened again once the site has started.
+        await web.SockSite(runner, sock, backlog=accept_batch).start()
+        sock.listen(1024)
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -367,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--participants", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--server-core", type=int, help=SERVER_CORE_HELP)
+    parser.add_argument(
+        "--accept-batch", type=int, default=128, help="connections accepted per loop callback"
+    )
     args = parser.parse_args(argv)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -376,7 +384,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db_path = str(Path(tmp) / "storm.db")
         server = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(sock, db_path, args.participants, args.server_core), daemon=True
+            target=_serve,
+            args=(sock, db_path, args.participants, args.server_core, args.accept_batch),
+            daemon=True,
         )
         server.start()
         pin_elsewhere(args.server_core)
