@@ -1,7 +1,7 @@
 """Flood benchmark: one hostile client against the per-client limits, and a calm client's pings.
 
     .venv/bin/python -m benchmarks.flood [--seconds 10] [--workers 4] [--rate 0]
-        [--mode reconnect|frames] [--server-core N] [--peer]
+        [--mode reconnect|frames] [--server-core N] [--peer] [--control]
 
 A real server with room tokens on a loopback port. A calm client (its own token subject, its
 own room, its own process) measures ping round trips alone: the baseline. Then, for
@@ -15,6 +15,8 @@ client's p50 and p99 in both phases. The calm client pings 200 times a second in
 server and its clients would be on separate machines. ``--peer`` floods, in the same run, a
 bare aiohttp server that refuses everyone as cheaply as it can (``benchmarks/peers.py``): the
 floor of what a calm client's ping costs while one event loop upgrades and refuses that fast.
+``--control`` floods a second rtserver while the calm client pings its own, idle one: what the
+flood costs the calm client through the machine alone (the load generator, the cores shared).
 Everything is bounded in time and stays on 127.0.0.1.
 """
 
@@ -44,6 +46,7 @@ from benchmarks.remote import Remote
 from rtserver.app import create_app
 from rtserver.auth.tokens import RoomTokens
 from rtserver.config import Limits, ModelSpec, Settings
+from rtserver.ops.serving import serve
 
 SECRET = "flood-benchmark-" + "s" * 40
 #: The calm client's pace: 200 pings a second, each waiting for its pong.
@@ -199,33 +202,49 @@ def _serve(sock: socket.socket, db_path: str, workers: int, core: int | None, pe
     """The server, in a process of its own so that the clients do not share its event loop."""
     pin(core)
     if peer == "refusing":
-        app = refusing_app()
-    else:
-        model = ModelSpec(id="quick", provider="demo", tokens_per_s=2000, first_token_s=0.0)
-        settings = Settings(
-            db_path=db_path, models=(model,), limits=Limits(connections_per_client=workers + 1)
-        )
-        app = create_app(settings, env={"RTSERVER_SECRET": SECRET}, own_process=True)
-    web.run_app(app, sock=sock, print=None, handle_signals=True)
+        web.run_app(refusing_app(), sock=sock, print=None, handle_signals=True)
+        return
+    model = ModelSpec(id="quick", provider="demo", tokens_per_s=2000, first_token_s=0.0)
+    settings = Settings(
+        db_path=db_path, models=(model,), limits=Limits(connections_per_client=workers + 1)
+    )
+    # Served as `rtserver serve` serves it: each accept passes the set-up gate.
+    serve(create_app(settings, env={"RTSERVER_SECRET": SECRET}, own_process=True), [sock])
 
 
 async def run(
-    seconds: float, workers: int, rate: float, mode: str, core: int | None, peer: str = "rtserver"
+    seconds: float,
+    workers: int,
+    rate: float,
+    mode: str,
+    core: int | None,
+    peer: str = "rtserver",
+    *,
+    control: bool = False,
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(512)
-        base = URL(f"http://127.0.0.1:{sock.getsockname()[1]}")
-        process = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(sock, str(Path(tmp) / "flood.db"), workers, core, peer)
-        )
-        process.start()
+    """One flood; with ``control``, the flood goes to a second server of the same kind while
+    the calm client pings its own: what the machine alone does to the calm client."""
+    with tempfile.TemporaryDirectory() as tmp:
+        processes, bases = [], []
+        for n in range(2 if control else 1):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                sock.listen(512)
+                bases.append(URL(f"http://127.0.0.1:{sock.getsockname()[1]}"))
+                db_path = str(Path(tmp) / f"flood-{n}.db")
+                process = multiprocessing.get_context("fork").Process(
+                    target=_serve, args=(sock, db_path, workers, core, peer)
+                )
+                process.start()
+            processes.append(process)
         pin_elsewhere(core)
+        label = f"{peer} (control: the flood into another {peer})" if control else peer
         try:
-            await _measure(base, seconds, workers, rate, mode, peer)
+            await _measure(bases[0], bases[-1], seconds, workers, rate, mode, label)
         finally:
-            process.terminate()
-            process.join(timeout=15)
+            for process in processes:
+                process.terminate()
+                process.join(timeout=15)
 
 
 async def _wait_until_serving(http: aiohttp.ClientSession, base: URL) -> None:
@@ -241,7 +260,7 @@ async def _wait_until_serving(http: aiohttp.ClientSession, base: URL) -> None:
 
 
 async def _measure(
-    base: URL, seconds: float, workers: int, rate: float, mode: str, peer: str
+    base: URL, flooded: URL, seconds: float, workers: int, rate: float, mode: str, peer: str
 ) -> None:
     tokens = RoomTokens(secret=SECRET)
     calm_token = tokens.issue(sub="calm", rooms=["calm"], ttl_s=3600)
@@ -249,6 +268,7 @@ async def _measure(
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         await _wait_until_serving(http, base)
+        await _wait_until_serving(http, flooded)
         tally: Counter[str] = Counter()
         baseline: list[float] = []
         loaded: list[float] = []
@@ -264,9 +284,9 @@ async def _measure(
                 until = time.perf_counter() + window
                 flooders = [
                     asyncio.create_task(
-                        _flood_frames(http, base, flood_token, until, tally)
+                        _flood_frames(http, flooded, flood_token, until, tally)
                         if mode == "frames"
-                        else _flood(http, base, flood_token, until, tally, rate=rate)
+                        else _flood(http, flooded, flood_token, until, tally, rate=rate)
                     )
                     for _ in range(workers)
                 ]
@@ -309,10 +329,18 @@ def main() -> None:
         action="store_true",
         help="also flood a bare aiohttp server that only refuses (the floor), in the same run",
     )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also flood a second rtserver while the calm client pings the first (the "
+        "machine's share), in the same run",
+    )
     args = parser.parse_args()
     workers = max(1, min(args.workers, 64))
     seconds, rate = min(args.seconds, 120.0), max(0.0, args.rate)
     asyncio.run(run(seconds, workers, rate, args.mode, args.server_core))
+    if args.control:
+        asyncio.run(run(seconds, workers, rate, args.mode, args.server_core, control=True))
     if args.peer:
         asyncio.run(run(seconds, workers, rate, args.mode, args.server_core, "refusing"))
 

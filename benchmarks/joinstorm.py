@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import resource
 import socket
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from benchmarks.procstat import SERVER_CORE_HELP, pin, pin_elsewhere
 from benchmarks.remote import Remote
 from rtserver.app import create_app
 from rtserver.config import Limits, ModelSpec, Settings
+from rtserver.ops.serving import serve
 
 #: A demo model quick enough that the stream, not its pacing, is what is measured.
 STORM_MODEL = ModelSpec(
@@ -45,6 +47,8 @@ STORM_MODEL = ModelSpec(
 #: Tokens of the storm room's reply (the demo model's ``max_tokens``).
 REPLY_TOKENS = 40
 _decode = msgspec.json.Decoder().decode
+#: The bystander's pace: a ping 5 ms after the last one's pong, a few hundred in a storm.
+PING_EVERY_S = 0.005
 
 
 def storm_settings(db_path: str) -> Settings:
@@ -130,6 +134,7 @@ class Bystander:
     stream_ended: bool = False
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _pinging: asyncio.Task[None] | None = None
+    _streams: int = 0
 
     @classmethod
     async def enter(cls, http: aiohttp.ClientSession, base: URL) -> Bystander:
@@ -142,14 +147,20 @@ class Bystander:
         """Ping alone for ``seconds`` (once at least): the round trips to compare with."""
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(seconds, stop.set)
-        await self.ping_until(stop, every_s=0.02)
+        self.round_trips = []
+        await self.ping_until(stop, every_s=PING_EVERY_S)
         measured, self.round_trips = self.round_trips, []
         return measured
 
     async def start(self) -> None:
         """Start a stream of this room's own, then ping on until :meth:`stop`."""
-        await self.ws.send_str('{"type":"prompt","id":"by-1","text":"meanwhile"}')
-        self._pinging = asyncio.create_task(self.ping_until(self._stop, every_s=0.02))
+        self._streams += 1
+        self._stop.clear()
+        self.stream_ended = False
+        self.round_trips = []
+        prompt = {"type": "prompt", "id": f"by-{self._streams}", "text": "meanwhile"}
+        await self.ws.send_str(msgspec.json.encode(prompt).decode())
+        self._pinging = asyncio.create_task(self.ping_until(self._stop, every_s=PING_EVERY_S))
 
     async def stop(self) -> list[float]:
         """Stop pinging, wait for this room's stream to end; the round trips since start."""
@@ -252,7 +263,7 @@ async def run_storm(
     participants: int,
     *,
     concurrency: int,
-    baseline_s: float = 1.0,
+    baseline_s: float = 2.0,
     bystander: Pinger | None = None,
 ) -> StormReport:
     """The whole scenario against a server at ``base``; raises if anything was lost.
@@ -320,21 +331,30 @@ async def _stored_reply(http: aiohttp.ClientSession, base: URL) -> str:
 
 
 def _serve(
-    sock: socket.socket, db_path: str, participants: int, core: int | None, accept_batch: int
+    sock: socket.socket,
+    db_path: str,
+    participants: int,
+    core: int | None,
+    accept_batch: int | None,
 ) -> None:
     pin(core)
     raise_open_files(participants * 2 + 256)
+    app = create_app(storm_settings(db_path), own_process=True)
+    if accept_batch is None:
+        serve(app, [sock])  # as `rtserver serve` serves: each accept passes the set-up gate
+    else:
+        asyncio.run(_serve_ungated(app, sock, accept_batch))
 
-    async def main() -> None:
-        runner = web.AppRunner(create_app(storm_settings(db_path), own_process=True))
-        await runner.setup()
-        # asyncio accepts up to the backlog in one callback and listens with it too: the
-        # queue is widened again once the site has started.
-        await web.SockSite(runner, sock, backlog=accept_batch).start()
-        sock.listen(1024)
-        await asyncio.Event().wait()
 
-    asyncio.run(main())
+async def _serve_ungated(app: web.Application, sock: socket.socket, accept_batch: int) -> None:
+    """asyncio's own accepting, for comparison: up to ``accept_batch`` per loop callback."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    # asyncio accepts up to the backlog in one callback and listens with it too: the queue is
+    # widened again once the site has started.
+    await web.SockSite(runner, sock, backlog=accept_batch).start()
+    sock.listen(1024)
+    await asyncio.Event().wait()
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -342,16 +362,18 @@ def _ms(values: list[float], q: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
 
 
-def _print(report: StormReport) -> None:
+def _print(report: StormReport, control: StormReport | None) -> None:
     print(f"{report.participants} participants joined in {report.join_s:.1f} s")
     print(
         f"storm room stream: {report.token_frames} token frames checked, "
         f"all delivered in {report.stream_s:.2f} s"
     )
-    for label, values in (
-        ("before the storm", report.idle_round_trips),
-        ("during the storm", report.storm_round_trips),
-    ):
+    rows = [("before the storm", report.idle_round_trips)]
+    if control is not None:
+        rows[:0] = [("before the control storm", control.idle_round_trips)]
+        rows.append(("during a storm into another server", control.storm_round_trips))
+    rows.append(("during the storm", report.storm_round_trips))
+    for label, values in rows:
         print(
             f"other room's ping round trip {label} ({len(values)} pings): "
             f"p50 {_ms(values, 0.5)} ms, p95 {_ms(values, 0.95)} ms, "
@@ -360,11 +382,74 @@ def _print(report: StormReport) -> None:
         )
 
 
-async def _measure(base: URL, participants: int, concurrency: int) -> StormReport:
-    async with Remote(bystander_at, str(base)) as remote:
-        return await run_storm(
-            base, participants, concurrency=concurrency, bystander=RemoteBystander(remote)
+#: Seconds between the control storm's end and the baseline of the storm that follows.
+CONTROL_SETTLE_S = 3.0
+#: Starts a server process listening on the socket; returns what stops it.
+Launcher = Callable[[socket.socket], Callable[[], None]]
+
+
+async def _measure(
+    home: URL, participants: int, concurrency: int, control: Launcher | None
+) -> tuple[StormReport, StormReport | None]:
+    async with Remote(bystander_at, str(home)) as remote:
+        bystander = RemoteBystander(remote)
+        before = None
+        if control is not None:
+            before = await _control_storm(control, participants, concurrency, bystander)
+        report = await run_storm(home, participants, concurrency=concurrency, bystander=bystander)
+        return report, before
+
+
+async def _control_storm(
+    launch: Launcher, participants: int, concurrency: int, bystander: Pinger
+) -> StormReport:
+    """The same storm into a server of its own, which is then stopped.
+
+    What the bystander sees meanwhile is what the machine alone (the load generator's work,
+    the cores shared) does to its pings: the floor for the storm into its own server.
+    """
+    sock, base = _listening()
+    stop = launch(sock)
+    try:
+        report = await run_storm(base, participants, concurrency=concurrency, bystander=bystander)
+    finally:
+        stop()
+        sock.close()
+    gc.collect()  # the crowd's client objects, before the next baseline
+    await asyncio.sleep(CONTROL_SETTLE_S)  # the stopped server's exit, then the next baseline
+    return report
+
+
+def _listening() -> tuple[socket.socket, URL]:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock, URL(f"http://127.0.0.1:{sock.getsockname()[1]}/")
+
+
+def _launcher(tmp: str, args: argparse.Namespace) -> Launcher:
+    context = multiprocessing.get_context("fork")
+    made = 0
+
+    def launch(sock: socket.socket) -> Callable[[], None]:
+        nonlocal made
+        made += 1
+        db_path = str(Path(tmp) / f"storm-{made}.db")
+        server = context.Process(
+            target=_serve,
+            args=(sock, db_path, args.participants, args.server_core, args.accept_batch),
+            daemon=True,
         )
+        server.start()
+
+        def stop() -> None:
+            server.terminate()
+            server.join(15)
+
+        return stop
+
+    return launch
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -373,29 +458,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--server-core", type=int, help=SERVER_CORE_HELP)
     parser.add_argument(
-        "--accept-batch", type=int, default=128, help="connections accepted per loop callback"
+        "--accept-batch",
+        type=int,
+        help="accept as asyncio does, up to N connections per loop callback (aiohttp's "
+        "default is 128), instead of one set-up share each as `rtserver serve` does",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="first run the same storm into a second server while the bystander pings its "
+        "own: the machine's share of what the bystander sees",
     )
     args = parser.parse_args(argv)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    base = URL(f"http://127.0.0.1:{sock.getsockname()[1]}/")
     with tempfile.TemporaryDirectory() as tmp:
-        db_path = str(Path(tmp) / "storm.db")
-        server = multiprocessing.get_context("fork").Process(
-            target=_serve,
-            args=(sock, db_path, args.participants, args.server_core, args.accept_batch),
-            daemon=True,
-        )
-        server.start()
+        launch = _launcher(tmp, args)
+        sock, home = _listening()
+        stop = launch(sock)
         pin_elsewhere(args.server_core)
         try:
-            report = asyncio.run(_measure(base, args.participants, args.concurrency))
+            report, control = asyncio.run(
+                _measure(
+                    home, args.participants, args.concurrency, launch if args.control else None
+                )
+            )
         finally:
-            server.terminate()
-            server.join(10)
-    _print(report)
+            stop()
+            sock.close()
+    _print(report, control)
 
 
 if __name__ == "__main__":

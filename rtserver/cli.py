@@ -6,11 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
-
-from aiohttp import web
 
 from rtserver.cli_token import issue_token, token_arguments
 from rtserver.config import Settings, build_settings, read_config_file
@@ -148,43 +145,38 @@ def _run(settings: Settings) -> int:
     from rtserver.app import create_app
     from rtserver.bus.selection import describe_redis
     from rtserver.ops.accesslog import RedactingAccessLogger
+    from rtserver.ops.serving import serve
     from rtserver.store.lock import DatabaseLock
     from rtserver.store.selection import describe_db
+    from rtserver.transports.site import listen
 
     address = f"http://{settings.host}:{settings.port}/"
     # Before anything listens: a second server on the same database exits 2, naming the first.
     lock = DatabaseLock.acquire(settings.db_path)
 
-    def serving(banner: str) -> None:
-        # Called once the socket is bound, so the line is true when it is printed; the
-        # banner names the bound port, which --port 0 leaves to the system.
-        bound = _bound(banner, address)
+    def serving(bound: str) -> None:
+        # Called once every socket accepts, so the line is true when it is printed; it names
+        # the bound port, which --port 0 leaves to the system.
         if lock is not None:
             lock.describe(bound)
         bus = f", bus {describe_redis(settings.redis_url)}" if settings.redis_url else ""
         print(f"rtserver: serving on {bound} (db {describe_db(settings.db_path)}{bus})")
 
     try:
-        # run_app turns SIGINT and SIGTERM into a graceful shutdown: streams end as
-        # interrupted and are persisted, and sockets close with 1001.
-        web.run_app(
-            create_app(settings, own_process=True),
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=10,
-            access_log_class=RedactingAccessLogger,
-            print=serving,
-        )
-    except OSError as exc:
-        print(f"rtserver: cannot serve on {address}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        app = create_app(settings, own_process=True)
+        try:
+            sockets = listen(settings.host, settings.port)
+        except OSError as exc:
+            print(f"rtserver: cannot serve on {address}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        try:
+            # SIGINT and SIGTERM shut down gracefully: streams end as interrupted and are
+            # persisted, and sockets close with 1001.
+            serve(app, sockets, access_log_class=RedactingAccessLogger, on_serving=serving)
+        finally:
+            for sock in sockets:
+                sock.close()
     finally:
         if lock is not None:
             lock.release()
     return 0
-
-
-def _bound(banner: str, requested: str) -> str:
-    """The address in aiohttp's start-up banner, as ``http://host:port/``."""
-    found = re.search(r"https?://[^\s,]+", banner)
-    return found.group(0).rstrip("/") + "/" if found else requested

@@ -34,9 +34,12 @@ class TurnTaker:
             await asyncio.sleep(0)
 
 
-#: Connection set-ups (a handshake, a join and its welcome) let through per loop turn: each
-#: is 0.1 to 0.3 ms of the loop, so a turn holds about a millisecond of them at most.
-SETUPS_PER_TURN: Final = 4
+#: Connection set-up steps (an accept, a WebSocket upgrade, a join and its welcome) let
+#: through per loop turn. A step and what follows it before its next pause (the request's
+#: parsing, the hello) are 0.1 to 0.3 ms of the loop: one a turn keeps every turn of a join
+#: storm well under a millisecond, and the storm joins as fast, since the loop turns again at
+#: once while set-ups wait (docs/performance.md, "Join storm").
+SETUPS_PER_TURN: Final = 1
 
 
 class SetupGate:
@@ -45,7 +48,8 @@ class SetupGate:
     A join storm brings a hundred handshakes to the loop at once; run together they hold it
     for several milliseconds, during which the connections already in rooms wait for their
     frames. Set-ups past the turn's share wait, in arrival order, for a later turn: the storm
-    joins about as fast, and the loop runs everyone else between each few.
+    joins about as fast, and the loop runs everyone else between each few. The listening
+    socket's accepts pass here too (:class:`~rtserver.transports.site.GatedSite`).
     """
 
     __slots__ = ("_armed", "_per_turn", "_used", "_waiting")

@@ -86,8 +86,10 @@ def test_command_line_flags_win_over_the_server_table(
     assert status == 2
     err = capsys.readouterr().err
     assert err.startswith(f"rtserver: cannot serve on http://127.0.0.1:{flag_port}/"), err
-    assert from_flag.exists()
-    assert not from_file.exists()
+    # The port is checked before the database is opened: only the winner's lock was taken.
+    assert Path(f"{from_flag}.lock").exists()
+    assert not Path(f"{from_file}.lock").exists()
+    assert not from_flag.exists()
 
 
 def test_serve_leaves_the_root_logger_as_it_found_it(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def test_serve_log_format_json_makes_every_line_json(
         serving.extend(logging.getLogger().handlers)
         logging.getLogger("rtserver.test").warning("hello %s", "there", extra={"room": "r9"})
 
-    monkeypatch.setattr("aiohttp.web.run_app", run_app)
+    monkeypatch.setattr("rtserver.ops.serving.serve", run_app)
     assert main(["serve", "--log-format", "json", "--db", str(tmp_path / "x.db")]) == 0
     [handler] = serving
     assert isinstance(handler.formatter, JsonFormatter)

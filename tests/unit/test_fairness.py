@@ -130,5 +130,5 @@ async def test_a_set_up_whose_connection_went_away_takes_no_share() -> None:
     )
 
 
-def test_a_turn_lets_a_few_set_ups_through_by_default() -> None:
-    assert SETUPS_PER_TURN == 4
+def test_a_turn_lets_one_set_up_through_by_default() -> None:
+    assert SETUPS_PER_TURN == 1
