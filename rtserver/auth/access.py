@@ -8,6 +8,7 @@ may do (its :class:`~rtserver.auth.tokens.Grant`) and the key its limits count u
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -28,6 +29,8 @@ MAX_HOPS: Final = 16
 LOOPBACK_HOSTS: Final = frozenset(("localhost", "localhost.", "ip6-localhost"))
 #: How the key of one connection alone begins: a fresh random key that nothing else counts under.
 CONNECTION_KEY: Final = "conn:"
+#: Client addresses (and forwarded hops) kept parsed.
+ADDRESSES_PARSED: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,9 @@ class Access:
         return any(address in network for network in self._trusted)
 
 
+@functools.lru_cache(maxsize=ADDRESSES_PARSED)
 def _parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Cached: ipaddress parses in Python, and every request of a client parses the same peer.
     if not text:
         return None
     try:

@@ -8,6 +8,7 @@ Claims: ``sub`` (who), ``rooms`` (room ids; ``"*"`` all, a trailing ``*`` a pref
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Final, Literal
@@ -91,9 +92,10 @@ class Grant:
                 raise PeerError("forbidden", f"your token does not allow model {model_id[:128]!r}")
 
 
+_EXPIRED: Final = "the token has expired: get a new one"
 #: Why a token is refused, by PyJWT's error, most specific first.
 _REFUSALS: Final = (
-    (jwt.ExpiredSignatureError, "the token has expired: get a new one"),
+    (jwt.ExpiredSignatureError, _EXPIRED),
     (jwt.InvalidSignatureError, "the token's signature is not valid"),
     (jwt.ImmatureSignatureError, "the token is not valid yet (nbf, iat)"),
     # A token minted for some other audience is not meant for rtserver.
@@ -103,14 +105,28 @@ _REFUSALS: Final = (
 
 #: Open mode, and every participant of it: anything the server offers.
 OPEN_GRANT: Final = Grant()
+#: Tokens whose signature was checked, kept for their next use (a reconnect, a page request).
+VERIFIED_TOKENS: Final = 4096
 
 
 class RoomTokens:
     """Verifies room tokens (and issues them, for ``rtserver token`` and tests)."""
 
-    def __init__(self, *, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        secret: str,
+        clock: Callable[[], float] = time.time,
+        remembered: int = VERIFIED_TOKENS,
+    ) -> None:
         self._secret = secret
         self._clock = clock
+        # Checking a signature is most of a refusal's cost, and a client that reconnects
+        # (or floods) brings the same token each time. A token is its own proof: the same
+        # string verified once verifies again, so only its expiry is looked at anew. (These
+        # tokens cannot be revoked before they expire, so nothing is missed by not looking.)
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
+        self._remembered = remembered
 
     @property
     def secret(self) -> str:
@@ -123,6 +139,19 @@ class RoomTokens:
                 "unauthorized",
                 "this server needs a room token (hello.token, ?token= or Authorization: Bearer)",
             )
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._checked(token)
+        elif claims.exp <= self._clock():
+            del self._verified[token]
+            raise PeerError("unauthorized", _EXPIRED)
+        self._verified[token] = claims
+        self._verified.move_to_end(token)
+        if len(self._verified) > self._remembered:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _checked(self, token: str) -> Claims:
         payload = self._decode(token)
         try:
             return msgspec.convert(payload, Claims)
