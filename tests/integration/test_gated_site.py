@@ -113,17 +113,26 @@ def test_port_zero_gives_every_address_of_a_host_the_same_port(
 
 
 def test_a_failed_bind_leaves_nothing_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[socket.socket] = []
+
+    class Recorded(socket.socket):
+        """A socket that ``listen`` makes, noted so that the test can see it closed."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
     with socket.socket() as taken:
         taken.bind(("127.0.0.2", 0))
         taken.listen()
         port = taken.getsockname()[1]
         _two_loopbacks(monkeypatch)
+        monkeypatch.setattr(socket, "socket", Recorded)
         with pytest.raises(OSError, match="in use") as failed:
             listen("both", port)
         assert failed.value.errno == errno.EADDRINUSE
-    # The first address was bound before the second failed; it was let go.
-    with socket.socket() as again:
-        again.bind(("127.0.0.1", port))
+    # The first address was bound before the second failed; both sockets were let go.
+    assert [sock.fileno() for sock in made] == [-1, -1]
 
 
 async def test_a_connection_is_served_only_once_the_gate_lets_its_accept_through() -> None:
